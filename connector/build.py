@@ -1,0 +1,287 @@
+"""Stage 2b: schema-valid data → frozen model objects, defaults applied in one place.
+
+Only called on documents that passed the JSON Schema, so shapes are trusted here; semantic
+checks (references, templates, rule analysis) run later over the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from connector import conditions
+from connector.load import Loaded, PathKey
+from connector.model import (
+    Action,
+    ActionCall,
+    Auth,
+    Domains,
+    Flow,
+    Listing,
+    Lookup,
+    Normalise,
+    Pagination,
+    Param,
+    Poll,
+    RateLimit,
+    Request,
+    Rule,
+    RuleTest,
+    Setting,
+    Step,
+    System,
+    Where,
+)
+
+
+def _where(doc: Loaded, path: PathKey, key: bool = False) -> Where:
+    line, col = doc.position(path, key=key)
+    return Where(doc.file, line, col)
+
+
+def _position(doc: Loaded) -> Callable[[PathKey, bool], tuple[int, int]]:
+    return lambda path, key: doc.position(path, key=key)
+
+
+def settings(data: Mapping[str, Any] | None) -> dict[str, Setting]:
+    result = {}
+    for name, spec in (data or {}).items():
+        spec = spec or {}
+        result[name] = Setting(
+            name=name,
+            default=spec.get("default"),
+            required=bool(spec.get("required", False)),
+            secret=bool(spec.get("secret", False)),
+            kind=spec.get("type", "list" if isinstance(spec.get("default"), list) else "string"),
+            enum=tuple(spec.get("enum", ())),
+            description=spec.get("description", ""),
+        )
+    return result
+
+
+def request(doc: Loaded, data: Mapping[str, Any], path: PathKey) -> Request:
+    return Request(
+        method=data["method"],
+        path=data.get("path", ""),
+        url_from=data.get("url_from", ""),
+        query=dict(data.get("query") or {}),
+        headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()},
+        json=data.get("json"),
+        form={str(k): str(v) for k, v in (data.get("form") or {}).items()},
+        content=data.get("content"),
+        content_type=data.get("content_type", ""),
+        operation=data.get("operation", ""),
+        where=_where(doc, path),
+    )
+
+
+def _lookup(doc: Loaded, data: Mapping[str, Any], path: PathKey) -> Lookup:
+    return Lookup(
+        request=request(doc, data["request"], path + ("request",)),
+        found=data["found"],
+        not_found_status=tuple(data.get("not_found_status", (404,))),
+        where=_where(doc, path, key=True),
+    )
+
+
+def _field(spec: Any) -> tuple[str, dict[str, Any] | None]:
+    if isinstance(spec, str):
+        return spec, None
+    return spec["path"], spec
+
+
+def system(doc: Loaded) -> System:
+    data = doc.data
+    name = data["system"]
+    conn = data["connection"]
+    auth_data = conn.get("auth") or {"kind": "none"}
+    auth = Auth(
+        kind=auth_data["kind"],
+        headers={**(conn.get("headers") or {}), **(auth_data.get("headers") or {})},
+        token_request=(
+            request(doc, auth_data["token_request"], ("connection", "auth", "token_request"))
+            if "token_request" in auth_data
+            else None
+        ),
+        token_field=auth_data.get("token_field", "access_token"),
+        expires_field=auth_data.get("expires_field", "expires_in"),
+    )
+    domains_data = data["domains"]
+    domains = Domains(
+        status=tuple(domains_data.get("status", ())),
+        actor=tuple(domains_data.get("actor", ())),
+        fulfilment=tuple(domains_data.get("fulfilment", ())),
+        terminal=tuple(domains_data.get("terminal", ())),
+    )
+    norm = data["normalise"]
+    fields: dict[str, str] = {}
+    maps: dict[str, dict[str, Any]] = {}
+    for key, spec in norm.items():
+        if key in ("items", "attributes"):
+            continue
+        expr, extra = _field(spec)
+        fields[key] = expr
+        if extra is not None:
+            maps[key] = {"map": dict(extra.get("map") or {}), "default": extra.get("default")}
+    attributes: dict[str, str] = {}
+    for key, spec in (norm.get("attributes") or {}).items():
+        expr, extra = _field(spec)
+        attributes[key] = expr
+        if extra is not None:
+            maps[f"attributes.{key}"] = {"map": dict(extra.get("map") or {}), "default": extra.get("default")}
+    items = norm.get("items") or {"path": "`[]`", "fields": {}}
+    normalise = Normalise(
+        fields=fields, maps=maps, items=dict(items["fields"]), items_path=items["path"],
+        attributes=attributes,
+    )
+    orders = data.get("orders") or {}
+    listing = None
+    if "list" in orders:
+        ld = orders["list"]
+        pg = ld["pagination"]
+        listing = Listing(
+            request=request(doc, ld["request"], ("orders", "list", "request")),
+            pagination=Pagination(
+                items=pg["items"], next_token=pg.get("next_token", ""),
+                token_param=pg.get("token_param", ""), page_param=pg.get("page_param", ""),
+                total_pages=pg.get("total_pages", ""),
+            ),
+            min_age_seconds=int(ld.get("min_age_seconds", 0)),
+            where=_where(doc, ("orders", "list"), key=True),
+        )
+    get_order = _lookup(doc, orders["get"], ("orders", "get")) if "get" in orders else None
+    lookups = {
+        other: _lookup(doc, spec, ("orders", "lookup", other))
+        for other, spec in (orders.get("lookup") or {}).items()
+    }
+    actions = {
+        aname: _action(doc, name, aname, spec) for aname, spec in (data.get("actions") or {}).items()
+    }
+    return System(
+        name=name,
+        title=data.get("title", name),
+        settings=settings(data.get("settings")),
+        base_url=conn["base_url"],
+        auth=auth,
+        rate_limits={
+            op: RateLimit(rate=float(v["rate"]), burst=int(v["burst"]))
+            for op, v in (conn.get("rate_limits") or {}).items()
+        },
+        domains=domains,
+        normalise=normalise,
+        listing=listing,
+        get_order=get_order,
+        lookups=lookups,
+        actions=actions,
+        where=_where(doc, ()),
+    )
+
+
+def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -> Action:
+    path: PathKey = ("actions", name)
+    params = {
+        pname: Param(
+            name=pname,
+            default=(spec or {}).get("default"),
+            required=bool((spec or {}).get("required", False)),
+            enum=tuple((spec or {}).get("enum", ())),
+            description=(spec or {}).get("description", ""),
+        )
+        for pname, spec in (data.get("params") or {}).items()
+    }
+    precondition = None
+    if "precondition" in data:
+        precondition = conditions.parse(data["precondition"], doc.file, path + ("precondition",), _position(doc))
+    steps = []
+    for i, sd in enumerate(data["steps"]):
+        spath = path + ("steps", i)
+        poll = None
+        if "poll" in sd:
+            p = sd["poll"]
+            poll = Poll(
+                until=p["until"], fail_if=p.get("fail_if", ""),
+                interval_seconds=float(p.get("interval_seconds", 5.0)),
+                max_attempts=int(p.get("max_attempts", 60)),
+            )
+        when = None
+        if "when" in sd:
+            when = conditions.parse(sd["when"], doc.file, spath + ("when",), _position(doc))
+        steps.append(
+            Step(
+                name=sd["name"],
+                request=request(doc, sd, spath),
+                expect=tuple(sd.get("expect", (200,))),
+                outputs=dict(sd.get("outputs") or {}),
+                poll=poll,
+                when=when,
+                where=_where(doc, spath),
+            )
+        )
+    return Action(
+        system=system_name,
+        name=name,
+        description=data.get("description", ""),
+        params=params,
+        precondition=precondition,
+        steps=tuple(steps),
+        mutating=bool(data.get("mutating", True)),
+        where=_where(doc, path, key=True),
+    )
+
+
+def action_calls(doc: Loaded, items: list[Any], path: PathKey) -> tuple[ActionCall, ...]:
+    """`then`/`expect` items: a bare name or a one-key mapping of name → arguments."""
+    calls = []
+    for i, item in enumerate(items):
+        ipath = path + (i,)
+        if isinstance(item, str):
+            calls.append(ActionCall(item, {}, _where(doc, ipath)))
+        else:
+            (name, args), = item.items()
+            calls.append(ActionCall(name, dict(args or {}), _where(doc, ipath + (name,), key=True)))
+    return tuple(calls)
+
+
+def flow(doc: Loaded, name: str) -> Flow:
+    data = doc.data
+    rules = []
+    for i, rd in enumerate(data["rules"]):
+        rpath: PathKey = ("rules", i)
+        rules.append(
+            Rule(
+                id=rd["id"],
+                description=rd.get("description", ""),
+                when=conditions.parse(rd["when"], doc.file, rpath + ("when",), _position(doc)),
+                then=action_calls(doc, rd["then"], rpath + ("then",)),
+                where=_where(doc, rpath),
+            )
+        )
+    tests = []
+    for i, td in enumerate(data.get("tests") or []):
+        tpath: PathKey = ("tests", i)
+        raw = "order_raw" in td
+        tests.append(
+            RuleTest(
+                name=td["name"],
+                order=td.get("order_raw") if raw else td.get("order"),
+                target=td.get("target_raw", td.get("target")),
+                settings=dict(td.get("settings") or {}),
+                expect=action_calls(doc, td["expect"], tpath + ("expect",)),
+                expect_rules=tuple(td["rules"]) if "rules" in td else None,
+                raw=raw,
+                target_raw="target_raw" in td,
+                systems={k: dict(v) for k, v in (td.get("systems") or {}).items()},
+                where=_where(doc, tpath),
+            )
+        )
+    return Flow(
+        name=name,
+        source=data["source"],
+        target=data["target"],
+        hit_policy=data.get("hit_policy", "first"),
+        description=data.get("description", ""),
+        settings=settings(data.get("settings")),
+        rules=tuple(rules),
+        tests=tuple(tests),
+        where=_where(doc, ()),
+    )

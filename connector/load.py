@@ -1,0 +1,196 @@
+"""Stage 1, load: YAML text → plain data plus the line and column of every node.
+
+PyYAML's safe loader silently keeps the last of two equal keys and expands aliases without
+bound. Integrators' files are read here instead with the safe composer, and the node tree is
+turned into data by hand so that duplicate keys become findings, alias expansion is bounded,
+and every value keeps its position for later findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connector.diagnostics import Diagnostic, error
+
+#: Larger files are refused before parsing: no rule or mapping file is anywhere near this.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+#: Bound on nodes produced while expanding aliases (a "billion laughs" file hits it at once).
+MAX_NODES = 200_000
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded YAML document: its data and where each node of it stands in the file."""
+
+    file: str
+    data: Any
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict, compare=False)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict, compare=False)
+
+    def position(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
+        """Line and column (1-based) of the node at `path`, or of its nearest ancestor.
+
+        With `key=True`, the position of the mapping key naming the node, which is where an
+        editor should put the cursor for "unknown key" kinds of findings.
+        """
+        path = tuple(path)
+        while True:
+            if key and path in self.keys:
+                return self.keys[path]
+            if path in self.values:
+                return self.values[path]
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def load_text(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
+    """Parse one YAML document. Returns the loaded document or the findings that stop it."""
+    if not text.strip():
+        return None, [error(file, 1, 1, "yaml-empty", "file is empty", "write a YAML mapping")]
+    if "\x00" in text:
+        return None, [
+            error(file, 1, 1, "yaml-binary", "file is not text (it contains NUL bytes)")
+        ]
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or str(exc)
+        return None, [error(file, line, col, "yaml-syntax", f"YAML syntax error: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [error(file, 1, 1, "yaml-syntax", f"YAML syntax error: {exc}")]
+    finally:
+        loader.dispose()
+    if node is None:
+        return None, [error(file, 1, 1, "yaml-empty", "file has no YAML document")]
+    findings: list[Diagnostic] = []
+    values: dict[PathKey, tuple[int, int]] = {}
+    keys: dict[PathKey, tuple[int, int]] = {}
+    budget = _Budget()
+    try:
+        data = _build(node, (), file, loader, values, keys, findings, budget)
+    except _TooLarge:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        return None, [
+            error(
+                file, line, col, "yaml-too-large",
+                f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
+                "remove the repeated aliases",
+            )
+        ]
+    return Loaded(file, data, values, keys), findings
+
+
+def load_file(path: Path, display: str | None = None) -> tuple[Loaded | None, list[Diagnostic]]:
+    """Read and parse a file, refusing huge, binary or undecodable input with a finding."""
+    name = display or str(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return None, [error(name, 0, 0, "file-unreadable", f"cannot read file: {exc.strerror}")]
+    if size > MAX_FILE_BYTES:
+        return None, [
+            error(
+                name, 1, 1, "yaml-too-large",
+                f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                "split it, or check that this is the file you meant",
+            )
+        ]
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [error(name, 0, 0, "file-unreadable", f"cannot read file: {exc.strerror}")]
+    if b"\x00" in raw:
+        return None, [error(name, 1, 1, "yaml-binary", "file is not text (it contains NUL bytes)")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, [
+            error(name, 1, 1, "yaml-binary", f"file is not UTF-8 text (byte {exc.start})")
+        ]
+    return load_text(text, name)
+
+
+def _build(
+    node: yaml.Node,
+    path: PathKey,
+    file: str,
+    loader: yaml.SafeLoader,
+    values: dict[PathKey, tuple[int, int]],
+    keys: dict[PathKey, tuple[int, int]],
+    findings: list[Diagnostic],
+    budget: _Budget,
+) -> Any:
+    budget.nodes += 1
+    if budget.nodes > MAX_NODES:
+        raise _TooLarge
+    if path not in values:
+        values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                findings.append(error(file, line, col, "yaml-complex-key", "keys must be plain strings"))
+                continue
+            key = _scalar(key_node, loader)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                key = str(key)
+            key = str(key) if not isinstance(key, str) else key
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if key in result:
+                first = keys.get(path + (key,), (0, 0))
+                findings.append(
+                    error(
+                        file, line, col, "yaml-duplicate-key",
+                        f"duplicate key '{key}' (first defined at line {first[0]})",
+                        "YAML keeps only one of them; remove or rename one",
+                    )
+                )
+                continue
+            keys[path + (key,)] = (line, col)
+            result[key] = _build(value_node, path + (key,), file, loader, values, keys, findings, budget)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _build(child, path + (i,), file, loader, values, keys, findings, budget)
+            for i, child in enumerate(node.value)
+        ]
+    return _scalar(node, loader)
+
+
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    # Timestamps stay strings: the schemas and templates treat dates as ISO-8601 text.
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        return str(node.value)
+    return loader.construct_object(node, deep=True)
+
+
+def walk(data: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, Any]]:
+    """Every (path, value) of a loaded document, parents before children."""
+    yield path, data
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from walk(value, path + (key,))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from walk(value, path + (i,))

@@ -1,0 +1,279 @@
+"""The loaded configuration as frozen dataclasses: what every later stage reads.
+
+Built once by `connector.build` from schema-valid data. Positions (`file`, `line`, `column`)
+travel with each element so that analysis and runtime errors can point at the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Canonical order fields every normalised order has (see docs/format.md, "canonical order").
+CANONICAL_FIELDS = (
+    "id", "system", "status", "actor", "fulfilment", "created_at", "updated_at", "buyer",
+    "items", "shipping", "totals", "attributes", "raw",
+)
+#: Known sub-fields of the structured canonical fields, for reference checks.
+CANONICAL_SUBFIELDS: dict[str, tuple[str, ...]] = {
+    "buyer": ("name", "email", "first_name", "last_name"),
+    "shipping": ("address", "tracking", "carrier", "method", "shipped_at"),
+    "totals": ("amount", "currency"),
+}
+ITEM_FIELDS = ("id", "sku", "quantity", "quantity_shipped", "price", "name")
+
+BUILTIN_ACTIONS = ("report", "watch")
+
+
+@dataclass(frozen=True)
+class Where:
+    """A position in a YAML file."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A system or flow setting: declared so references to it can be checked."""
+
+    name: str
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+    kind: str = "string"  # string | list | integer | boolean
+    enum: tuple[Any, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    rate: float  # requests per second
+    burst: int
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request, every string in it a Jinja template (rendered by `templates`)."""
+
+    method: str
+    path: str = ""  # appended to the system's base URL; interpolations are URL-escaped
+    url_from: str = ""  # instead of path: a JMESPath into earlier step outputs (presigned URLs)
+    query: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None  # a data structure whose string leaves are templates; JSON-encoded
+    form: dict[str, str] = field(default_factory=dict)
+    content: str | None = None  # a raw body template (XML feeds); values are XML-escaped
+    content_type: str = ""
+    operation: str = ""  # rate-limit bucket name
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    request: Request
+    expect: tuple[int, ...] = (200,)
+    outputs: dict[str, str] = field(default_factory=dict)  # name -> JMESPath on the response
+    poll: Poll | None = None
+    when: Condition | None = None
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Repeat a step until `until` (JMESPath, truthy) holds; `fail_if` makes it fail."""
+
+    until: str
+    fail_if: str = ""
+    interval_seconds: float = 5.0
+    max_attempts: int = 60
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any = None
+    required: bool = False
+    enum: tuple[Any, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action a system offers: a short sequence of HTTP steps."""
+
+    system: str
+    name: str
+    description: str
+    params: dict[str, Param]
+    precondition: Condition | None
+    steps: tuple[Step, ...]
+    mutating: bool = True
+    where: Where = Where("")
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.system}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Pagination:
+    items: str  # JMESPath to the records in a page
+    next_token: str = ""  # JMESPath to the next-page token; empty: single page
+    token_param: str = ""  # query parameter that carries the token
+    page_param: str = ""  # or: page-number pagination
+    total_pages: str = ""  # JMESPath to the page count (page-number pagination)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How to list the orders changed in a time window."""
+
+    request: Request
+    pagination: Pagination
+    min_age_seconds: int = 0  # upper bound must be at least this old (Amazon: 120)
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """How to find this system's order that corresponds to another system's order."""
+
+    request: Request
+    found: str  # JMESPath on the response: the raw order, or null when absent
+    not_found_status: tuple[int, ...] = (404,)
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
+class Auth:
+    kind: str  # none | headers | lwa | bearer
+    headers: dict[str, str] = field(default_factory=dict)
+    token_request: Request | None = None
+    token_field: str = "access_token"
+    expires_field: str = "expires_in"
+
+
+@dataclass(frozen=True)
+class Normalise:
+    """JMESPath expressions from the raw record to each canonical field."""
+
+    fields: dict[str, str]
+    maps: dict[str, dict[str, Any]]  # canonical field -> raw value -> canonical value
+    items: dict[str, str]  # item field -> JMESPath relative to one item
+    items_path: str
+    attributes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Domains:
+    status: tuple[str, ...]
+    actor: tuple[str, ...]
+    fulfilment: tuple[str, ...]
+    terminal: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class System:
+    """A mapping file: everything about one system."""
+
+    name: str
+    title: str
+    settings: dict[str, Setting]
+    base_url: str
+    auth: Auth
+    rate_limits: dict[str, RateLimit]
+    domains: Domains
+    normalise: Normalise
+    listing: Listing | None
+    get_order: Lookup | None
+    lookups: dict[str, Lookup]  # keyed by the *other* system's name
+    actions: dict[str, Action]
+    where: Where
+
+
+# --- rules ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A node of the closed condition language (see `conditions`)."""
+
+    op: str  # eq ne in not_in exists lt le gt ge all any not expr true
+    path: str = ""
+    value: Any = None
+    children: tuple[Condition, ...] = ()
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """An action named in a rule's `then`, with its arguments."""
+
+    action: str  # qualified: system.name, or a builtin (report, watch)
+    args: dict[str, Any]
+    where: Where = Where("")
+
+    @property
+    def system(self) -> str:
+        return self.action.split(".", 1)[0] if "." in self.action else ""
+
+    @property
+    def name(self) -> str:
+        return self.action.split(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    when: Condition
+    then: tuple[ActionCall, ...]
+    where: Where
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    name: str
+    order: dict[str, Any]
+    target: dict[str, Any] | None
+    settings: dict[str, Any]
+    expect: tuple[ActionCall, ...]
+    expect_rules: tuple[str, ...] | None
+    raw: bool  # `order` is a raw API record, to be normalised by the source mapping
+    target_raw: bool  # `target` is a raw API record of the target system
+    systems: dict[str, dict[str, Any]]  # system setting overrides
+    where: Where
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A rule file: source, target, hit policy, settings and rules."""
+
+    name: str
+    source: str
+    target: str
+    hit_policy: str  # first | all
+    description: str
+    settings: dict[str, Setting]
+    rules: tuple[Rule, ...]
+    tests: tuple[RuleTest, ...]
+    where: Where
+
+
+@dataclass(frozen=True)
+class Project:
+    """connector.yaml: the systems in use with their settings, the flows, the state store."""
+
+    root: str
+    systems: dict[str, System]
+    settings: dict[str, dict[str, Any]]  # system -> setting -> value (before environment)
+    flows: dict[str, Flow]
+    flow_settings: dict[str, dict[str, Any]]
+    state: str
+    where: Where

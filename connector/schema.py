@@ -1,0 +1,103 @@
+"""Stage 2a, validate against the shipped JSON Schemas.
+
+For `oneOf`/`anyOf` failures only the best-matching branch is reported (jsonschema's
+`best_match`, as check-jsonschema does), positioned on the offending node, instead of a dump
+of every branch's complaint.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from connector.diagnostics import Diagnostic, did_you_mean, error
+from connector.load import Loaded
+
+KINDS = ("project", "mapping", "rules")
+
+
+@functools.cache
+def schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of a file kind, as shipped inside the package."""
+    text = resources.files("connector").joinpath(f"schemas/{kind}.schema.json").read_text()
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+@functools.cache
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema(kind))
+    return cls(schema(kind))  # type: ignore[no-any-return]
+
+
+def check(doc: Loaded, kind: str) -> list[Diagnostic]:
+    """Schema findings for a loaded document, one per independent problem."""
+    findings: list[Diagnostic] = []
+    errors = list(_validator(kind).iter_errors(doc.data))
+    # One finding per failing location: the best match among the errors under it.
+    by_path: dict[tuple[Any, ...], list[ValidationError]] = {}
+    for err in errors:
+        by_path.setdefault(tuple(err.absolute_path), []).append(err)
+    for path, group in sorted(by_path.items(), key=lambda item: doc.position(item[0])):
+        best = best_match(group)
+        findings.append(_diagnostic(doc, best))
+    return _drop_nested(findings)
+
+
+def _drop_nested(findings: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[int, int, str]] = set()
+    result = []
+    for f in findings:
+        key = (f.line, f.column, f.message)
+        if key not in seen:
+            seen.add(key)
+            result.append(f)
+    return result
+
+
+def _diagnostic(doc: Loaded, err: ValidationError) -> Diagnostic:
+    # Descend to the deepest error of the best branch: it names the real problem.
+    while err.context:
+        deeper = best_match(err.context)
+        if deeper is None:
+            break
+        err = deeper
+    path = tuple(err.absolute_path)
+    where = ".".join(str(p) for p in path) or "(top level)"
+    hint = ""
+    validator = err.validator
+    if validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = list((err.schema.get("properties") or {}).keys())
+        extras = [k for k in err.instance if k not in allowed]
+        patterns = err.schema.get("patternProperties") or {}
+        if patterns:
+            import re
+
+            extras = [k for k in extras if not any(re.search(p, k) for p in patterns)]
+        if extras:
+            key = extras[0]
+            line, col = doc.position(path + (key,), key=True)
+            message = f"unknown key '{key}' in {where}{did_you_mean(key, allowed)}"
+            return error(doc.file, line, col, "schema-unknown-key", message,
+                         f"allowed keys: {', '.join(allowed)}" if allowed else "")
+    if validator == "required":
+        line, col = doc.position(path, key=True)
+        return error(doc.file, line, col, "schema-missing-key", f"{where}: {err.message}")
+    if validator == "enum":
+        line, col = doc.position(path)
+        allowed_values = err.validator_value
+        suggestion = did_you_mean(str(err.instance), [str(v) for v in allowed_values])
+        return error(
+            doc.file, line, col, "schema-invalid-value",
+            f"{where}: {err.instance!r} is not one of {list(allowed_values)}{suggestion}",
+        )
+    line, col = doc.position(path, key=validator in ("propertyNames",))
+    if validator == "propertyNames":
+        return error(doc.file, line, col, "schema-invalid-name", f"{where}: invalid name: {err.message}",
+                     "names are lower case letters, digits, '_' and '-'")
+    return error(doc.file, line, col, "schema-invalid", f"{where}: {err.message}")

@@ -1,0 +1,197 @@
+"""Jinja, sandboxed, with escaping by position: the only way order data reaches a request.
+
+Order fields come from a marketplace and are untrusted. Three environments share one
+sandbox policy and differ in how an interpolated value is finalised:
+
+* text: plain rendering (headers, query values, JSON leaves, arguments);
+* path: every `{{ }}` output is percent-encoded as a single path segment, so `../`, `?`,
+  `#`, `%2F` or a full URL in an order id cannot change the host or the path shape;
+* xml: every output is XML-escaped (feed documents).
+
+JSON bodies are built as data and encoded by the engine, never by string concatenation.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
+
+import jinja2
+import jinja2.meta
+import jinja2.nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from connector.errors import TemplateError
+
+#: Longest rendered template; guards against `'x' * 10**9` style expansion.
+MAX_RENDERED = 1_000_000
+
+
+class _Env(ImmutableSandboxedEnvironment):
+    """No mutation of context objects, no underscore attributes, bounded ranges."""
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if __obj is range and args and isinstance(args[-1], int) and args[-1] > 100_000:
+            raise jinja2.sandbox.SecurityError("range too large")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _finalize_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _make(finalize: Any) -> _Env:
+    env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize)
+    env.filters["tojson"] = _to_json
+    env.policies["json.dumps_function"] = _to_json
+    return env
+
+
+def _path_segment(value: Any) -> str:
+    return quote("" if value is None else str(value), safe="")
+
+
+def _xml(value: Any) -> str:
+    return xml_escape("" if value is None else str(value), {'"': "&quot;", "'": "&apos;"})
+
+
+TEXT = _make(_finalize_none)
+PATH = _make(_path_segment)
+XML = _make(_xml)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(kind: str, source: str) -> jinja2.Template:
+    env = {"text": TEXT, "path": PATH, "xml": XML}[kind]
+    return env.from_string(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_expression(source: str) -> Any:
+    return TEXT.compile_expression(source, undefined_to_none=False)
+
+
+def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
+    """Render a template string; errors become `TemplateError` with the template shown."""
+    if "{" not in source:
+        return source
+    try:
+        result = _compile(kind, source).render(context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template {source!r}: {_describe(exc)}") from exc
+    except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
+        raise TemplateError(f"template {source!r}: {exc}") from exc
+    if len(result) > MAX_RENDERED:
+        raise TemplateError(f"template {source!r} renders to more than {MAX_RENDERED} characters")
+    return result
+
+
+def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate a bare Jinja expression (the `expr:` escape hatch) to a Python value."""
+    try:
+        value = _compile_expression(expression)(**context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"expression {expression!r}: {_describe(exc)}") from exc
+    except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
+        raise TemplateError(f"expression {expression!r}: {exc}") from exc
+    if isinstance(value, jinja2.Undefined):
+        raise TemplateError(f"expression {expression!r}: undefined value")
+    return value
+
+
+_SINGLE = "{{"
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render a data structure whose string leaves are templates (JSON bodies, arguments).
+
+    A leaf that is exactly one `{{ expression }}` keeps the expression's type, so a list of
+    items stays a list and a number stays a number; anything else renders to a string.
+    """
+    if isinstance(value, str):
+        stripped = value.strip()
+        if (
+            stripped.startswith(_SINGLE)
+            and stripped.endswith("}}")
+            and stripped.count(_SINGLE) == 1
+            and "{%" not in stripped
+        ):
+            return evaluate(stripped[2:-2].strip(), context)
+        return render(value, context)
+    if isinstance(value, Mapping):
+        return {str(k): render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def check_syntax(source: str, kind: str = "text") -> str | None:
+    """The syntax error of a template (with its line inside the template), or None."""
+    env = {"text": TEXT, "path": PATH, "xml": XML}[kind]
+    try:
+        env.parse(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"line {exc.lineno} of the template: {exc.message}"
+    return None
+
+
+def check_expression(source: str) -> str | None:
+    try:
+        TEXT.parse("{{ " + source + " }}")
+    except jinja2.TemplateSyntaxError as exc:
+        return str(exc.message)
+    return None
+
+
+def variables(source: str) -> set[str]:
+    """Top-level names a template reads (for `validate`: names the context does not have)."""
+    try:
+        return set(jinja2.meta.find_undeclared_variables(TEXT.parse(source)))
+    except jinja2.TemplateSyntaxError:
+        return set()
+
+
+def dotted_references(source: str) -> set[str]:
+    """Dotted paths a template reads (`order.status`, `args.reason`), for reference checks.
+
+    Only plain attribute chains from a context name are reported; subscripts with
+    non-constant keys end the chain.
+    """
+    try:
+        tree = TEXT.parse(source)
+    except jinja2.TemplateSyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name)):
+        parts: list[str] = []
+        current: jinja2.nodes.Node = node
+        while True:
+            if isinstance(current, jinja2.nodes.Getattr):
+                parts.append(current.attr)
+                current = current.node
+            elif isinstance(current, jinja2.nodes.Getitem) and isinstance(current.arg, jinja2.nodes.Const):
+                parts.append(str(current.arg.value))
+                current = current.node
+            elif isinstance(current, jinja2.nodes.Name):
+                parts.append(current.name)
+                found.add(".".join(reversed(parts)))
+                break
+            else:
+                break
+    return found
+
+
+def _describe(exc: jinja2.TemplateError) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"{exc.message} (the value is not in the order or context)"
+    if isinstance(exc, jinja2.sandbox.SecurityError):
+        return f"refused by the template sandbox: {exc}"
+    return str(exc.message or exc)

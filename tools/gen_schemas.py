@@ -1,0 +1,345 @@
+"""Writes connector/schemas/*.schema.json. Run after editing; the JSON files are committed."""
+import json
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "connector" / "schemas"
+BASE = "https://connector.dev/schemas/"
+
+ident = {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"}
+template = {"type": "string"}
+scalar = {"type": ["string", "number", "integer", "boolean", "null"]}
+
+setting = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "default": {},
+        "required": {"type": "boolean"},
+        "secret": {"type": "boolean"},
+        "type": {"enum": ["string", "list", "integer", "boolean", "number"]},
+        "enum": {"type": "array"},
+        "description": {"type": "string"},
+    },
+}
+settings = {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"}, "additionalProperties": {"$ref": "#/$defs/setting"}}
+
+condition = {
+    "description": "A condition: a mapping of path -> test, or all/any/not/expr.",
+    "type": "object",
+    "minProperties": 1,
+    "properties": {
+        "all": {"type": "array", "items": {"$ref": "#/$defs/condition"}, "minItems": 1},
+        "any": {"type": "array", "items": {"$ref": "#/$defs/condition"}, "minItems": 1},
+        "not": {"$ref": "#/$defs/condition"},
+        "expr": {"type": "string"},
+    },
+    "patternProperties": {
+        "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*$": {"$ref": "#/$defs/test"},
+    },
+    "additionalProperties": False,
+}
+test = {
+    "anyOf": [
+        scalar,
+        {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "properties": {
+                "eq": scalar, "ne": scalar,
+                "in": {"type": "array", "items": scalar, "minItems": 1},
+                "not_in": {"type": "array", "items": scalar, "minItems": 1},
+                "exists": {"type": "boolean"},
+                "lt": {"type": ["number", "string"]}, "le": {"type": ["number", "string"]},
+                "gt": {"type": ["number", "string"]}, "ge": {"type": ["number", "string"]},
+            },
+        },
+    ]
+}
+
+request_props = {
+    "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+    "path": template,
+    "url_from": {"type": "string"},
+    "query": {"type": "object", "additionalProperties": {}},
+    "headers": {"type": "object", "additionalProperties": template},
+    "json": {},
+    "form": {"type": "object", "additionalProperties": template},
+    "content": template,
+    "content_type": {"type": "string"},
+    "operation": {"type": "string"},
+}
+request = {
+    "type": "object",
+    "required": ["method"],
+    "additionalProperties": False,
+    "properties": request_props,
+    "oneOf": [{"required": ["path"]}, {"required": ["url_from"]}],
+}
+step = {
+    "type": "object",
+    "required": ["name", "method"],
+    "additionalProperties": False,
+    "properties": {
+        **request_props,
+        "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "description": {"type": "string"},
+        "when": {"$ref": "#/$defs/condition"},
+        "expect": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}, "minItems": 1},
+        "outputs": {"type": "object", "additionalProperties": {"type": "string"}},
+        "poll": {
+            "type": "object",
+            "required": ["until"],
+            "additionalProperties": False,
+            "properties": {
+                "until": {"type": "string"},
+                "fail_if": {"type": "string"},
+                "interval_seconds": {"type": "number", "minimum": 0},
+                "max_attempts": {"type": "integer", "minimum": 1},
+            },
+        },
+    },
+    "oneOf": [{"required": ["path"]}, {"required": ["url_from"]}],
+}
+field_expr = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "required": ["path"],
+            "additionalProperties": False,
+            "properties": {"path": {"type": "string"}, "map": {"type": "object"}, "default": {}},
+        },
+    ]
+}
+lookup = {
+    "type": "object",
+    "required": ["request", "found"],
+    "additionalProperties": False,
+    "properties": {
+        "request": {"$ref": "#/$defs/request"},
+        "found": {"type": "string"},
+        "not_found_status": {"type": "array", "items": {"type": "integer"}},
+    },
+}
+
+mapping = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": BASE + "mapping.schema.json",
+    "title": "connector mapping file (mappings/<system>.yaml)",
+    "type": "object",
+    "required": ["system", "connection", "domains", "normalise"],
+    "additionalProperties": False,
+    "properties": {
+        "system": ident,
+        "title": {"type": "string"},
+        "description": {"type": "string"},
+        "settings": {"$ref": "#/$defs/settings"},
+        "connection": {
+            "type": "object",
+            "required": ["base_url"],
+            "additionalProperties": False,
+            "properties": {
+                "base_url": template,
+                "headers": {"type": "object", "additionalProperties": template},
+                "auth": {
+                    "type": "object",
+                    "required": ["kind"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "kind": {"enum": ["none", "headers", "bearer", "lwa"]},
+                        "headers": {"type": "object", "additionalProperties": template},
+                        "token_request": {"$ref": "#/$defs/request"},
+                        "token_field": {"type": "string"},
+                        "expires_field": {"type": "string"},
+                    },
+                },
+                "rate_limits": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["rate", "burst"],
+                        "additionalProperties": False,
+                        "properties": {"rate": {"type": "number", "exclusiveMinimum": 0}, "burst": {"type": "integer", "minimum": 1}},
+                    },
+                },
+            },
+        },
+        "domains": {
+            "type": "object",
+            "required": ["status"],
+            "additionalProperties": False,
+            "properties": {
+                k: {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+                for k in ("status", "actor", "fulfilment", "terminal")
+            },
+        },
+        "orders": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "list": {
+                    "type": "object",
+                    "required": ["request", "pagination"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "request": {"$ref": "#/$defs/request"},
+                        "pagination": {
+                            "type": "object",
+                            "required": ["items"],
+                            "additionalProperties": False,
+                            "properties": {k: {"type": "string"} for k in ("items", "next_token", "token_param", "page_param", "total_pages")},
+                        },
+                        "min_age_seconds": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "get": {"$ref": "#/$defs/lookup"},
+                "lookup": {"type": "object", "additionalProperties": {"$ref": "#/$defs/lookup"}},
+            },
+        },
+        "normalise": {
+            "type": "object",
+            "required": ["id", "status"],
+            "additionalProperties": False,
+            "properties": {
+                **{k: {"$ref": "#/$defs/field"} for k in ("id", "status", "actor", "fulfilment", "created_at", "updated_at", "buyer", "shipping", "totals")},
+                "items": {
+                    "type": "object",
+                    "required": ["path", "fields"],
+                    "additionalProperties": False,
+                    "properties": {"path": {"type": "string"}, "fields": {"type": "object", "additionalProperties": {"type": "string"}}},
+                },
+                "attributes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/field"}},
+            },
+        },
+        "actions": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["steps"],
+                "additionalProperties": False,
+                "properties": {
+                    "description": {"type": "string"},
+                    "mutating": {"type": "boolean"},
+                    "params": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"default": {}, "required": {"type": "boolean"}, "enum": {"type": "array"}, "description": {"type": "string"}},
+                        },
+                    },
+                    "precondition": {"$ref": "#/$defs/condition"},
+                    "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}, "minItems": 1},
+                },
+            },
+        },
+    },
+    "$defs": {"setting": setting, "settings": settings, "condition": condition, "test": test,
+              "request": request, "step": step, "field": field_expr, "lookup": lookup},
+}
+
+action_call = {
+    "anyOf": [
+        {"type": "string", "pattern": "^[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_]*)?$"},
+        {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_]*)?$"},
+            "additionalProperties": {"type": ["object", "null"]},
+        },
+    ]
+}
+order = {"type": "object"}
+rules = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": BASE + "rules.schema.json",
+    "title": "connector rule file (rules/<source>-to-<target>.yaml)",
+    "type": "object",
+    "required": ["source", "target", "rules"],
+    "additionalProperties": False,
+    "properties": {
+        "source": ident,
+        "target": ident,
+        "description": {"type": "string"},
+        "hit_policy": {"enum": ["first", "all"]},
+        "settings": {"$ref": "#/$defs/settings"},
+        "rules": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "when", "then"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                    "description": {"type": "string"},
+                    "when": {"$ref": "#/$defs/condition"},
+                    "then": {"type": "array", "items": {"$ref": "#/$defs/action_call"}},
+                },
+            },
+        },
+        "tests": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "expect"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "order": order, "order_raw": order,
+                    "target": {"type": ["object", "null"]}, "target_raw": {"type": ["object", "null"]},
+                    "settings": {"type": "object"},
+                    "systems": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "expect": {"type": "array", "items": {"$ref": "#/$defs/action_call"}},
+                    "rules": {"type": "array", "items": {"type": "string"}},
+                },
+                "oneOf": [{"required": ["order"]}, {"required": ["order_raw"]}],
+            },
+        },
+    },
+    "$defs": {"setting": setting, "settings": settings, "condition": condition, "test": test, "action_call": action_call},
+}
+
+project = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": BASE + "project.schema.json",
+    "title": "connector project file (connector.yaml)",
+    "type": "object",
+    "required": ["systems", "flows"],
+    "additionalProperties": False,
+    "properties": {
+        "state": {"type": "string"},
+        "systems": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"mapping": {"type": "string"}, "settings": {"type": "object"}},
+            },
+        },
+        "flows": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[a-z][a-z0-9_-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "required": ["rules"],
+                "additionalProperties": False,
+                "properties": {
+                    "rules": {"type": "string"},
+                    "settings": {"type": "object"},
+                    "lookback_hours": {"type": "number", "exclusiveMinimum": 0},
+                    "watch_hours": {"type": "number", "minimum": 0},
+                    "concurrency": {"type": "integer", "minimum": 1, "maximum": 64},
+                    "max_reevaluations": {"type": "integer", "minimum": 0, "maximum": 10},
+                },
+            },
+        },
+    },
+}
+
+for name, schema in (("mapping", mapping), ("rules", rules), ("project", project)):
+    (OUT / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+print("ok")
