@@ -1,0 +1,104 @@
+"""The command line: thin click shells over plain functions that return exit codes.
+
+User errors (`ConnectorError`) print one message and exit with their code; anything else is a
+bug and prints a traceback with exit 3.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from connector import __version__
+from connector.errors import ConfigError, ConnectorError
+
+
+def _run(func: Callable[..., int], *args: Any, **kwargs: Any) -> None:
+    try:
+        code = func(*args, **kwargs)
+    except ConfigError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(diagnostic.format_text(), err=True)
+        click.echo("configuration has errors: run 'connector validate' for all findings", err=True)
+        code = exc.exit_code
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        code = 130
+    except Exception:  # a bug: show everything
+        traceback.print_exc()
+        click.echo(f"connector {__version__}: internal error (a bug): please report it with the "
+                   "traceback above", err=True)
+        code = 3
+    sys.exit(code)
+
+
+project_option = click.option(
+    "--project", "project", type=click.Path(file_okay=False, path_type=Path), default=".",
+    show_default=True, help="Directory holding connector.yaml, mappings/ and rules/.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="connector")
+def main() -> None:
+    """Configuration-driven order connector for marketplace integrations."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@project_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="Output format (github: workflow annotations).")
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
+def validate(paths: tuple[Path, ...], project: Path, fmt: str, strict: bool) -> None:
+    """Check the configuration: schema, references, templates and rule analysis.
+
+    Exit 0 when clean, 1 on errors (or warnings with --strict), 2 on usage errors.
+    """
+    from connector.commands import validate as command
+
+    _run(command.run, project, list(paths), fmt, strict, sys.stdout)
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["rules", "mapping", "project"]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a file kind (for yaml-language-server)."""
+    from connector.commands import schema as command
+
+    _run(command.run, kind, sys.stdout)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@project_option
+@click.option("--flow", help="Only this flow's cases.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
+def test(paths: tuple[Path, ...], project: Path, flow: str | None, verbose: bool) -> None:
+    """Run the rule files' test cases (order in, expected actions out)."""
+    from connector.commands import test as command
+
+    _run(command.run, project, list(paths), flow, sys.stdout, verbose)
+
+
+@main.command()
+@click.argument("order", type=click.Path(dir_okay=False, path_type=Path))
+@project_option
+@click.option("--flow", help="The flow to evaluate (needed when there are several).")
+@click.option("--target", type=click.Path(dir_okay=False, path_type=Path),
+              help="The counterpart order (raw or canonical JSON).")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE", help="Override a flow setting.")
+def explain(order: Path, project: Path, flow: str | None, target: Path | None,
+            overrides: tuple[str, ...]) -> None:
+    """Show which rules match ORDER (raw API JSON or canonical) and why, offline."""
+    from connector.commands import explain as command
+
+    _run(command.run, project, order, flow, target, list(overrides), sys.stdout)

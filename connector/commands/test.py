@@ -1,0 +1,35 @@
+"""`connector test`: run the rule files' test cases and print a readable diff per failure."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from connector.project import load_config, require
+from connector.testing import run_all
+
+
+def run(root: Path, paths: Sequence[Path], flow: str | None, out: TextIO, verbose: bool = False) -> int:
+    config = require(load_config(root, paths))
+    flows = [flow] if flow else sorted(config.flows)
+    for name in flows:
+        if name not in config.flows:
+            from connector.errors import UsageError
+            from connector.diagnostics import did_you_mean
+
+            raise UsageError(f"no flow {name!r}{did_you_mean(name, config.flows)}")
+    results = run_all(config, flows, os.environ)
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        if verbose or not result.passed:
+            mark = "PASS" if result.passed else "FAIL"
+            print(f"{mark} {result.case.where}: {result.flow}: {result.case.name}", file=out)
+            for line in result.diff:
+                print(f"    {line}", file=out)
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed", file=out)
+    if not results:
+        print("no test cases found (add tests: to a rule file)", file=out)
+        return 1
+    return 1 if failed else 0

@@ -1,0 +1,532 @@
+"""The execute stage's transport: rate limits, timeouts, retries, and at-most-once sending.
+
+One rule shapes this module. A request that changes remote state may only be sent again
+when the server certainly did not act on it: a 429 (the server refused before doing
+anything) or a connection that never opened. A 5xx, a read timeout or a connection dropped
+after sending leave the outcome unknown, and resending could cancel or invoice twice (VTEX
+turns a repeated cancel into a confirmed one; Magento has no idempotency keys). So for
+non-idempotent requests those raise `AmbiguousOutcome`, and the engine settles the action
+by reading the target's state, never by resending blindly. Reads (`idempotent=True`) are
+retried freely.
+
+TLS certificates are always verified (httpx's default; `new_client` sets `verify=True`
+explicitly and nothing here turns it off), because every request carries a bearer token
+or app key. Every message this module builds, logged or raised, goes through the
+`redact` callable and never contains request headers or query strings.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import json as jsonlib
+import logging
+import random as _random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from http import HTTPStatus
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from connector.errors import ConnectorError, HTTPError
+from connector.model import RateLimit
+
+logger = logging.getLogger("connector.http")
+
+#: Largest response body accepted (bytes, after content decoding).
+MAX_BODY: Final = 20 * 1024 * 1024
+
+
+class _NoJson:
+    """Type of `NO_JSON`: a body-less request must be distinguishable from JSON `null`."""
+
+    def __repr__(self) -> str:
+        return "NO_JSON"
+
+
+NO_JSON: Final = _NoJson()
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A fully rendered request. `params` are (name, value) strings, already joined the way
+    the API wants (SP-API takes comma-separated arrays); `operation` names the rate-limit
+    bucket of `system`."""
+
+    method: str
+    url: str
+    params: Sequence[tuple[str, str]] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = NO_JSON
+    content: bytes | None = None
+    operation: str = ""
+    system: str = ""
+
+    def __post_init__(self) -> None:
+        if self.json is not NO_JSON and self.content is not None:
+            raise ConnectorError("an HTTP request has a JSON body or raw content, not both")
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A fully read response; header names are lower case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    elapsed: float = 0.0
+
+    @cached_property
+    def _parsed(self) -> Any:
+        try:
+            return jsonlib.loads(self.body) if self.body.strip() else None
+        except ValueError:
+            return None
+
+    def json(self) -> Any:
+        """The parsed body, or None when it is empty or not JSON (parsed once)."""
+        return self._parsed
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def reason(self) -> str:
+        try:
+            return HTTPStatus(self.status).phrase
+        except ValueError:
+            return ""
+
+
+class AmbiguousOutcome(HTTPError):
+    """A non-idempotent request may or may not have taken effect (5xx, timeout or dropped
+    connection after sending). Settle it by re-reading the remote state; never resend."""
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 response: HttpResponse | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.response = response
+
+
+class RetriesExhausted(HTTPError):
+    """Every attempt failed retryably. For a non-idempotent request this means the server
+    never acted (only 429s and connect failures are retried for those)."""
+
+    def __init__(self, message: str, *, status: int | None, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class ResponseTooLarge(HTTPError):
+    """A read's response body exceeded the transport's bound; refused rather than buffered."""
+
+
+# --- rate limiting -------------------------------------------------------------------------
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` stored; SP-API's own model.
+
+    `reserve` takes a token immediately, letting the balance go negative, and returns how
+    long the caller must wait. Threads are therefore served in arrival order with one
+    sleep each, instead of polling and racing for each refill.
+    """
+
+    def __init__(self, rate: float, burst: int, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not rate > 0 or burst < 1:
+            raise ConnectorError(f"invalid rate limit: rate {rate}/s, burst {burst}")
+        self._rate = float(rate)
+        self._burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(float(self._burst), self._tokens + (now - self._last) * self._rate)
+        self._last = now
+
+    def reserve(self) -> float:
+        """Take one token; return the seconds to wait before using it (0 if available)."""
+        with self._lock:
+            self._refill()
+            self._tokens -= 1.0
+            return -self._tokens / self._rate if self._tokens < 0 else 0.0
+
+    def set_rate(self, rate: float) -> None:
+        """Change the refill speed; tokens accrued so far count at the old rate."""
+        with self._lock:
+            self._refill()
+            self._rate = float(rate)
+
+    def drain(self) -> None:
+        """Empty the bucket after a 429: the server's bucket is empty, ours should be too."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, 0.0)
+
+
+class RateLimiter:
+    """Token buckets per (system, operation), from the mappings' `rate_limits`.
+
+    An operation without a declared limit is not throttled, until SP-API reports its rate
+    in `x-amzn-RateLimit-Limit`; the bucket then learned gets `learned_burst` tokens, since
+    the header gives no burst.
+    """
+
+    def __init__(self, limits: Mapping[str, Mapping[str, RateLimit]] | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, learned_burst: int = 1) -> None:
+        self._sleep = sleep
+        self._clock = clock
+        self._learned_burst = learned_burst
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, str], TokenBucket] = {
+            (system, op): TokenBucket(limit.rate, limit.burst, clock=clock)
+            for system, ops in (limits or {}).items() for op, limit in ops.items()
+        }
+
+    def _bucket(self, system: str, operation: str) -> TokenBucket | None:
+        with self._lock:
+            return self._buckets.get((system, operation))
+
+    def rate(self, system: str, operation: str) -> float | None:
+        bucket = self._bucket(system, operation)
+        return bucket.rate if bucket else None
+
+    def acquire(self, system: str, operation: str) -> float:
+        """Block until the bucket grants a request; return the seconds waited."""
+        bucket = self._bucket(system, operation)
+        wait = bucket.reserve() if bucket else 0.0
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def drain(self, system: str, operation: str) -> None:
+        bucket = self._bucket(system, operation)
+        if bucket:
+            bucket.drain()
+
+    def update_from_header(self, system: str, operation: str, value: str | None) -> None:
+        """Apply `x-amzn-RateLimit-Limit` (requests per second); unusable values are ignored."""
+        if not value or not operation:
+            return
+        try:
+            rate = float(value.strip())
+        except ValueError:
+            return
+        if not 0 < rate < float("inf"):
+            return
+        with self._lock:
+            bucket = self._buckets.get((system, operation))
+            if bucket is None:
+                self._buckets[(system, operation)] = TokenBucket(
+                    rate, self._learned_burst, clock=self._clock)
+                return
+        bucket.set_rate(rate)
+
+
+# --- retries --------------------------------------------------------------------------------
+
+
+def _http_date(value: str) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(value.strip()).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def parse_retry_after(value: str, now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` of delay-seconds or an HTTP-date (`now` is the
+    epoch time the date is relative to); None when unparseable."""
+    try:
+        seconds: float | None = float(value.strip())
+    except ValueError:
+        when = _http_date(value)
+        seconds = None if when is None else when - now
+    if seconds is None or seconds != seconds:  # unparseable or NaN
+        return None
+    return max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter; a server's `Retry-After` wins, within a cap
+    (`max_delay * 4`) so that one answer cannot stall a run for hours."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: bool = True
+    honour_retry_after: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base_delay < 0 or self.max_delay < 0:
+            raise ConnectorError(f"invalid retry policy: {self}")
+
+    def delay(self, attempt: int, retry_after: str | None = None, *, now: float = 0.0,
+              random: Callable[[], float] = _random.random) -> float:
+        """Seconds to sleep after failed attempt number `attempt` (1-based)."""
+        if retry_after is not None and self.honour_retry_after:
+            seconds = parse_retry_after(retry_after, now)
+            if seconds is not None:
+                return min(seconds, self.max_delay * 4)
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 60))
+        return ceiling * random() if self.jitter else ceiling
+
+
+# --- error messages ---------------------------------------------------------------------------
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_magento(message: str, parameters: Any) -> str:
+    """Magento's placeholder rendering (Phrase\\Renderer\\Placeholder, a `strtr`): list
+    item i fills `%{i+1}`; a named parameter fills `%name`; longer placeholders first."""
+    if isinstance(parameters, list):
+        pairs = {f"%{i + 1}": v for i, v in enumerate(parameters)}
+    elif isinstance(parameters, dict):
+        pairs = {f"%{int(k) + 1}" if str(k).isdigit() else f"%{k}": v
+                 for k, v in parameters.items()}
+    else:
+        return message
+    if not pairs:
+        return message
+    pattern = re.compile("|".join(re.escape(p) for p in sorted(pairs, key=len, reverse=True)))
+    return pattern.sub(lambda m: str(pairs[m.group(0)]), message)
+
+
+def _join(code: Any, message: str) -> str:
+    code = code if isinstance(code, str) else ""
+    return f"{code}: {message}" if code and message else code or message
+
+
+def _describe(data: Any) -> str:
+    """The error shapes of the three systems (see the research notes), recursively."""
+    if isinstance(data, list):
+        return "; ".join(filter(None, (_describe(item) for item in data)))
+    if not isinstance(data, dict):
+        return ""
+    parts: list[str] = []
+    err = data.get("error")
+    if isinstance(err, dict):  # VTEX OMS: {"error": {"code", "message", "exception"}}
+        parts.append(_describe(err))
+    elif isinstance(err, str):  # OAuth (LWA): {"error", "error_description"}
+        desc = data.get("error_description")
+        parts.append(_join(err, desc if isinstance(desc, str) else ""))
+    message = data.get("message", data.get("description"))
+    if isinstance(message, str):  # Magento, SP-API items, VTEX order-integration items
+        text = _join(data.get("code"), render_magento(message, data.get("parameters")))
+        details = data.get("details")
+        parts.append(f"{text} ({details})" if isinstance(details, str) and details else text)
+    if isinstance(data.get("errors"), list):  # SP-API, Magento, VTEX order integration
+        parts.append(_describe(data["errors"]))
+    return "; ".join(p for p in parts if p)
+
+
+def error_message(response: HttpResponse, *, limit: int = 500) -> str:
+    """A one-line, human-readable account of an error response's body."""
+    status = response.status
+    body = response.body.strip()
+    ctype = response.headers.get("content-type", "").lower()
+    if not body:
+        reason = f" {response.reason}" if response.reason else ""
+        return f"empty response (status {status}{reason})"
+    head = body[:512].lower()
+    if "html" in ctype or head.startswith(b"<!doctype html") or b"<html" in head:
+        match = _TITLE.search(body)
+        title = html.unescape(match.group(1).decode("utf-8", "replace")) if match else ""
+        return _clip(f"HTML error page (status {status})" + (f": {title}" if title.strip()
+                                                              else ""), limit)
+    if "json" in ctype or body[:1] in (b"{", b"["):
+        try:
+            data = jsonlib.loads(body)
+        except ValueError:
+            return f"malformed JSON response (status {status})"
+        return _clip(_describe(data) or jsonlib.dumps(data, ensure_ascii=False), limit)
+    return _clip(response.text, limit)
+
+
+# --- transport --------------------------------------------------------------------------------
+
+#: The request never reached the server: safe to resend whatever it was.
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+#: Raised after (part of) the request was sent: the server may have acted.
+_AFTER_SEND_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
+                      httpx.DecodingError)
+
+
+class _TooLarge(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def _public_url(url: str, *, path_only: bool = False) -> str:
+    """The URL without user info, query or fragment: those can hold secrets."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(invalid URL)"
+    if path_only:
+        return parts.path or "/"
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def new_client(*, user_agent: str = "connector/0.1",
+               transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An httpx client with TLS verification on and redirects not followed (a 3xx is
+    returned to the caller rather than silently re-sending a POST elsewhere)."""
+    return httpx.Client(verify=True, follow_redirects=False, transport=transport,
+                        headers={"User-Agent": user_agent})
+
+
+class Transport:
+    """Sends `HttpRequest`s with rate limiting, timeouts, a body bound and retries.
+
+    Owns the injected client: `close()` (or leaving the `with` block) closes it.
+    Thread-safe when the client is (httpx's is).
+    """
+
+    def __init__(self, client: httpx.Client, *, limiter: RateLimiter | None = None,
+                 retry: RetryPolicy | None = None, connect_timeout: float = 5.0,
+                 read_timeout: float = 30.0, max_body: int = MAX_BODY,
+                 redact: Callable[[str], str] = lambda s: s,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time,
+                 random: Callable[[], float] = _random.random) -> None:
+        self._client = client
+        self._limiter = limiter if limiter is not None else RateLimiter(sleep=sleep, clock=clock)
+        self._retry = retry if retry is not None else RetryPolicy()
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._max_body = max_body
+        self._redact = redact
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._random = random
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, req: HttpRequest, *, idempotent: bool) -> HttpResponse:
+        """Send `req`; return the first response that is neither a 429 nor (for reads) a 5xx.
+
+        Raises `AmbiguousOutcome` (non-idempotent request, outcome unknown),
+        `RetriesExhausted`, `ResponseTooLarge`, or `HTTPError` for a request that could
+        not be built or sent at all (bad URL, unsupported scheme).
+        """
+        where = f"{req.method} {_public_url(req.url)}"
+        status: int | None = None
+        reason = ""
+        for attempt in range(1, self._retry.max_attempts + 1):
+            self._limiter.acquire(req.system, req.operation)
+            started = self._clock()
+            retry_after: str | None = None
+            now = self._wall_clock()
+            try:
+                resp = self._once(req, started)
+            except _CONNECT_ERRORS as exc:
+                status, reason = None, f"could not connect ({type(exc).__name__}: {exc})"
+                self._log(req, attempt, type(exc).__name__, started)
+            except _AFTER_SEND_ERRORS as exc:
+                status, reason = None, f"no complete response ({type(exc).__name__}: {exc})"
+                self._log(req, attempt, type(exc).__name__, started)
+                if not idempotent:
+                    raise AmbiguousOutcome(self._redact(
+                        f"{where}: {reason}; the request may have taken effect")) from exc
+            except _TooLarge as exc:
+                msg = f"{where}: response body larger than {self._max_body} bytes, refused"
+                if not idempotent:
+                    raise AmbiguousOutcome(self._redact(msg), status=exc.status) from None
+                raise ResponseTooLarge(self._redact(msg)) from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise HTTPError(self._redact(f"{where}: cannot send: {exc}")) from exc
+            else:
+                self._log(req, attempt, str(resp.status), started)
+                self._limiter.update_from_header(
+                    req.system, req.operation, resp.headers.get("x-amzn-ratelimit-limit"))
+                if resp.status < 500 and resp.status != 429:
+                    return resp
+                status, reason = resp.status, f"{resp.status} {resp.reason}".strip()
+                if resp.status >= 500 and not idempotent:
+                    raise AmbiguousOutcome(self._redact(
+                        f"{where}: {reason}: {error_message(resp)}; the request may have "
+                        "taken effect"), status=resp.status, response=resp)
+                if resp.status == 429:
+                    self._limiter.drain(req.system, req.operation)
+                retry_after = resp.headers.get("retry-after")
+                # an HTTP-date Retry-After is relative to the server's clock
+                now = _http_date(resp.headers.get("date", "")) or now
+            if attempt < self._retry.max_attempts:
+                self._sleep(self._retry.delay(attempt, retry_after, now=now,
+                                              random=self._random))
+        raise RetriesExhausted(self._redact(
+            f"{where}: gave up after {self._retry.max_attempts} attempts: {reason}"),
+            status=status, reason=reason)
+
+    def _once(self, req: HttpRequest, started: float) -> HttpResponse:
+        headers = dict(req.headers)
+        content, json_body = req.content, None
+        if req.json is None:  # the JSON literal null, which httpx would read as "no body"
+            content = b"null"
+            headers.setdefault("Content-Type", "application/json")
+        elif req.json is not NO_JSON:
+            json_body = req.json
+        try:
+            request = self._client.build_request(
+                req.method, req.url, params=list(req.params) or None, headers=headers,
+                json=json_body, content=content, timeout=self._timeout)
+        except (TypeError, ValueError) as exc:
+            raise HTTPError(self._redact(f"{req.method} {_public_url(req.url)}: "
+                                      f"request body is not JSON-serialisable: {exc}")) from exc
+        response = self._client.send(request, stream=True)
+        try:
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > self._max_body:
+                raise _TooLarge(response.status_code)
+            chunks, total = [], 0
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > self._max_body:
+                    raise _TooLarge(response.status_code)
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return HttpResponse(
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            body=b"".join(chunks), elapsed=self._clock() - started)
+
+    def _log(self, req: HttpRequest, attempt: int, outcome: str, started: float) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            path = _public_url(req.url, path_only=True)
+            logger.debug(self._redact(
+                f"{req.system}/{req.operation or '-'} {req.method} {path} -> {outcome} "
+                f"in {self._clock() - started:.3f}s (attempt {attempt})"))

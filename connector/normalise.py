@@ -1,0 +1,97 @@
+"""Stage 4, normalise: a system's raw order record → the canonical order rules see.
+
+Every field is a JMESPath expression from the mapping (compiled once per expression), with an
+optional value map (Amazon `MERCHANT` → `seller`). The result always has every canonical field,
+so rules and templates never meet a missing key.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+from jmespath.parser import ParsedResult
+
+from connector.errors import ConnectorError
+from connector.model import CANONICAL_FIELDS, ITEM_FIELDS, System
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_path(expression: str) -> ParsedResult:
+    """A compiled JMESPath expression (cached: mappings reuse a few dozen expressions)."""
+    return jmespath.compile(expression)
+
+
+def search(expression: str, data: Any) -> Any:
+    """Evaluate a JMESPath expression; a bad expression is a configuration error."""
+    try:
+        return compile_path(expression).search(data)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ConnectorError(f"JMESPath {expression!r}: {exc}") from exc
+
+
+def syntax_error(expression: str) -> str | None:
+    """The JMESPath syntax error of an expression, or None (for validate)."""
+    try:
+        compile_path(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _mapped(system: System, key: str, value: Any) -> Any:
+    spec = system.normalise.maps.get(key)
+    if spec is None:
+        return value
+    table = spec["map"]
+    if value is None:
+        return spec["default"]
+    if isinstance(value, (str, int, float, bool)) and str(value) in table:
+        return table[str(value)]
+    return spec["default"] if spec["default"] is not None else value
+
+
+def normalise(system: System, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical order for one raw record of `system`."""
+    norm = system.normalise
+    order: dict[str, Any] = {name: None for name in CANONICAL_FIELDS}
+    for name, expression in norm.fields.items():
+        order[name] = _mapped(system, name, search(expression, raw))
+    items = search(norm.items_path, raw) or []
+    order["items"] = [
+        {name: (search(expr, item) if isinstance(item, Mapping) else None)
+         for name, expr in {**dict.fromkeys(ITEM_FIELDS, "`null`"), **norm.items}.items()}
+        for item in (items if isinstance(items, list) else [])
+    ]
+    order["attributes"] = {
+        name: _mapped(system, f"attributes.{name}", search(expr, raw))
+        for name, expr in norm.attributes.items()
+    }
+    if order["id"] is not None:
+        order["id"] = str(order["id"])
+    order["system"] = system.name
+    order["raw"] = dict(raw)
+    for name in ("buyer", "shipping", "totals"):
+        if order[name] is None:
+            order[name] = {}
+    return order
+
+
+def canonical(partial: Mapping[str, Any], system: str) -> dict[str, Any]:
+    """A full canonical order from a partial one (rule tests, `explain` on canonical input)."""
+    order: dict[str, Any] = {name: None for name in CANONICAL_FIELDS}
+    order.update({"items": [], "attributes": {}, "raw": {}, "buyer": {}, "shipping": {}, "totals": {}})
+    order.update(partial)
+    order["system"] = system
+    if order["id"] is not None:
+        order["id"] = str(order["id"])
+    order["items"] = [{**dict.fromkeys(ITEM_FIELDS), **item} for item in order["items"] or []]
+    return order
+
+
+def looks_canonical(record: Mapping[str, Any]) -> bool:
+    """Whether a record given to `explain` is already canonical rather than raw."""
+    return "status" in record and "id" in record and set(record) <= set(CANONICAL_FIELDS)

@@ -1,0 +1,166 @@
+"""Rendering a mapping's request templates into concrete HTTP requests (part of plan).
+
+The host comes from the system's `base_url` (rendered from settings only). Order data can
+reach the path only through the path environment, which percent-encodes each interpolation
+as a single segment, and the final URL is checked to still be on the base URL's host.
+Secrets are masked by `Redactor` wherever a request is shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from connector import templates
+from connector.errors import TemplateError
+from connector.model import Request, Setting, System
+from connector.normalise import search
+
+MASK = "****"
+
+
+@dataclass(frozen=True)
+class RenderedRequest:
+    method: str
+    url: str
+    params: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    has_json: bool = False
+    form: tuple[tuple[str, str], ...] = ()
+    content: str | None = None
+    operation: str = ""
+    system: str = ""
+
+    def body_bytes(self) -> bytes | None:
+        if self.has_json:
+            return json.dumps(self.json, ensure_ascii=False).encode()
+        if self.content is not None:
+            return self.content.encode()
+        return None
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Replaces secret values in any text shown to a person or written to disk."""
+
+    secrets: tuple[str, ...] = field(default=())
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, MASK)
+        return text
+
+    def extended(self, more: Iterable[str]) -> Redactor:
+        return Redactor(tuple(sorted({*self.secrets, *(m for m in more if m and len(m) >= 4)},
+                                     key=len, reverse=True)))
+
+
+def secret_values(declared: Mapping[str, Setting], values: Mapping[str, Any]) -> list[str]:
+    return [str(values[n]) for n, s in declared.items() if s.secret and values.get(n)]
+
+
+def base_url(system: System, settings: Mapping[str, Any]) -> str:
+    url = templates.render(system.base_url, {"settings": settings}).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise TemplateError(
+            f"{system.name}: base URL {url!r} is not an http(s) URL; "
+            f"set CONNECTOR_{system.name.upper().replace('-', '_')}_BASE_URL"
+        )
+    return url
+
+
+def _header_value(name: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise TemplateError(f"header {name!r}: rendered value contains a line break (refused)")
+    return value
+
+
+def _query(query: Mapping[str, Any], context: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    params: list[tuple[str, str]] = []
+    for name, template in query.items():
+        value = templates.render_value(template, context)
+        if value is None or value == "":
+            continue  # an empty optional parameter is left out, not sent empty
+        if isinstance(value, (list, tuple)):
+            params.extend((name, _scalar(v)) for v in value)
+        else:
+            params.append((name, _scalar(value)))
+    return tuple(params)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def render_request(
+    system: System,
+    request: Request,
+    context: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    extra_headers: Mapping[str, str] | None = None,
+) -> RenderedRequest:
+    """A request with every template rendered and every value escaped for its position."""
+    full = {**context, "settings": settings}
+    if request.url_from:
+        url = search(request.url_from, full)
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise TemplateError(f"url_from {request.url_from!r} did not give an http(s) URL")
+    else:
+        base = base_url(system, settings)
+        path = templates.render(request.path, full, kind="path")
+        if not path.startswith("/"):
+            path = "/" + path
+        url = base + path
+        if urlsplit(url).netloc != urlsplit(base).netloc:
+            raise TemplateError(f"rendered URL {url!r} leaves the host of {base!r} (refused)")
+    headers = {
+        name: _header_value(name, templates.render(value, full))
+        for name, value in {**(extra_headers or {}), **request.headers}.items()
+    }
+    rendered_json = None
+    has_json = request.json is not None
+    if has_json:
+        rendered_json = templates.render_value(request.json, full)
+        headers.setdefault("Content-Type", "application/json")
+    content = None
+    if request.content is not None:
+        content = templates.render(request.content, full, kind="xml")
+        if request.content_type:
+            headers["Content-Type"] = request.content_type
+    form = tuple((k, templates.render(v, full)) for k, v in request.form.items())
+    return RenderedRequest(
+        method=request.method,
+        url=url,
+        params=_query(request.query, full),
+        headers=tuple(headers.items()),
+        json=rendered_json,
+        has_json=has_json,
+        form=form,
+        content=content,
+        operation=request.operation,
+        system=system.name,
+    )
+
+
+def show(request: RenderedRequest, redact: Redactor) -> str:
+    """A request as text for plan/explain output, secrets masked."""
+    from urllib.parse import urlencode
+
+    url = request.url + ("?" + urlencode(request.params) if request.params else "")
+    lines = [f"{request.method} {url}"]
+    lines += [f"{k}: {v}" for k, v in request.headers]
+    if request.has_json:
+        lines.append(json.dumps(request.json, indent=2, ensure_ascii=False))
+    elif request.form:
+        lines.append(urlencode(request.form))
+    elif request.content is not None:
+        lines.append(request.content)
+    return redact("\n".join(lines))
