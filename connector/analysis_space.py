@@ -146,12 +146,18 @@ class Space:
         return f"{key} in [{', '.join(map(show, values))}]"
 
     def describe(
-        self, mask: int, keys: Iterable[str] | None = None, within: int | None = None, sep: str = ", "
+        self,
+        mask: int,
+        keys: Iterable[str] | None = None,
+        within: int | None = None,
+        exact: bool = True,
     ) -> str:
-        """The cases of `mask` in words; dimensions that vary freely (as in `within`) are left out.
+        """The cases of `mask` in words, naming only the dimensions in `keys` (default: all).
 
-        A mask that is a product of per-dimension sets is described exactly; any other shape
-        by its first case and a count. Returns "" when no dimension is restricted.
+        Dimensions that vary as freely as in `within` (default: every case) are left out, so
+        "" means "no restriction". A mask that is a product of per-dimension sets is worded
+        exactly; any other shape by its first case and a count, unless `exact` is False, in
+        which case each dimension's values are listed (an over-approximation).
         """
         if not mask:
             return "no case"
@@ -159,14 +165,12 @@ class Space:
         wanted = None if keys is None else set(keys)
         chosen = [d for d in self.dims if wanted is None or d.key in wanted]
         projections = {d.key: self.projection(mask, d.key) for d in self.dims}
-        restricted = [
-            d for d in chosen if projections[d.key] != self.projection(base, d.key)
-        ]
+        restricted = [d for d in chosen if projections[d.key] != self.projection(base, d.key)]
         is_box = mask.bit_count() == prod(len(p) for p in projections.values())
-        if is_box or wanted is not None:
-            return sep.join(self.describe_values(d.key, projections[d.key]) for d in restricted)
+        if is_box or not exact:
+            return ", ".join(self.describe_values(d.key, projections[d.key]) for d in restricted)
         case = self.first_case(mask)
-        words = sep.join(self.describe_values(d.key, [case[d.key]]) for d in restricted)
+        words = ", ".join(self.describe_values(d.key, [case[d.key]]) for d in restricted)
         return f"e.g. {words} ({mask.bit_count()} cases)"
 
 

@@ -21,6 +21,7 @@ import email.utils
 import html
 import json as jsonlib
 import logging
+import math
 import random as _random
 import re
 import threading
@@ -29,13 +30,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from http import HTTPStatus
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from connector.errors import ConnectorError, HTTPError
 from connector.model import RateLimit
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+, only needed by the type checker
 
 logger = logging.getLogger("connector.http")
 
@@ -259,7 +263,7 @@ def parse_retry_after(value: str, now: float) -> float | None:
     except ValueError:
         when = _http_date(value)
         seconds = None if when is None else when - now
-    if seconds is None or seconds != seconds:  # unparseable or NaN
+    if seconds is None or math.isnan(seconds):
         return None
     return max(0.0, seconds)
 
@@ -429,7 +433,7 @@ class Transport:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> Transport:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -51,6 +51,12 @@ class Loaded:
             path = path[:-1]
 
 
+_PLAIN_TAGS = frozenset(
+    "tag:yaml.org,2002:" + t
+    for t in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "binary")
+)
+
+
 class _Budget:
     def __init__(self) -> None:
         self.nodes = 0
@@ -145,6 +151,11 @@ def _build(
         raise _TooLarge
     if path not in values:
         values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if node.tag not in _PLAIN_TAGS:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        findings.append(error(file, line, col, "yaml-tag", f"unsupported YAML tag {node.tag!r}",
+                              "only plain YAML (no tags) is accepted"))
+        return None
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:

@@ -26,9 +26,15 @@ def compile_path(expression: str) -> ParsedResult:
 
 
 def search(expression: str, data: Any) -> Any:
-    """Evaluate a JMESPath expression; a bad expression is a configuration error."""
+    """Evaluate a JMESPath expression; a bad expression is a configuration error.
+
+    A type error at evaluation time (a function applied to a block the record lacks) gives
+    null: records legitimately omit blocks (`includedData` not asked for, no cancellation).
+    """
     try:
         return compile_path(expression).search(data)
+    except jmespath.exceptions.JMESPathTypeError:
+        return None
     except jmespath.exceptions.JMESPathError as exc:
         raise ConnectorError(f"JMESPath {expression!r}: {exc}") from exc
 

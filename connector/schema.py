@@ -44,8 +44,11 @@ def check(doc: Loaded, kind: str) -> list[Diagnostic]:
     for err in errors:
         by_path.setdefault(tuple(err.absolute_path), []).append(err)
     for path, group in sorted(by_path.items(), key=lambda item: doc.position(item[0])):
-        best = best_match(group)
-        findings.append(_diagnostic(doc, best))
+        # A misspelt key fails both `additionalProperties` and `required`: the unknown key
+        # (with its did-you-mean) is the finding that helps, so it goes first.
+        unknown = [e for e in group if e.validator == "additionalProperties"]
+        for err in unknown or [best_match(group)]:
+            findings.append(_diagnostic(doc, err))
     return _drop_nested(findings)
 
 

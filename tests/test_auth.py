@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -102,13 +101,13 @@ def test_negative_margin_refused() -> None:
 
 def test_one_fetch_for_concurrent_callers() -> None:
     calls = 0
-    started = threading.Event()
+    fetching, release = threading.Event(), threading.Event()
 
     def slow_fetch() -> tuple[str, float]:
         nonlocal calls
         calls += 1
-        started.set()
-        time.sleep(0.05)  # real threads: hold the lock while others queue up
+        fetching.set()
+        release.wait(timeout=5)  # hold the lock while the other threads queue up behind it
         return "shared", 3600.0
 
     cache = TokenCache(slow_fetch)
@@ -116,6 +115,8 @@ def test_one_fetch_for_concurrent_callers() -> None:
     threads = [threading.Thread(target=lambda: results.append(cache.get())) for _ in range(8)]
     for t in threads:
         t.start()
+    fetching.wait(timeout=5)
+    release.set()
     for t in threads:
         t.join()
     assert results == ["shared"] * 8 and calls == 1

@@ -165,9 +165,9 @@ def test_other_4xx_returned_without_retry(status: int) -> None:
 def test_retries_exhausted(steps: list[Any], req: HttpRequest, status: int | None) -> None:
     clock = FakeClock()
     script = Script(*steps)
-    with transport(script, clock, retry=RetryPolicy(max_attempts=3, jitter=False)) as t:
-        with pytest.raises(RetriesExhausted) as info:
-            t.send(req, idempotent=req.method == "GET")
+    policy = RetryPolicy(max_attempts=3, jitter=False)
+    with transport(script, clock, retry=policy) as t, pytest.raises(RetriesExhausted) as info:
+        t.send(req, idempotent=req.method == "GET")
     assert info.value.status == status
     assert "gave up after 3 attempts" in str(info.value)
     assert clock.sleeps == [0.5, 1.0]  # exponential, no sleep after the last attempt
@@ -240,10 +240,12 @@ def test_messages_and_logs_are_redacted_and_skip_queries(
         caplog: pytest.LogCaptureFixture) -> None:
     script = Script(httpx.ReadTimeout("read"))
     req = HttpRequest("POST", "https://user:pw@api.example.com/s3cr3t/x?token=qq")
-    redact: Callable[[str], str] = lambda s: s.replace("s3cr3t", "***")  # noqa: E731
-    with caplog.at_level(logging.DEBUG, logger="connector.http"):
-        with transport(script, redact=redact) as t, pytest.raises(AmbiguousOutcome) as info:
-            t.send(req, idempotent=False)
+    def redact(text: str) -> str:
+        return text.replace("s3cr3t", "***")
+
+    with (caplog.at_level(logging.DEBUG, logger="connector.http"),
+          transport(script, redact=redact) as t, pytest.raises(AmbiguousOutcome) as info):
+        t.send(req, idempotent=False)
     text = str(info.value) + caplog.text
     assert "https://api.example.com/***/x" in str(info.value)
     assert "/***/x -> ReadTimeout" in caplog.text

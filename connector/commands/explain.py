@@ -64,7 +64,7 @@ def _order(runtime: FlowRuntime, data: Mapping[str, Any], system: str) -> dict[s
 
 
 def _placeholders(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (f"<{k}>" if v is None or v == "" else v) for k, v in values.items()}
+    return {k: (f"<{k}>" if v is None else v) for k, v in values.items()}
 
 
 def describe_steps(runtime: FlowRuntime, planned: Planned) -> list[str]:
@@ -73,14 +73,14 @@ def describe_steps(runtime: FlowRuntime, planned: Planned) -> list[str]:
         return []
     system = runtime.systems[planned.system]
     settings = _placeholders(runtime.system_settings[planned.system])
-    context = {**planned.context, "steps": _Later("steps")}
+    context = {**planned.context, "steps": _Later("steps"), "token": "<access token>"}
     lines = []
     for step in planned.action.steps:
         if step.when is not None and not conditions.compile_condition(step.when)(context):
             lines.append(f"step {step.name}: skipped ({conditions.describe(step.when)} is false)")
             continue
         try:
-            request = render_request(system, step.request, context, settings)
+            request = render_request(system, step.request, context, settings, system.auth.headers)
             text = show(request, runtime.redact)
         except ConnectorError as exc:
             text = f"(rendered at run time: {runtime.redact(str(exc))})"

@@ -1,0 +1,407 @@
+"""HTTP plumbing of the sandbox: routing, JSON I/O, the request log, latency and faults.
+
+The simulators (`amazon`, `vtex`, `commerce`) only see `Request` objects and return
+`Response` objects; everything about sockets lives here. One `ThreadingHTTPServer` on loopback
+serves all three systems under path prefixes, so one port is enough for a whole run. Handlers
+run under one lock: state changes are tiny, and a single lock makes every request atomic, which
+is what the real systems promise per request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = [
+    "Faults",
+    "HttpError",
+    "Mount",
+    "Request",
+    "RequestRecord",
+    "Response",
+    "Route",
+    "SandboxServer",
+    "route",
+]
+
+
+@dataclass
+class Request:
+    """One request as a simulator sees it: `path` is relative to the system's mount point."""
+
+    system: str
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Message
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """A header's value (case-insensitive name), or None."""
+        value = self.headers.get(name)
+        return None if value is None else str(value)
+
+    def arg(self, name: str) -> str | None:
+        """The first value of a query parameter, or None."""
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def args(self, name: str) -> list[str]:
+        """All values of a list-valued query parameter: repeated and/or comma-separated."""
+        return [part.strip() for value in self.query.get(name, []) for part in value.split(",")
+                if part.strip()]
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ValueError when it is not JSON."""
+        if not self.body.strip():
+            raise ValueError("the request has no body")
+        return json.loads(self.body.decode("utf-8"))
+
+
+@dataclass
+class Response:
+    """A response ready to be written: status, encoded body, headers."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
+        """A JSON response; the body is encoded now, while the caller still holds the lock."""
+        merged = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        return cls(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"), merged)
+
+    @classmethod
+    def empty(cls, status: int, headers: Mapping[str, str] | None = None) -> Response:
+        """A response without a body (204, or 200 for the logistics actions)."""
+        return cls(status, b"", dict(headers or {}))
+
+
+class HttpError(Exception):
+    """Raised by a handler to answer with `response` instead of its normal result."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A method and path pattern (named groups = path parameters) bound to a handler."""
+
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    operation: str
+
+
+def route(method: str, template: str, handler: Handler, operation: str = "") -> Route:
+    """Build a route from a template such as `/orders/{orderId}/cancel`."""
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    return Route(method.upper(), re.compile(regex), handler, operation or template)
+
+
+@dataclass
+class Mount:
+    """A system's routes under one path prefix, with its auth and error conventions.
+
+    `relative_log` says whether the request log records the path relative to the prefix (the
+    prefix is the system's base URL) or the full path (token and upload URLs, which are
+    absolute URLs in the settings or in responses).
+    """
+
+    prefix: str
+    system: str
+    routes: list[Route]
+    error: Callable[[int, str], Response]
+    authenticate: Callable[[Request], Response | None] | None = None
+    before: Callable[[Request, Route], Response | None] | None = None
+    after: Callable[[Request, Route | None, Response], None] | None = None
+    relative_log: bool = True
+
+
+class RequestRecord(NamedTuple):
+    """One entry of `Sandbox.requests`; status 0 means the connection was dropped."""
+
+    system: str
+    method: str
+    path: str
+    status: int
+
+
+@dataclass
+class _Fault:
+    kind: str
+    system: str
+    method: str
+    pattern: re.Pattern[str]
+    remaining: int
+    status: int = 0
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Faults:
+    """Switches that make the next matching requests fail, to test retries and recovery.
+
+    `fail_next` answers instead of the simulator (nothing changes on the server); `drop_next`
+    lets the simulator act and then closes the connection without answering, which is how a
+    timeout after a successful write looks to a client.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[_Fault] = []
+        self.triggered: list[tuple[str, RequestRecord]] = []
+
+    def fail_next(self, system: str, method: str, path_regex: str, status: int, count: int = 1,
+                  body: Any = None, headers: Mapping[str, str] | None = None) -> None:
+        """Answer the next `count` matching requests with `status` (and `body`, `headers`).
+
+        `method` may be `*`; `path_regex` is searched in the logged path. `body` may be bytes,
+        str, or anything JSON-serialisable; None gives the system's own error shape.
+        """
+        with self._lock:
+            self._rules.append(_Fault("fail", system, method.upper(), re.compile(path_regex),
+                                      count, status, body, dict(headers or {})))
+
+    def drop_next(self, system: str, method: str, path_regex: str, count: int = 1) -> None:
+        """Act on the next `count` matching requests, then close the connection unanswered."""
+        with self._lock:
+            self._rules.append(_Fault("drop", system, method.upper(), re.compile(path_regex),
+                                      count))
+
+    def clear(self) -> None:
+        """Forget all pending faults."""
+        with self._lock:
+            self._rules.clear()
+
+    def take(self, kind: str, system: str, method: str, path: str) -> _Fault | None:
+        """Consume one use of the first pending fault of `kind` matching the request."""
+        with self._lock:
+            for rule in self._rules:
+                if (rule.kind == kind and rule.system == system
+                        and rule.method in ("*", method) and rule.pattern.search(path)):
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self._rules.remove(rule)
+                    return rule
+        return None
+
+
+def _fault_response(fault: _Fault, mount: Mount) -> Response:
+    if fault.body is None:
+        response = mount.error(fault.status, "Injected fault")
+    elif isinstance(fault.body, bytes):
+        response = Response(fault.status, fault.body, {})
+    elif isinstance(fault.body, str):
+        response = Response(fault.status, fault.body.encode(), {"Content-Type": "text/plain"})
+    else:
+        response = Response.json(fault.status, fault.body)
+    response.headers.update(fault.headers)
+    return response
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Tracks open connections so that `stop()` can end keep-alive ones and join threads."""
+
+    daemon_threads = True
+    app: SandboxServer
+
+    def __init__(self, address: tuple[str, int], app: SandboxServer) -> None:
+        self.app = app
+        self._connections: dict[Any, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self.process_request_thread,
+                                  args=(request, client_address), daemon=True)
+        with self._connections_lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.pop(request, None)
+        super().shutdown_request(request)
+
+    def close_connections(self, timeout: float) -> None:
+        with self._connections_lock:
+            open_ones = list(self._connections.items())
+        for sock, _ in open_ones:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for _, thread in open_ones:
+            thread.join(timeout)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Silence the per-request stderr line; the sandbox keeps its own request log."""
+
+    def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        body = self._body()
+        response = self.server.app.handle(self.command, self.path, self.headers, body)
+        if response is None:
+            self.close_connection = True
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.status not in (204, 304):
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if response.status not in (204, 304) and self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+class SandboxServer:
+    """Dispatches requests to mounted simulators and serves them on loopback."""
+
+    def __init__(self, mounts: list[Mount], lock: threading.RLock, faults: Faults,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.mounts = sorted(mounts, key=lambda m: len(m.prefix), reverse=True)
+        self.lock = lock
+        self.faults = faults
+        self.latency = 0.0
+        self.requests: list[RequestRecord] = []
+        self.errors: list[BaseException] = []
+        self._address = (host, port)
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        if self._httpd is not None:
+            return
+        self._httpd = _HTTPServer(self._address, self)
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="connector-sandbox", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.close_connections(timeout=5.0)
+        httpd.server_close()
+        if thread is not None:
+            thread.join(5.0)
+        self._httpd = self._thread = None
+
+    def _mount_for(self, path: str) -> Mount | None:
+        for mount in self.mounts:
+            if path == mount.prefix or path.startswith(mount.prefix + "/"):
+                return mount
+        return None
+
+    def handle(self, method: str, target: str, headers: Message, body: bytes) -> Response | None:
+        """Answer one request; None means: close the connection without answering."""
+        url = urlsplit(target)
+        mount = self._mount_for(url.path)
+        if mount is None:
+            self._log("", method, url.path, 404)
+            return Response.json(404, {"message": f"No sandbox system serves {url.path}"})
+        relative = url.path[len(mount.prefix):] or "/"
+        logged = relative if mount.relative_log else url.path
+        request = Request(mount.system, method, relative,
+                          parse_qs(url.query, keep_blank_values=True), headers, body)
+        if self.latency > 0:
+            time.sleep(self.latency)
+        fault = self.faults.take("fail", mount.system, method, logged)
+        if fault is not None:
+            response = _fault_response(fault, mount)
+            record = self._log(mount.system, method, logged, response.status)
+            self.faults.triggered.append(("fail", record))
+            return response
+        with self.lock:
+            response = self._dispatch(mount, request)
+        if self.faults.take("drop", mount.system, method, logged) is not None:
+            record = self._log(mount.system, method, logged, 0)
+            self.faults.triggered.append(("drop", record))
+            return None
+        self._log(mount.system, method, logged, response.status)
+        return response
+
+    def _dispatch(self, mount: Mount, request: Request) -> Response:
+        found: Route | None = None
+        for candidate in mount.routes:
+            match = candidate.pattern.fullmatch(request.path)
+            if match and candidate.method == request.method:
+                found = candidate
+                request.params = {k: unquote(v) for k, v in match.groupdict().items()}
+                break
+        if found is None:
+            response = mount.error(404, f"No route for {request.method} {request.path}")
+        else:
+            response = self._run(mount, found, request)
+        if mount.after is not None:
+            mount.after(request, found, response)
+        return response
+
+    def _run(self, mount: Mount, found: Route, request: Request) -> Response:
+        refused = mount.authenticate(request) if mount.authenticate is not None else None
+        if refused is None and mount.before is not None:
+            refused = mount.before(request, found)
+        if refused is not None:
+            return refused
+        try:
+            return found.handler(request)
+        except HttpError as error:
+            return error.response
+        except Exception as error:  # a simulator bug: answer 500 and keep it for the tests
+            self.errors.append(error)
+            traceback.print_exc(file=sys.stderr)
+            return mount.error(500, f"Sandbox error: {error!r}")
+
+    def _log(self, system: str, method: str, path: str, status: int) -> RequestRecord:
+        record = RequestRecord(system, method, path, status)
+        self.requests.append(record)
+        return record

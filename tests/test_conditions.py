@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connector import conditions
+from connector.load import load_text
+
+
+def parse(yaml_text: str) -> Any:
+    doc, findings = load_text(yaml_text, "c.yaml")
+    assert doc is not None and not findings
+    return conditions.parse(doc.data, "c.yaml", (), lambda p, k: doc.position(p, key=k))
+
+
+CTX = {
+    "status": "CANCELLED", "actor": "seller", "fulfilment": "merchant", "totals": {"amount": 12.5},
+    "items": [{"sku": "A"}], "target": {"status": "handling"}, "settings": {"mode": "leave"},
+}
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("status: CANCELLED", True),
+        ("status: SHIPPED", False),
+        ("actor: {in: [seller, amazon]}", True),
+        ("actor: {not_in: [seller]}", False),
+        ("target.status: {in: [handling]}", True),
+        ("target: {exists: true}", True),
+        ("target: {exists: false}", False),
+        ("missing.path: {exists: false}", True),
+        ("missing.path: null", True),
+        ("totals.amount: {gt: 10}", True),
+        ("totals.amount: {le: 10}", False),
+        ("items.0.sku: A", True),
+        ("items.5.sku: {exists: true}", False),
+        ("{status: CANCELLED, actor: amazon}", False),
+        ("any: [{actor: amazon}, {actor: seller}]", True),
+        ("not: {status: CANCELLED}", False),
+        ("all: [{status: CANCELLED}, {not: {settings.mode: accept}}]", True),
+        ("expr: \"items | length == 1\"", True),
+        ("status: {ne: SHIPPED}", True),
+        ("totals.amount: {lt: abc}", False),
+    ],
+)
+def test_compiled_conditions(condition: str, expected: bool) -> None:
+    predicate = conditions.compile_condition(parse(condition))
+    assert predicate(CTX) is expected
+
+
+def test_explain_names_the_failing_leaf() -> None:
+    ok, reasons = conditions.explain(parse("{status: CANCELLED, actor: amazon}"), CTX)
+    assert not ok
+    assert reasons == ["actor == 'amazon' (is 'seller')"]
+
+
+def test_explain_missing_value() -> None:
+    ok, reasons = conditions.explain(parse("target.id: X"), CTX)
+    assert not ok and reasons == ["target.id == 'X' (is missing)"]
+
+
+def test_positions_point_at_keys() -> None:
+    cond = parse("a: 1\nany:\n  - b: 2\n")
+    assert cond.op == "all"
+    assert (cond.children[0].where.line, cond.children[0].where.column) == (1, 1)
+    inner = cond.children[1].children[0]
+    assert (inner.path, inner.where.line, inner.where.column) == ("b", 3, 5)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from connector.load import MAX_FILE_BYTES, load_file, load_text
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "line", "column"),
+    [
+        ("", "yaml-empty", 1, 1),
+        ("   \n\n", "yaml-empty", 1, 1),
+        ("a: 1\na: 2\n", "yaml-duplicate-key", 2, 1),
+        ("rules:\n  - id: x\n    id: y\n", "yaml-duplicate-key", 3, 5),
+        ("a: [1, 2\n", "yaml-syntax", 2, 1),
+        ("a: b: c\n", "yaml-syntax", 1, 5),
+        ("a\x00b: 1", "yaml-binary", 1, 1),
+        ("? [a, b]\n: 1\n", "yaml-complex-key", 1, 3),
+    ],
+)
+def test_bad_yaml_gives_one_positioned_finding(text: str, code: str, line: int, column: int) -> None:
+    doc, findings = load_text(text, "f.yaml")
+    assert [(f.code, f.line, f.column) for f in findings][:1] == [(code, line, column)]
+
+
+def test_positions_of_values_and_keys() -> None:
+    doc, findings = load_text("rules:\n  - id: a\n    when:\n      status: X\n", "f.yaml")
+    assert not findings and doc is not None
+    assert doc.position(("rules", 0, "when", "status")) == (4, 15)
+    assert doc.position(("rules", 0, "when", "status"), key=True) == (4, 7)
+    assert doc.position(("rules", 0, "missing", "deeper")) == (2, 5)
+
+
+def test_timestamps_stay_strings() -> None:
+    doc, _ = load_text("since: 2026-01-01T00:00:00Z\n", "f.yaml")
+    assert doc is not None and doc.data == {"since": "2026-01-01T00:00:00Z"}
+
+
+def test_alias_bomb_is_refused_fast() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 9):
+        prev = chr(ord("a") + i - 1)
+        cur = chr(ord("a") + i)
+        bomb += f"{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+    start = time.monotonic()
+    doc, findings = load_text(bomb, "bomb.yaml")
+    assert doc is None and findings[0].code == "yaml-too-large"
+    assert time.monotonic() - start < 5
+
+
+def test_huge_file_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    with path.open("wb") as handle:
+        handle.write(b"a: " + b"x" * (50 * 1024 * 1024) + b"\n")
+    start = time.monotonic()
+    doc, findings = load_file(path)
+    assert doc is None and findings[0].code == "yaml-too-large"
+    assert str(MAX_FILE_BYTES) in findings[0].message
+    assert time.monotonic() - start < 2
+
+
+@pytest.mark.parametrize(("content", "code"), [(b"\x89PNG\r\n\x1a\n\x00\x00", "yaml-binary"), (b"a: \xff\xfe", "yaml-binary")])
+def test_binary_files(tmp_path: Path, content: bytes, code: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_bytes(content)
+    doc, findings = load_file(path)
+    assert doc is None and findings[0].code == code
+
+
+def test_unsafe_tags_are_rejected() -> None:
+    doc, findings = load_text("a: !!python/object/apply:os.system ['echo hi']\n", "f.yaml")
+    assert [(f.code, f.line, f.column) for f in findings] == [("yaml-tag", 1, 4)]

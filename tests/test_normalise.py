@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from connector.normalise import canonical, looks_canonical, normalise
+from connector.project import load_config, require
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def amazon():  # type: ignore[no-untyped-def]
+    return require(load_config(FIXTURES / "valid")).systems["amazon"]
+
+
+def test_amazon_record_normalises(amazon) -> None:  # type: ignore[no-untyped-def]
+    raw = json.loads((FIXTURES / "orders" / "amazon-cancelled.json").read_text())["order"]
+    order = normalise(amazon, raw)
+    assert order["id"] == "902-3064534-0000001"
+    assert (order["status"], order["actor"], order["fulfilment"]) == ("CANCELLED", "seller", "merchant")
+    assert order["items"][0]["sku"] == "SKU-1" and order["items"][0]["quantity"] == 1
+    assert order["items"][0]["quantity_shipped"] is None
+    assert order["attributes"] == {"cancellation_requested": False}
+    assert order["system"] == "amazon" and order["raw"] == raw
+
+
+@pytest.mark.parametrize(
+    ("cancelled_by", "actor"), [("BUYER", "customer"), ("MERCHANT", "seller"), ("AMAZON", "amazon"), (None, None)]
+)
+def test_actor_map(amazon, cancelled_by, actor) -> None:  # type: ignore[no-untyped-def]
+    item = {"orderItemId": "1", "quantityOrdered": 1}
+    if cancelled_by:
+        item["cancellation"] = {"cancellationExecution": {"cancelledBy": cancelled_by}}
+    raw = {"orderId": "1", "fulfillment": {"fulfillmentStatus": "CANCELLED"}, "orderItems": [item]}
+    assert normalise(amazon, raw)["actor"] == actor
+
+
+def test_missing_blocks_give_nulls_not_errors(amazon) -> None:  # type: ignore[no-untyped-def]
+    order = normalise(amazon, {"orderId": 5})
+    assert order["id"] == "5" and order["status"] is None and order["items"] == [] and order["buyer"] == {
+        "name": None, "email": None}
+
+
+def test_canonical_fills_defaults() -> None:
+    order = canonical({"id": 7, "status": "X", "items": [{"sku": "A"}]}, "vtex")
+    assert order["id"] == "7" and order["system"] == "vtex" and order["actor"] is None
+    assert order["items"][0]["quantity"] is None
+    assert looks_canonical({"id": 1, "status": "X"}) and not looks_canonical({"orderId": 1})

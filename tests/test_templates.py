@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from connector import templates
+from connector.errors import TemplateError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("../../admin", "..%2F..%2Fadmin"),
+        ("a?b=c#d", "a%3Fb%3Dc%23d"),
+        ("x%2Fy", "x%252Fy"),
+        ("https://evil.example/", "https%3A%2F%2Fevil.example%2F"),
+        ("902-1 2", "902-1%202"),
+    ],
+)
+def test_path_values_are_one_escaped_segment(value: str, expected: str) -> None:
+    assert templates.render("/orders/{{ id }}/cancel", {"id": value}, kind="path") == f"/orders/{expected}/cancel"
+
+
+def test_xml_values_are_escaped() -> None:
+    out = templates.render("<Id>{{ id }}</Id>", {"id": "</Id><StatusCode>Failure"}, kind="xml")
+    assert out == "<Id>&lt;/Id&gt;&lt;StatusCode&gt;Failure</Id>"
+
+
+def test_render_value_keeps_types_and_structure() -> None:
+    ctx = {"order": {"items": [{"sku": "A"}], "n": 3, "id": '","x":"'}}
+    body = {"items": "{{ order['items'] }}", "n": "{{ order.n }}", "note": "id {{ order.id }}", "k": 1}
+    assert templates.render_value(body, ctx) == {
+        "items": [{"sku": "A"}], "n": 3, "note": 'id ","x":"', "k": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ order.__class__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ order.update({'a': 1}) }}",
+        "{% for i in range(10**9) %}{% endfor %}",
+    ],
+)
+def test_sandbox_refuses_escapes(template: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(TemplateError):
+        templates.render(template, {"order": {}})
+    assert time.monotonic() - start < 2
+
+
+def test_undefined_is_an_error_naming_the_template() -> None:
+    with pytest.raises(TemplateError, match="missing"):
+        templates.render("{{ order.missing }}", {"order": {}})
+
+
+@pytest.mark.parametrize(
+    ("source", "names", "refs"),
+    [
+        ("{{ order.id }}-{{ args.reason }}", {"order", "args"}, {"order.id", "args.reason"}),
+        ("{{ steps.doc['url'] }}", {"steps"}, {"steps.doc.url"}),
+        ("{% for i in order['items'] %}{{ i.sku }}{% endfor %}", {"order"}, {"order.items"}),
+    ],
+)
+def test_variables_and_references(source: str, names: set[str], refs: set[str]) -> None:
+    assert templates.variables(source) == names
+    assert refs <= templates.dotted_references(source)
+
+
+def test_syntax_error_reported_with_line() -> None:
+    assert templates.check_syntax("a\n{{ x }") is not None
+    assert templates.check_syntax("{{ x }}") is None

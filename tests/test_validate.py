@@ -1,0 +1,91 @@
+"""`connector validate` over fixture files: each invalid fixture raises its declared finding."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from connector.cli import main
+from connector.commands.validate import findings_for
+
+FIXTURES = Path(__file__).parent / "fixtures"
+VALID = FIXTURES / "valid"
+INVALID = sorted((FIXTURES / "invalid").rglob("*.yaml"))
+EXPECT = re.compile(r"#\s*expect:\s*(?P<code>[a-z-]+)\s+(?P<line>\d+):(?P<col>\d+)")
+
+
+def _expectation(path: Path) -> tuple[str, int, int]:
+    match = EXPECT.search(path.read_text(errors="replace").splitlines()[0] if path.read_text(errors="replace") else "")
+    if match is None:
+        pytest.fail(f"{path} has no '# expect: <code> <line>:<col>' first line")
+    return match["code"], int(match["line"]), int(match["col"])
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: str(p.relative_to(FIXTURES / "invalid")))
+def test_invalid_fixture_raises_its_finding(path: Path) -> None:
+    code, line, col = _expectation(path)
+    findings, _ = findings_for(VALID, [path])
+    found = {(f.code, f.line, f.column) for f in findings}
+    assert (code, line, col) in found, f"got {sorted(found)}"
+
+
+def test_valid_fixtures_are_clean_under_strict() -> None:
+    findings, files = findings_for(VALID, [])
+    assert files >= 3
+    assert findings == []
+
+
+def test_all_codes_are_documented() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "diagnostics.md").read_text()
+    codes = {_expectation(p)[0] for p in INVALID}
+    missing = sorted(c for c in codes if f"## {c}" not in docs)
+    assert not missing, f"undocumented codes: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        ([str(VALID / "rules")], 0),
+        ([str(FIXTURES / "invalid" / "rules" / "unknown-action.yaml")], 1),
+        (["--format", "nope"], 2),
+    ],
+)
+def test_exit_codes(args: list[str], code: int) -> None:
+    result = CliRunner().invoke(main, ["validate", "--project", str(VALID), *args])
+    assert result.exit_code == code, result.output
+
+
+def test_text_format_and_did_you_mean() -> None:
+    path = FIXTURES / "invalid" / "rules" / "unknown-action.yaml"
+    result = CliRunner().invoke(main, ["validate", "--project", str(VALID), str(path)])
+    assert re.search(r"unknown-action\.yaml:7:12: error: unknown action 'cancel_ordr' "
+                     r"\(did you mean 'cancel_order'\?\) \[unknown-action\]", result.output)
+
+
+@pytest.mark.parametrize("fmt", ["json", "github"])
+def test_machine_formats(fmt: str) -> None:
+    path = FIXTURES / "invalid" / "rules" / "unknown-action.yaml"
+    result = CliRunner().invoke(main, ["validate", "--format", fmt, "--project", str(VALID), str(path)])
+    assert result.exit_code == 1
+    if fmt == "json":
+        data = json.loads(result.output)
+        assert any(d["code"] == "unknown-action" and d["line"] == 7 and d["column"] == 12 for d in data)
+    else:
+        assert "::error file=" in result.output and "line=7,col=12,title=unknown-action::" in result.output
+
+
+def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "amazon-to-vtex.yaml").write_text(
+        "source: amazon\ntarget: vtex\nrules:\n  - id: only\n    when: {status: CANCELLED}\n    then: []\n"
+    )
+    (tmp_path / "mappings").symlink_to(VALID / "mappings")
+    lenient = CliRunner().invoke(main, ["validate", "--project", str(tmp_path)])
+    strict = CliRunner().invoke(main, ["validate", "--strict", "--project", str(tmp_path)])
+    assert lenient.exit_code == 0, lenient.output
+    assert strict.exit_code == 1 and "rule-gap" in strict.output
