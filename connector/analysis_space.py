@@ -128,13 +128,14 @@ class Space:
         }
 
     def describe_values(self, key: str, values: Sequence[Any]) -> str:
-        """`status=X`, `actor in [a, b]`, `target absent`, `target.status in [...]`."""
+        """`status=X`, `actor in [a, b]`, `status not in [X]`, `target absent`, ..."""
+        domain = self.index[key].values
         if key == "target":
             present = [v for v in values if v is not ABSENT]
             words = []
             if len(present) < len(values):
                 words.append("target absent")
-            if len(present) == len(self.index[key].values) - 1:
+            if len(present) == len(domain) - 1:
                 words.append("target present")
             elif len(present) == 1:
                 words.append(f"target.status={present[0]}")
@@ -143,7 +144,30 @@ class Space:
             return " or ".join(words)
         if len(values) == 1:
             return f"{key}={show(values[0])}"
+        excluded = [v for v in domain if v not in values]
+        if len(excluded) < len(values) / 2:
+            return f"{key} not in [{', '.join(map(show, excluded))}]"
         return f"{key} in [{', '.join(map(show, values))}]"
+
+    def boxes(self, mask: int, dims: Sequence[Dim] | None = None) -> list[dict[str, list[Any]]]:
+        """`mask` as a union of products of per-dimension value lists (disjoint, in order).
+
+        Values of the first dimension whose slices look alike are grouped, then each group's
+        slice is split along the remaining dimensions in turn.
+        """
+        dims = self.dims if dims is None else dims
+        if not dims:
+            return [{}] if mask else []
+        dim, stride = dims[0], self.strides[dims[0].key]
+        groups: dict[int, list[Any]] = {}
+        for k, (value, vmask) in enumerate(zip(dim.values, self.value_masks[dim.key])):
+            if mask & vmask:
+                groups.setdefault((mask & vmask) >> (k * stride), []).append(value)
+        return [
+            {dim.key: values, **rest}
+            for pattern, values in groups.items()
+            for rest in self.boxes(pattern, dims[1:])
+        ]
 
     def describe(
         self,
@@ -151,27 +175,31 @@ class Space:
         keys: Iterable[str] | None = None,
         within: int | None = None,
         exact: bool = True,
+        limit: int = 3,
     ) -> str:
         """The cases of `mask` in words, naming only the dimensions in `keys` (default: all).
 
         Dimensions that vary as freely as in `within` (default: every case) are left out, so
-        "" means "no restriction". A mask that is a product of per-dimension sets is worded
-        exactly; any other shape by its first case and a count, unless `exact` is False, in
-        which case each dimension's values are listed (an over-approximation).
+        "" means "no restriction". The cases are worded as up to `limit` alternatives joined
+        by "; or "; with `exact` False, as each dimension's values (an over-approximation).
         """
         if not mask:
             return "no case"
         base = self.full if within is None else within
         wanted = None if keys is None else set(keys)
         chosen = [d for d in self.dims if wanted is None or d.key in wanted]
-        projections = {d.key: self.projection(mask, d.key) for d in self.dims}
-        restricted = [d for d in chosen if projections[d.key] != self.projection(base, d.key)]
-        is_box = mask.bit_count() == prod(len(p) for p in projections.values())
-        if is_box or not exact:
-            return ", ".join(self.describe_values(d.key, projections[d.key]) for d in restricted)
-        case = self.first_case(mask)
-        words = ", ".join(self.describe_values(d.key, [case[d.key]]) for d in restricted)
-        return f"e.g. {words} ({mask.bit_count()} cases)"
+        free = {d.key: self.projection(base, d.key) for d in chosen}
+        if not exact:
+            boxes = [{d.key: self.projection(mask, d.key) for d in chosen}]
+        else:
+            boxes = self.boxes(mask)
+        texts = [
+            ", ".join(self.describe_values(d.key, box[d.key]) for d in chosen if box[d.key] != free[d.key])
+            for box in boxes
+        ]
+        if len(texts) > limit:
+            return "; or ".join(texts[:limit]) + f"; or {len(texts) - limit} other shapes"
+        return "; or ".join(texts)
 
 
 class Evaluator:

@@ -102,3 +102,53 @@ def explain(order: Path, project: Path, flow: str | None, target: Path | None,
     from connector.commands import explain as command
 
     _run(command.run, project, order, flow, target, list(overrides), sys.stdout)
+
+
+def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        project_option,
+        click.option("--flow", help="Only this flow (default: every flow in connector.yaml)."),
+        click.option("--since", metavar="ISO-8601", help="Start of the window instead of the stored cursor."),
+        click.option("--limit", type=click.IntRange(min=1), help="At most this many orders per flow."),
+        click.option("--sandbox", is_flag=True, help="Run against the built-in sandbox on loopback."),
+        click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Save the run's HTTP exchanges as a vcrpy cassette (secrets filtered)."),
+    ]):
+        func = option(func)
+    return func
+
+
+@main.command()
+@_run_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def plan(project: Path, flow: str | None, since: str | None, limit: int | None, sandbox: bool,
+         record: Path | None, fmt: str) -> None:
+    """Show the actions apply would run, and the rule that chose each. Reads only."""
+    from connector.commands import apply as command
+
+    _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout)
+
+
+@main.command()
+@_run_options
+def apply(project: Path, flow: str | None, since: str | None, limit: int | None, sandbox: bool,
+          record: Path | None) -> None:
+    """Run the flows: fetch changed orders, evaluate the rules, execute the actions.
+
+    Exit 0 when every action is done, 1 when some failed (recorded and retried next run),
+    2 on a configuration error.
+    """
+    from connector.commands import apply as command
+
+    _run(command.run, project, flow, since, limit, sandbox, False, "text", record, sys.stdout)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds added to every response.")
+def sandbox(host: str, port: int, latency: float) -> None:
+    """Serve the built-in simulator of Amazon, VTEX and Adobe Commerce on loopback."""
+    from connector.sandbox import serve
+
+    _run(serve, host=host, port=port, latency=latency)

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timezone
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
@@ -250,9 +251,10 @@ class RateLimiter:
 
 def _http_date(value: str) -> float | None:
     try:
-        return email.utils.parsedate_to_datetime(value.strip()).timestamp()
+        when = email.utils.parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError):
         return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def parse_retry_after(value: str, now: float) -> float | None:
@@ -503,13 +505,16 @@ class Transport:
             headers.setdefault("Content-Type", "application/json")
         elif req.json is not NO_JSON:
             json_body = req.json
+        url = httpx.URL(req.url)
+        if req.params:  # merged: httpx would replace a presigned URL's own query
+            url = url.copy_merge_params(list(req.params))
         try:
             request = self._client.build_request(
-                req.method, req.url, params=list(req.params) or None, headers=headers,
+                req.method, url, headers=headers,
                 json=json_body, content=content, timeout=self._timeout)
-        except (TypeError, ValueError) as exc:
-            raise HTTPError(self._redact(f"{req.method} {_public_url(req.url)}: "
-                                      f"request body is not JSON-serialisable: {exc}")) from exc
+        except (TypeError, ValueError) as exc:  # e.g. a body that JSON cannot encode
+            raise HTTPError(self._redact(
+                f"{req.method} {_public_url(req.url)}: cannot build request: {exc}")) from exc
         response = self._client.send(request, stream=True)
         try:
             length = response.headers.get("content-length", "")

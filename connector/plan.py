@@ -176,7 +176,7 @@ def plan_call(
     defaults = {n: p.default for n, p in action.params.items()} if action else {}
     args = {**defaults, **templates.render_value(call.args, context)}
     subject: Mapping[str, Any] | None = None
-    action_context: dict[str, Any] = {}
+    action_context: dict[str, Any] = {"source": order, "target": target, "args": args, "now": now}
     runnable, reasons = True, ()
     if action is not None:
         subject = order if system_name == flow.source else target

@@ -103,7 +103,7 @@ def normalise_iso(value: str) -> str:
 
 def migrations(dialect: str) -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of the packaged migrations for `dialect`, in order."""
-    folder = resources.files("connector").joinpath("migrations", dialect)
+    folder = resources.files("connector") / "migrations" / dialect
     found = []
     for item in folder.iterdir():
         match = re.fullmatch(r"(\d+)_\w+\.sql", item.name)

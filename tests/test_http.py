@@ -181,6 +181,7 @@ def test_backoff_is_capped() -> None:
 @pytest.mark.parametrize(("value", "expected"), [
     ("5", 5.0), (" 0 ", 0.0), ("-3", 0.0), ("nan", None), ("later", None),
     ("Thu, 01 Jan 1970 00:01:40 GMT", 40.0),
+    ("Thu, 01 Jan 1970 00:01:40 -0000", 40.0),  # "no zone information": still UTC
 ])
 def test_parse_retry_after(value: str, expected: float | None) -> None:
     assert parse_retry_after(value, now=60.0) == expected
@@ -216,12 +217,24 @@ def test_request_shape_and_timeouts() -> None:
     assert null.content == b"null" and null.headers["content-type"] == "application/json"
 
 
-def test_presigned_url_query_is_kept_when_no_params() -> None:
+@pytest.mark.parametrize(("params", "query"), [
+    ((), "X-Amz-Signature=a%2Fb"),
+    ([("part", "1")], "X-Amz-Signature=a%2Fb&part=1"),
+])
+def test_url_query_is_kept(params: list[tuple[str, str]], query: str) -> None:
     script = Script(OK)
     with transport(script) as t:
-        t.send(HttpRequest("GET", "https://s3.example.com/doc?X-Amz-Signature=abc"),
-               idempotent=True)
-    assert script.requests[0].url.params["X-Amz-Signature"] == "abc"
+        t.send(HttpRequest("GET", "https://s3.example.com/doc?X-Amz-Signature=a%2Fb",
+                           params=params), idempotent=True)
+    assert script.requests[0].url.query.decode() == query
+
+
+@pytest.mark.parametrize("body", [{"x": object()}, {"x": float("nan")}])
+def test_unencodable_body(body: Any) -> None:
+    script = Script(OK)
+    with transport(script) as t, pytest.raises(HTTPError, match="cannot build request"):
+        t.send(HttpRequest("POST", "https://api.example.com/x", json=body), idempotent=False)
+    assert script.requests == []
 
 
 def test_json_and_content_are_exclusive() -> None:

@@ -1,0 +1,93 @@
+"""One system's HTTP client: base URL, authentication and request rendering over `Transport`.
+
+Kept apart from the stages that use it (fetch, look up, execute) so that authentication
+(static headers, a bearer setting, or an LWA refresh-token exchange with a cached access
+token refreshed once on 401/403) is written once for every request a system makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from connector.auth import TokenCache
+from connector.errors import HTTPError
+from connector.http import NO_JSON, HttpRequest, HttpResponse, Transport, error_message
+from connector.model import Request, System
+from connector.normalise import search
+from connector.render import Redactor, RenderedRequest, render_request
+
+
+def to_http(rendered: RenderedRequest) -> HttpRequest:
+    """A rendered request as the transport sends it (body encoded here, once)."""
+    headers = dict(rendered.headers)
+    content: bytes | None = None
+    if rendered.content is not None:
+        content = rendered.content.encode()
+    elif rendered.form:
+        content = urlencode(rendered.form).encode()
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    return HttpRequest(
+        method=rendered.method,
+        url=rendered.url,
+        params=rendered.params,
+        headers=headers,
+        json=rendered.json if rendered.has_json else NO_JSON,
+        content=content,
+        operation=rendered.operation,
+        system=rendered.system,
+    )
+
+
+class SystemClient:
+    """Sends a mapping's requests for one system with its settings and credentials."""
+
+    def __init__(self, system: System, settings: Mapping[str, Any], transport: Transport,
+                 redact: Redactor) -> None:
+        self.system = system
+        self.settings = dict(settings)
+        self.transport = transport
+        self.redact = redact
+        self._tokens: TokenCache | None = None
+        if system.auth.kind == "lwa":
+            self._tokens = TokenCache(self._fetch_token)
+
+    def _fetch_token(self) -> tuple[str, float]:
+        request = self.system.auth.token_request
+        if request is None:
+            raise HTTPError(f"{self.system.name}: auth kind lwa needs a token_request")
+        rendered = render_request(self.system, request, {}, self.settings)
+        response = self.transport.send(to_http(rendered), idempotent=True)
+        body = response.json()
+        if response.status != 200 or not isinstance(body, dict):
+            raise HTTPError(self.redact(
+                f"{self.system.name}: token request failed: {error_message(response)}"))
+        token = search(self.system.auth.token_field, body)
+        expires = search(self.system.auth.expires_field, body) or 3600
+        if not isinstance(token, str) or not token:
+            raise HTTPError(f"{self.system.name}: token response has no {self.system.auth.token_field}")
+        self.redact = self.redact.extended([token])
+        return token, float(expires)
+
+    def render(self, request: Request, context: Mapping[str, Any], token: str = "") -> RenderedRequest:
+        full = {**context, "token": token}
+        return render_request(self.system, request, full, self.settings, self.system.auth.headers)
+
+    def send(self, request: Request, context: Mapping[str, Any], *,
+             idempotent: bool | None = None) -> HttpResponse:
+        """Render and send; an expired token (401/403) is refreshed once and the call repeated.
+
+        Repeating is safe: a 401/403 means the server refused the request without acting.
+        """
+        safe = request.method in ("GET", "HEAD") if idempotent is None else idempotent
+        token = self._tokens.get() if self._tokens else ""
+        response = self.transport.send(to_http(self.render(request, context, token)), idempotent=safe)
+        if self._tokens is not None and response.status in (401, 403):
+            self._tokens.invalidate(token)
+            token = self._tokens.get()
+            response = self.transport.send(to_http(self.render(request, context, token)), idempotent=safe)
+        return response
+
+    def describe_error(self, response: HttpResponse) -> str:
+        return self.redact(f"{self.system.name} answered {response.status}: {error_message(response)}")

@@ -1,0 +1,185 @@
+"""`connector apply` and `connector plan`: the whole pipeline against the systems' APIs.
+
+`plan` reads only (nothing is sent that changes anything, nothing is recorded); `apply` runs
+the actions through the ledger. `--sandbox` starts the built-in simulator on loopback and
+points every system at it, with a state file of its own (the simulator starts fresh each
+time, so must the state that describes it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from connector.client import SystemClient
+from connector.diagnostics import did_you_mean
+from connector.engine import FlowRun, RunOptions, Summary
+from connector.errors import ConnectorError, UsageError
+from connector.http import RateLimiter, Transport, new_client
+from connector.plan import FlowRuntime, prepare
+from connector.project import Config, env_name, load_config, require
+from connector.state import StateStore, open_store
+
+SANDBOX_STATE = ".connector/sandbox.db"
+
+
+def _flows(config: Config, flow: str | None) -> list[str]:
+    if flow is None:
+        return sorted(config.flows)
+    if flow not in config.flows:
+        raise UsageError(f"no flow {flow!r}{did_you_mean(flow, config.flows)}")
+    return [flow]
+
+
+def _check_settings(runtime: FlowRuntime) -> None:
+    missing = [
+        env_name(name, setting)
+        for name, system in runtime.systems.items()
+        for setting, spec in system.settings.items()
+        if spec.required and runtime.system_settings[name].get(setting) in (None, "", [])
+    ]
+    if missing:
+        raise ConnectorError(f"flow {runtime.flow.name}: missing settings: {', '.join(missing)} "
+                             "(set them in the environment or connector.yaml)")
+
+
+@contextlib.contextmanager
+def _sandbox(enabled: bool, latency: float = 0.0) -> Iterator[dict[str, dict[str, Any]]]:
+    if not enabled:
+        yield {}
+        return
+    from connector.sandbox import Sandbox
+
+    with Sandbox(latency=latency) as sandbox:
+        yield sandbox.settings()
+
+
+@contextlib.contextmanager
+def _recording(path: Path | None, redact: Any) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    from connector.record import recorder
+
+    with recorder(path, redact):
+        yield
+
+
+def _store(url: str, read_only: bool) -> StateStore | None:
+    if read_only and url.startswith("sqlite:///"):
+        location = url[len("sqlite:///"):]
+        if location != ":memory:" and not Path(location).exists():
+            return None  # plan on a fresh project: no cursor, nothing recorded yet
+    return open_store(url)
+
+
+def run(
+    root: Path,
+    flow: str | None,
+    since: str | None,
+    limit: int | None,
+    sandbox: bool,
+    dry_run: bool,
+    fmt: str,
+    record: Path | None,
+    out: TextIO,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    env = dict(os.environ if environ is None else environ)
+    config = require(load_config(root))
+    names = _flows(config, flow)
+    if sandbox:
+        state_url = f"sqlite:///{root / SANDBOX_STATE}"
+        if not dry_run:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    (root / (SANDBOX_STATE + suffix)).unlink()
+    else:
+        state_url = env.get("CONNECTOR_STATE") or config.state
+        if state_url.startswith("sqlite:///") and not state_url.startswith("sqlite:////"):
+            state_url = f"sqlite:///{root / state_url[len('sqlite:///'):]}"
+    summaries: list[Summary] = []
+    interactive = out is sys.stdout and sys.stderr.isatty()
+    with _sandbox(sandbox) as overrides:
+        runtimes = [prepare(config, name, env, system_overrides=overrides) for name in names]
+        for runtime in runtimes:
+            _check_settings(runtime)
+        redact = runtimes[0].redact
+        for runtime in runtimes[1:]:
+            redact = redact.extended(runtime.redact.secrets)
+        limits = {name: dict(system.rate_limits) for name, system in config.systems.items()}
+        store = _store(state_url, dry_run)
+        transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
+        try:
+            with _recording(record, redact):
+                for runtime in runtimes:
+                    summaries.append(_run_flow(runtime, transport, store, since, limit, dry_run,
+                                               sandbox, interactive))
+        finally:
+            transport.close()
+            if store is not None:
+                store.close()
+    if dry_run:
+        _print_plan(summaries, fmt, out, redact)
+    else:
+        _print_summary(summaries, out)
+    return 1 if any(s.failed or s.unknown or s.errors for s in summaries) else 0
+
+
+def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore | None,
+              since: str | None, limit: int | None, dry_run: bool, sandbox: bool,
+              interactive: bool) -> Summary:
+    clients = {
+        name: SystemClient(system, runtime.system_settings[name], transport, runtime.redact)
+        for name, system in runtime.systems.items()
+    }
+    options = runtime.options
+    run_options = RunOptions(
+        since=since, limit=limit, dry_run=dry_run,
+        concurrency=int(options.get("concurrency", 8)),
+        max_reevaluations=int(options.get("max_reevaluations", 3)),
+        lookback_hours=float(options.get("lookback_hours", 24)),
+        watch_hours=float(options.get("watch_hours", 48)),
+        poll_scale=0.01 if sandbox else 1.0,
+    )
+    return FlowRun(runtime, clients, store, run_options).run()
+
+
+def _print_summary(summaries: Sequence[Summary], out: TextIO) -> None:
+    for s in summaries:
+        span = f" ({s.window.after} → {s.window.before})" if s.window else ""
+        print(f"{s.flow}: {s.orders} order(s){span}: {s.done} action(s) done, "
+              f"{s.already} already done, {s.skipped} skipped, {s.failed} failed"
+              + (f", {s.unknown} unknown outcome(s)" if s.unknown else "")
+              + (f", {s.watched} order(s) watched" if s.watched else ""), file=out)
+        for item in s.attention:
+            print(f"  attention: {item}", file=out)
+        for item in s.errors:
+            print(f"  failed: {item}", file=out)
+
+
+def _print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO, redact: Any) -> None:
+    rows = []
+    for s in summaries:
+        for order_id, item in s.planned:
+            rows.append({
+                "flow": s.flow, "order": order_id, "rule": item.rule.id, "action": item.name,
+                "args": item.args, "runs": item.runnable,
+                "skipped_because": list(item.reasons), "key": item.key,
+            })
+    if fmt == "json":
+        print(redact(json.dumps(rows, indent=2, default=str)), file=out)
+        return
+    for s in summaries:
+        print(f"{s.flow}: {s.orders} order(s)", file=out)
+    for row in rows:
+        state = "would run" if row["runs"] else "skip: " + "; ".join(row["skipped_because"])
+        print(redact(f"  {row['flow']} {row['order']}: {row['action']} "
+                     f"{json.dumps(row['args'], default=str)} [{row['rule']}] {state}"), file=out)
+    if not rows:
+        print("nothing to do", file=out)

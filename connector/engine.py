@@ -1,0 +1,209 @@
+"""The pipeline for one flow: fetch → normalise → look up → evaluate → plan → execute → record.
+
+Orders are processed concurrently (bounded), each order's actions in order. After an order's
+actions the counterpart is read again and the rules evaluated again (bounded), so two-step
+transitions such as VTEX's `cancellation-requested` finish in one run. An order that waits for
+its counterpart, or whose action failed, goes on the watch list and is re-read on later runs;
+the cursor then advances past every order, because each is recorded one way or the other.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from connector.client import SystemClient
+from connector.errors import ConnectorError, HTTPError
+from connector.execute import ALREADY, DONE, FAILED, PARKED, UNKNOWN, Outcome, execute, summary
+from connector.fetch import Window, get_order, iso, list_changed, window
+from connector.lookup import find_counterpart
+from connector.normalise import normalise
+from connector.plan import FlowRuntime, Planned, plan_order
+from connector.state import StateStore
+
+
+@dataclass
+class Summary:
+    """What a run did, for the closing report and the exit code."""
+
+    flow: str
+    window: Window | None = None
+    orders: int = 0
+    done: int = 0
+    already: int = 0
+    skipped: int = 0
+    failed: int = 0
+    unknown: int = 0
+    watched: int = 0
+    attention: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    planned: list[tuple[str, Planned]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def note(self, kind: str, text: str) -> None:
+        with self._lock:
+            getattr(self, kind).append(text)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    since: str | None = None
+    limit: int | None = None
+    dry_run: bool = False  # plan: read only, nothing sent or recorded
+    concurrency: int = 8
+    max_reevaluations: int = 3
+    lookback_hours: float = 24.0
+    watch_hours: float = 48.0
+    poll_scale: float = 1.0
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    sleep: Callable[[float], None] = time.sleep
+    progress: Callable[[], None] = lambda: None
+
+
+def _outputs(store: StateStore | None, flow: str, order_id: str) -> dict[str, Any]:
+    """Earlier actions' outputs for the order, by bare action name (`reserve_stock`)."""
+    if store is None:
+        return {}
+    return {name.split(".", 1)[-1]: values for name, values in store.outputs(flow, order_id).items()}
+
+
+class FlowRun:
+    def __init__(self, runtime: FlowRuntime, clients: dict[str, SystemClient],
+                 store: StateStore | None, options: RunOptions) -> None:
+        self.runtime = runtime
+        self.flow = runtime.flow
+        self.source = clients[runtime.flow.source]
+        self.target = clients[runtime.flow.target]
+        self.clients = clients
+        self.store = store
+        self.options = options
+        self.summary = Summary(runtime.flow.name)
+        self.now = options.now()
+        self.now_iso = iso(self.now)
+        self.watching: set[str] = set()
+
+    def run(self) -> Summary:
+        store, flow = self.store, self.flow
+        cursor = store.get_cursor(flow.name) if store else None
+        listing = self.source.system.listing
+        min_age = listing.min_age_seconds if listing else 0
+        span = window(cursor, self.options.since, self.now, self.options.lookback_hours, min_age)
+        self.summary.window = span
+        records = {str(normalise(self.source.system, raw)["id"]): raw
+                   for raw in list_changed(self.source, span, self.options.limit)}
+        if store is not None:
+            for order_id, _payload in store.watched(flow.name, self.now_iso):
+                self.watching.add(order_id)
+                if order_id not in records:
+                    try:
+                        raw = get_order(self.source, order_id)
+                    except (HTTPError, ConnectorError) as exc:
+                        self.summary.note("errors", f"{order_id}: {exc}")
+                        continue
+                    if raw is not None:
+                        records[order_id] = raw
+        self.summary.orders = len(records)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
+            for _ in pool.map(self.process, list(records.values())):
+                self.options.progress()
+        if store is not None and not self.options.dry_run and self.options.since is None:
+            # Every order is recorded (done, failed-and-watched, or watched): move on.
+            store.set_cursor(flow.name, span.before)
+        return self.summary
+
+    def process(self, raw: dict[str, Any]) -> None:
+        order = normalise(self.source.system, raw)
+        order_id = str(order["id"])
+        try:
+            self._process(order)
+        except (HTTPError, ConnectorError) as exc:
+            message = self.runtime.redact(str(exc))
+            self.summary.note("errors", f"{order_id}: {message}")
+            self._watch(order_id, {"reason": "error", "error": message})
+
+    def _process(self, order: dict[str, Any]) -> None:
+        flow, store = self.flow, self.store
+        order_id = str(order["id"])
+        wants_watch = False
+        for _round in range(self.options.max_reevaluations + 1):
+            target = find_counterpart(self.target, flow.source, order)
+            outputs = _outputs(store, flow.name, order_id)
+            planned, _decision = plan_order(self.runtime, order, target, outputs, self.now_iso)
+            acted = False
+            for item in planned:
+                if self.options.dry_run:
+                    self.summary.planned.append((order_id, item))
+                    continue
+                result = self._act(item)
+                if result == "watch":
+                    wants_watch = True
+                elif result == DONE:
+                    acted = True
+                elif result in (FAILED, UNKNOWN):
+                    self._watch(order_id, {"reason": result})
+                    return
+            if not acted or self.options.dry_run:
+                break
+        if store is not None and not self.options.dry_run:
+            if wants_watch:
+                self._watch(order_id, {"reason": "waiting for the counterpart"})
+            elif order_id in self.watching:
+                store.unwatch(flow.name, order_id)
+
+    def _watch(self, order_id: str, payload: dict[str, Any], hours: float | None = None) -> None:
+        if self.store is None or self.options.dry_run:
+            return
+        if order_id in self.watching:
+            return  # keep the first deadline: re-watching every run would never expire
+        until = iso(self.now + timedelta(hours=hours or self.options.watch_hours))
+        self.store.watch(self.flow.name, order_id, until, json.dumps(payload))
+        self.watching.add(order_id)
+        self.summary.add(watched=1)
+
+    def _act(self, item: Planned) -> str:
+        store = self.store
+        if store is None:
+            raise ConnectorError("apply needs a state store")
+        if item.action is None:
+            return self._builtin(item)
+        if not item.runnable:
+            self.summary.add(skipped=1)
+            return "skipped"
+        client = self.clients[item.system]
+        outcome: Outcome = execute(client, item, store, sleep=self.options.sleep,
+                                   poll_scale=self.options.poll_scale)
+        counts = {DONE: "done", ALREADY: "already", FAILED: "failed", UNKNOWN: "unknown",
+                  PARKED: "failed"}
+        self.summary.add(**{counts[outcome.status]: 1})
+        if outcome.status in (FAILED, UNKNOWN, PARKED):
+            self.summary.note("errors", f"{item.context['source'].get('id')}: {item.name} "
+                                        f"[{item.rule.id}]: {outcome.message}")
+        return outcome.status
+
+    def _builtin(self, item: Planned) -> str:
+        """`watch` asks the caller to watch the order; `report` is recorded once per order
+        version in the ledger, so a rerun does not repeat an attention item."""
+        if item.call.action == "watch":
+            return "watch"
+        store = self.store
+        if store is None:
+            return "skipped"
+        source_id = str((item.context.get("source") or {}).get("id") or item.context.get("id") or "?")
+        entry = store.begin(item.key, flow=item.flow, order_id=source_id, action="report",
+                            summary=summary(item))
+        if entry.new:
+            store.complete(item.key, {"message": item.args.get("message")})
+            if item.args.get("level") == "attention":
+                self.summary.note("attention", str(item.args.get("message")))
+        return "reported"

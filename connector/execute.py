@@ -1,0 +1,107 @@
+"""Stage 8, execute: one planned action's HTTP steps, exactly once, through the ledger.
+
+The intent is recorded (`pending`) before the first request and the outcome after, so a
+done key is never sent again. A `pending` key left by a crash is not resent blindly: the
+engine re-reads the counterpart and re-plans first, and only an action the fresh state still
+calls for (same key: the order it acts on is unchanged) is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector import conditions
+from connector.client import SystemClient
+from connector.errors import ConnectorError, HTTPError
+from connector.http import AmbiguousOutcome
+from connector.model import Step
+from connector.normalise import search
+from connector.plan import Planned
+from connector.state import StateStore
+
+DONE, ALREADY, FAILED, UNKNOWN, PARKED = "done", "already-done", "failed", "unknown", "parked"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    planned: Planned
+    status: str  # done | already-done | failed | unknown | parked
+    message: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class StepFailed(HTTPError):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def summary(planned: Planned) -> str:
+    return json.dumps({"rule": planned.rule.id, "action": planned.name, "args": planned.args},
+                      sort_keys=True, default=str)
+
+
+def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
+              sleep: Callable[[float], None], poll_scale: float) -> dict[str, Any]:
+    attempts = step.poll.max_attempts if step.poll else 1
+    for attempt in range(attempts):
+        response = client.send(step.request, context)
+        if response.status not in step.expect:
+            retryable = response.status == 429 or response.status >= 500
+            raise StepFailed(f"step {step.name}: {client.describe_error(response)}", retryable=retryable)
+        body = response.json()
+        if step.poll is not None:
+            if step.poll.fail_if and search(step.poll.fail_if, body):
+                raise StepFailed(f"step {step.name}: {client.redact(json.dumps(body, default=str)[:300])}",
+                                 retryable=False)
+            if not search(step.poll.until, body):
+                if attempt + 1 < attempts:
+                    sleep(step.poll.interval_seconds * poll_scale)
+                continue
+        return {name: search(expr, body) for name, expr in step.outputs.items()}
+    raise StepFailed(f"step {step.name}: still not finished after {attempts} polls", retryable=True)
+
+
+def execute(client: SystemClient, planned: Planned, store: StateStore, *,
+            sleep: Callable[[float], None] = time.sleep, poll_scale: float = 1.0) -> Outcome:
+    """Run one runnable action's steps, recording intent and outcome in the ledger."""
+    action = planned.action
+    if action is None:
+        raise ConnectorError(f"{planned.name} is not an HTTP action")
+    order_id = str(planned.context.get("source", {}).get("id"))
+    entry = store.begin(planned.key, flow=planned.flow, order_id=order_id, action=planned.name,
+                        summary=summary(planned))
+    if not entry.new:
+        if entry.status == "done":
+            return Outcome(planned, ALREADY, "done in an earlier run", entry.outputs or {})
+        if entry.status == "parked":
+            return Outcome(planned, PARKED, entry.error or "parked")
+        # failed earlier, or pending after a crash: the caller re-read the counterpart and
+        # the fresh plan still asks for this very action, so its effect is not there.
+        store.retry(planned.key)
+    context = dict(planned.context)
+    context["steps"] = {}
+    outputs: dict[str, Any] = {}
+    try:
+        for step in action.steps:
+            if step.when is not None and not conditions.compile_condition(step.when)(context):
+                continue
+            step_outputs = _run_step(client, step, context, sleep, poll_scale)
+            context["steps"] = {**context["steps"], step.name: step_outputs}
+            outputs.update(step_outputs)
+    except AmbiguousOutcome as exc:
+        # Not resent: the next run re-reads the counterpart and re-plans before any retry.
+        return Outcome(planned, UNKNOWN, client.redact(str(exc)))
+    except StepFailed as exc:
+        store.fail(planned.key, str(exc), retryable=exc.retryable)
+        return Outcome(planned, FAILED, str(exc))
+    except (HTTPError, ConnectorError) as exc:
+        message = client.redact(str(exc))
+        store.fail(planned.key, message, retryable=True)
+        return Outcome(planned, FAILED, message)
+    store.complete(planned.key, outputs)
+    return Outcome(planned, DONE, "", outputs)
