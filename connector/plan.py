@@ -177,7 +177,8 @@ def plan_call(
     args = {**defaults, **templates.render_value(call.args, context)}
     subject: Mapping[str, Any] | None = None
     action_context: dict[str, Any] = {"source": order, "target": target, "args": args, "now": now}
-    runnable, reasons = True, ()
+    runnable: bool = True
+    reasons: tuple[str, ...] = ()
     if action is not None:
         subject = order if system_name == flow.source else target
         action_context = {

@@ -164,17 +164,17 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
         wanted.update((flow.source, flow.target))
     systems: dict[str, System] = {}
     for name in sorted(wanted):
-        path = mapping_paths.get(name)
-        if path is None:
+        found: Path | None = mapping_paths.get(name)
+        if found is None:
             candidates = [root / "mappings" / f"{name}.yaml"]
             candidates += [Path(f.where.file).parent.parent / "mappings" / f"{name}.yaml"
                            for f in flows.values() if name in (f.source, f.target)]
             candidates += [root / Path(f.where.file).parent.parent / "mappings" / f"{name}.yaml"
                            for f in flows.values() if name in (f.source, f.target)]
-            path = next((c for c in candidates if c.exists()), None)
-        if path is None:
+            found = next((c for c in candidates if c.exists()), None)
+        if found is None:
             continue  # reported as unknown-system by the reference checks
-        doc = read(path, "mapping")
+        doc = read(found, "mapping")
         if doc is None:
             continue
         system = build.system(doc)
@@ -240,7 +240,7 @@ def resolve_settings(
 
 def settings_findings(config: Config) -> list[Diagnostic]:
     """Unknown setting names in connector.yaml (with a suggestion)."""
-    findings = []
+    findings: list[Diagnostic] = []
     if config.project_file is None:
         return findings
     doc = config.docs[config.project_file][1]

@@ -32,7 +32,7 @@ def schema(kind: str) -> dict[str, Any]:
 @functools.cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema(kind))
-    return cls(schema(kind))  # type: ignore[no-any-return]
+    return cls(schema(kind))
 
 
 def check(doc: Loaded, kind: str) -> list[Diagnostic]:
@@ -72,12 +72,12 @@ def _diagnostic(doc: Loaded, err: ValidationError) -> Diagnostic:
         err = deeper
     path = tuple(err.absolute_path)
     where = ".".join(str(p) for p in path) or "(top level)"
-    hint = ""
     validator = err.validator
+    schema_node: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
     if validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = list((err.schema.get("properties") or {}).keys())
+        allowed = list((schema_node.get("properties") or {}).keys())
         extras = [k for k in err.instance if k not in allowed]
-        patterns = err.schema.get("patternProperties") or {}
+        patterns = schema_node.get("patternProperties") or {}
         if patterns:
             import re
 
@@ -93,7 +93,7 @@ def _diagnostic(doc: Loaded, err: ValidationError) -> Diagnostic:
         return error(doc.file, line, col, "schema-missing-key", f"{where}: {err.message}")
     if validator == "enum":
         line, col = doc.position(path)
-        allowed_values = err.validator_value
+        allowed_values = list(err.validator_value) if isinstance(err.validator_value, (list, tuple)) else []
         suggestion = did_you_mean(str(err.instance), [str(v) for v in allowed_values])
         return error(
             doc.file, line, col, "schema-invalid-value",

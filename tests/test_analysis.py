@@ -6,6 +6,7 @@ it is about; the fixture test at the end runs the real loader over the invalid f
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from pathlib import Path
@@ -413,6 +414,49 @@ def test_missing_systems_are_skipped() -> None:
     assert not codes(analyse_flow(f, {"vtex": VTEX}), "unknown-domain-value")
 
 
+def test_not_and_any_are_exact_over_domains() -> None:
+    f = flow(rule("not-cancelled", {"not": {"status": "CANCELLED"}}),
+             rule("seller-or-amazon", {"any": [{"actor": "seller"}, {"actor": "amazon"}]}),
+             rule("late", {"status": "CANCELLED", "actor": {"in": ["amazon", "seller"]}}),
+             rule("rest", {"status": "CANCELLED"}))
+    findings = analyse_flow(f, SYSTEMS)
+    assert [f.message for f in codes(findings, "rule-unreachable")] == [
+        "rule 'late' can never fire: rule 'seller-or-amazon' already matches every order it matches"
+    ]
+    assert not codes(findings, "rule-gap")
+
+
+def test_system_and_boolean_settings_are_dimensions() -> None:
+    vtex = system("vtex", VTEX_STATUSES, (), ("merchant",), (
+        action("vtex", "hold", {"settings.mode": "strict"}),
+    ))
+    vtex = dataclasses.replace(vtex, settings={"mode": Setting("mode", "loose", enum=("loose", "strict"))})
+    settings = {"dry": Setting("dry", False, kind="boolean")}
+    f = flow(rule("dry", {"settings.dry": True}),
+             rule("loose", {"systems.vtex.mode": "loose", "settings.dry": False}, ["vtex.hold"]),
+             rule("strict", {"systems.vtex.mode": "strict", "settings.dry": False}),
+             rule("never", {"status": "PENDING"}),
+             settings=settings)
+    findings = analyse_flow(f, {"amazon": AMAZON, "vtex": vtex})
+    assert [(d.code, d.line) for d in findings] == [
+        ("precondition-never-holds", 14), ("rule-unreachable", 32),
+    ]
+    assert "rules 'dry', 'loose', 'strict' already match" in findings[1].message
+    assert "systems.vtex.mode=loose" in findings[0].message
+
+
+def test_overlap_that_is_not_a_box_is_worded_as_alternatives() -> None:
+    f = flow(rule("a", {"any": [{"status": "CANCELLED"}, {"actor": "seller"}]},
+                  [{"vtex.cancel_order": {"reason": "x"}}]),
+             rule("b", {"target": {"exists": True}}, ["vtex.cancel_order"]),
+             CATCH_ALL, hit_policy="all")
+    (finding,) = codes(analyse_flow(f, SYSTEMS), "rule-conflict")
+    assert (
+        "(status not in [CANCELLED], actor=seller, target present; or status=CANCELLED, target present)"
+        in finding.message
+    )
+
+
 def test_thousand_rules_in_seconds() -> None:
     import random
 
@@ -442,12 +486,20 @@ ANALYSIS_CODES = (
 )
 
 
+def valid_systems() -> dict[str, System]:
+    """The mappings of the valid fixture project (the ones `connector validate` tests use)."""
+    systems = {}
+    for path in sorted((FIXTURES.parent.parent / "valid" / "mappings").glob("*.yaml")):
+        doc, problems = load_file(path)
+        assert doc is not None and not problems
+        built = build.system(doc)
+        systems[built.name] = built
+    return systems
+
+
 @pytest.mark.parametrize("code_name", ANALYSIS_CODES)
 def test_invalid_fixture(code_name: str) -> None:
-    """Each fixture raises its code at the stated position, and nothing else from analysis.
-
-    The systems are this file's models of the documented amazon and vtex mappings.
-    """
+    """Each fixture raises its code at the stated position, and nothing else from analysis."""
     path = FIXTURES / f"{code_name}.yaml"
     header = path.read_text().splitlines()[0]
     match = re.fullmatch(r"# expect: ([a-z-]+) (\d+):(\d+)", header)
@@ -455,5 +507,12 @@ def test_invalid_fixture(code_name: str) -> None:
     code, line, column = match.group(1), int(match.group(2)), int(match.group(3))
     doc, problems = load_file(path)
     assert doc is not None and not problems
-    findings = analyse_flow(build.flow(doc, path.stem), SYSTEMS)
+    findings = analyse_flow(build.flow(doc, path.stem), valid_systems())
     assert [(f.code, f.line, f.column) for f in findings] == [(code, line, column)]
+
+
+def test_valid_flow_is_clean() -> None:
+    path = FIXTURES.parent.parent / "valid" / "rules" / "amazon-to-vtex.yaml"
+    doc, _ = load_file(path)
+    assert doc is not None
+    assert analyse_flow(build.flow(doc, "amazon-to-vtex"), valid_systems()) == []

@@ -164,7 +164,7 @@ def _print_summary(summaries: Sequence[Summary], out: TextIO) -> None:
 
 
 def _print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO, redact: Any) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in summaries:
         for order_id, item in s.planned:
             rows.append({
@@ -178,7 +178,8 @@ def _print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO, redact: Any
     for s in summaries:
         print(f"{s.flow}: {s.orders} order(s)", file=out)
     for row in rows:
-        state = "would run" if row["runs"] else "skip: " + "; ".join(row["skipped_because"])
+        reasons = row["skipped_because"]
+        state = "would run" if row["runs"] else "skip: " + "; ".join(str(r) for r in reasons)
         print(redact(f"  {row['flow']} {row['order']}: {row['action']} "
                      f"{json.dumps(row['args'], default=str)} [{row['rule']}] {state}"), file=out)
     if not rows:

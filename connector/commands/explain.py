@@ -24,7 +24,7 @@ from connector.project import load_config, require
 from connector.render import render_request, show
 
 
-class _Later(dict):  # type: ignore[type-arg]
+class _Later(dict[str, Any]):
     """Stands for a value only known at run time (an earlier step's response)."""
 
     def __init__(self, name: str) -> None:
