@@ -18,13 +18,10 @@ or app key. Every message this module builds, logged or raised, goes through the
 from __future__ import annotations
 
 import email.utils
-import html
 import json as jsonlib
 import logging
 import math
 import random as _random
-import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +33,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from connector.error_bodies import error_message, render_magento  # noqa: F401 (re-exported)
 from connector.errors import ConnectorError, HTTPError
-from connector.model import RateLimit
+from connector.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from typing import Self  # Python 3.11+, only needed by the type checker
@@ -135,117 +133,6 @@ class ResponseTooLarge(HTTPError):
     """A read's response body exceeded the transport's bound; refused rather than buffered."""
 
 
-# --- rate limiting -------------------------------------------------------------------------
-
-
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` stored; SP-API's own model.
-
-    `reserve` takes a token immediately, letting the balance go negative, and returns how
-    long the caller must wait. Threads are therefore served in arrival order with one
-    sleep each, instead of polling and racing for each refill.
-    """
-
-    def __init__(self, rate: float, burst: int, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if not rate > 0 or burst < 1:
-            raise ConnectorError(f"invalid rate limit: rate {rate}/s, burst {burst}")
-        self._rate = float(rate)
-        self._burst = burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    @property
-    def rate(self) -> float:
-        return self._rate
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(float(self._burst), self._tokens + (now - self._last) * self._rate)
-        self._last = now
-
-    def reserve(self) -> float:
-        """Take one token; return the seconds to wait before using it (0 if available)."""
-        with self._lock:
-            self._refill()
-            self._tokens -= 1.0
-            return -self._tokens / self._rate if self._tokens < 0 else 0.0
-
-    def set_rate(self, rate: float) -> None:
-        """Change the refill speed; tokens accrued so far count at the old rate."""
-        with self._lock:
-            self._refill()
-            self._rate = float(rate)
-
-    def drain(self) -> None:
-        """Empty the bucket after a 429: the server's bucket is empty, ours should be too."""
-        with self._lock:
-            self._refill()
-            self._tokens = min(self._tokens, 0.0)
-
-
-class RateLimiter:
-    """Token buckets per (system, operation), from the mappings' `rate_limits`.
-
-    An operation without a declared limit is not throttled, until SP-API reports its rate
-    in `x-amzn-RateLimit-Limit`; the bucket then learned gets `learned_burst` tokens, since
-    the header gives no burst.
-    """
-
-    def __init__(self, limits: Mapping[str, Mapping[str, RateLimit]] | None = None, *,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic, learned_burst: int = 1) -> None:
-        self._sleep = sleep
-        self._clock = clock
-        self._learned_burst = learned_burst
-        self._lock = threading.Lock()
-        self._buckets: dict[tuple[str, str], TokenBucket] = {
-            (system, op): TokenBucket(limit.rate, limit.burst, clock=clock)
-            for system, ops in (limits or {}).items() for op, limit in ops.items()
-        }
-
-    def _bucket(self, system: str, operation: str) -> TokenBucket | None:
-        with self._lock:
-            return self._buckets.get((system, operation))
-
-    def rate(self, system: str, operation: str) -> float | None:
-        bucket = self._bucket(system, operation)
-        return bucket.rate if bucket else None
-
-    def acquire(self, system: str, operation: str) -> float:
-        """Block until the bucket grants a request; return the seconds waited."""
-        bucket = self._bucket(system, operation)
-        wait = bucket.reserve() if bucket else 0.0
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-    def drain(self, system: str, operation: str) -> None:
-        bucket = self._bucket(system, operation)
-        if bucket:
-            bucket.drain()
-
-    def update_from_header(self, system: str, operation: str, value: str | None) -> None:
-        """Apply `x-amzn-RateLimit-Limit` (requests per second); unusable values are ignored."""
-        if not value or not operation:
-            return
-        try:
-            rate = float(value.strip())
-        except ValueError:
-            return
-        if not 0 < rate < float("inf"):
-            return
-        with self._lock:
-            bucket = self._buckets.get((system, operation))
-            if bucket is None:
-                self._buckets[(system, operation)] = TokenBucket(
-                    rate, self._learned_burst, clock=self._clock)
-                return
-        bucket.set_rate(rate)
-
-
 # --- retries --------------------------------------------------------------------------------
 
 
@@ -294,83 +181,6 @@ class RetryPolicy:
                 return min(seconds, self.max_delay * 4)
         ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(attempt - 1, 60))
         return ceiling * random() if self.jitter else ceiling
-
-
-# --- error messages ---------------------------------------------------------------------------
-
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def render_magento(message: str, parameters: Any) -> str:
-    """Magento's placeholder rendering (Phrase\\Renderer\\Placeholder, a `strtr`): list
-    item i fills `%{i+1}`; a named parameter fills `%name`; longer placeholders first."""
-    if isinstance(parameters, list):
-        pairs = {f"%{i + 1}": v for i, v in enumerate(parameters)}
-    elif isinstance(parameters, dict):
-        pairs = {f"%{int(k) + 1}" if str(k).isdigit() else f"%{k}": v
-                 for k, v in parameters.items()}
-    else:
-        return message
-    if not pairs:
-        return message
-    pattern = re.compile("|".join(re.escape(p) for p in sorted(pairs, key=len, reverse=True)))
-    return pattern.sub(lambda m: str(pairs[m.group(0)]), message)
-
-
-def _join(code: Any, message: str) -> str:
-    code = code if isinstance(code, str) else ""
-    return f"{code}: {message}" if code and message else code or message
-
-
-def _describe(data: Any) -> str:
-    """The error shapes of the three systems (see the research notes), recursively."""
-    if isinstance(data, list):
-        return "; ".join(filter(None, (_describe(item) for item in data)))
-    if not isinstance(data, dict):
-        return ""
-    parts: list[str] = []
-    err = data.get("error")
-    if isinstance(err, dict):  # VTEX OMS: {"error": {"code", "message", "exception"}}
-        parts.append(_describe(err))
-    elif isinstance(err, str):  # OAuth (LWA): {"error", "error_description"}
-        desc = data.get("error_description")
-        parts.append(_join(err, desc if isinstance(desc, str) else ""))
-    message = data.get("message", data.get("description"))
-    if isinstance(message, str):  # Magento, SP-API items, VTEX order-integration items
-        text = _join(data.get("code"), render_magento(message, data.get("parameters")))
-        details = data.get("details")
-        parts.append(f"{text} ({details})" if isinstance(details, str) and details else text)
-    if isinstance(data.get("errors"), list):  # SP-API, Magento, VTEX order integration
-        parts.append(_describe(data["errors"]))
-    return "; ".join(p for p in parts if p)
-
-
-def error_message(response: HttpResponse, *, limit: int = 500) -> str:
-    """A one-line, human-readable account of an error response's body."""
-    status = response.status
-    body = response.body.strip()
-    ctype = response.headers.get("content-type", "").lower()
-    if not body:
-        reason = f" {response.reason}" if response.reason else ""
-        return f"empty response (status {status}{reason})"
-    head = body[:512].lower()
-    if "html" in ctype or head.startswith(b"<!doctype html") or b"<html" in head:
-        match = _TITLE.search(body)
-        title = html.unescape(match.group(1).decode("utf-8", "replace")) if match else ""
-        return _clip(f"HTML error page (status {status})" + (f": {title}" if title.strip()
-                                                              else ""), limit)
-    if "json" in ctype or body[:1] in (b"{", b"["):
-        try:
-            data = jsonlib.loads(body)
-        except ValueError:
-            return f"malformed JSON response (status {status})"
-        return _clip(_describe(data) or jsonlib.dumps(data, ensure_ascii=False), limit)
-    return _clip(response.text, limit)
 
 
 # --- transport --------------------------------------------------------------------------------
