@@ -94,9 +94,9 @@ class VtexLogistics:
     # -- stock --------------------------------------------------------------------------
     def set_stock(self, sku_id: str, quantity: int, warehouse_id: str = WAREHOUSE_ID) -> None:
         """Set a SKU's total quantity in a warehouse (creating the balance entry)."""
-        balances = self.inventory.setdefault(sku_id, {"skuId": sku_id, "balance": []})
+        self.inventory.setdefault(sku_id, {"skuId": sku_id, "balance": []})
         entry = self._balance(sku_id, warehouse_id, create=True)
-        assert entry is not None and balances
+        assert entry is not None
         entry["totalQuantity"] = quantity
 
     def _balance(self, sku_id: str, warehouse_id: str | None,
