@@ -66,9 +66,15 @@ class RunOptions:
     lookback_hours: float = 24.0
     watch_hours: float = 48.0
     poll_scale: float = 1.0
+    partition: str = ""  # e.g. a marketplace id: its own cursor and watch list
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[], None] = lambda: None
+
+
+def flow_key(flow: str, partition: str = "") -> str:
+    """The state-store key of a flow's cursor and watch list, per partition."""
+    return f"{flow}@{partition}" if partition else flow
 
 
 def _outputs(store: StateStore | None, flow: str, order_id: str) -> dict[str, Any]:
@@ -92,10 +98,12 @@ class FlowRun:
         self.now = options.now()
         self.now_iso = iso(self.now)
         self.watching: set[str] = set()
+        # Cursor and watch list are per partition (flow × source account/marketplace).
+        self.key = flow_key(runtime.flow.name, options.partition)
 
     def run(self) -> Summary:
         store, flow = self.store, self.flow
-        cursor = store.get_cursor(flow.name) if store else None
+        cursor = store.get_cursor(self.key) if store else None
         listing = self.source.system.listing
         min_age = listing.min_age_seconds if listing else 0
         span = window(cursor, self.options.since, self.now, self.options.lookback_hours, min_age)
@@ -103,7 +111,7 @@ class FlowRun:
         records = {str(normalise(self.source.system, raw)["id"]): raw
                    for raw in list_changed(self.source, span, self.options.limit)}
         if store is not None:
-            for order_id, _payload in store.watched(flow.name, self.now_iso):
+            for order_id, _payload in store.watched(self.key, self.now_iso):
                 self.watching.add(order_id)
                 if order_id not in records:
                     try:
@@ -119,7 +127,7 @@ class FlowRun:
                 self.options.progress()
         if store is not None and not self.options.dry_run and self.options.since is None:
             # Every order is recorded (done, failed-and-watched, or watched): move on.
-            store.set_cursor(flow.name, span.before)
+            store.set_cursor(self.key, span.before)
         return self.summary
 
     def process(self, raw: dict[str, Any]) -> None:
@@ -159,7 +167,7 @@ class FlowRun:
             if wants_watch:
                 self._watch(order_id, {"reason": "waiting for the counterpart"})
             elif order_id in self.watching:
-                store.unwatch(flow.name, order_id)
+                store.unwatch(self.key, order_id)
 
     def _watch(self, order_id: str, payload: dict[str, Any], hours: float | None = None) -> None:
         if self.store is None or self.options.dry_run:
@@ -167,7 +175,7 @@ class FlowRun:
         if order_id in self.watching:
             return  # keep the first deadline: re-watching every run would never expire
         until = iso(self.now + timedelta(hours=hours or self.options.watch_hours))
-        self.store.watch(self.flow.name, order_id, until, json.dumps(payload))
+        self.store.watch(self.key, order_id, until, json.dumps(payload))
         self.watching.add(order_id)
         self.summary.add(watched=1)
 
