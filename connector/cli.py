@@ -144,6 +144,26 @@ def apply(project: Path, flow: str | None, since: str | None, limit: int | None,
 
 
 @main.command()
+@project_option
+@click.option("--concurrency", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Partitions this worker runs at once.")
+@click.option("--every", type=click.IntRange(min=1), default=60, show_default=True,
+              metavar="SECONDS", help="How often every partition is queued (the fleet shares it).")
+@click.option("--once", is_flag=True,
+              help="Queue every partition once, work until the queue is empty, then exit.")
+def worker(project: Path, concurrency: int, every: int, once: bool) -> None:
+    """Run one worker of a fleet sharing the PostgreSQL state store in CONNECTOR_STATE.
+
+    Partitions (flow x source marketplace) are queued every --every seconds and spread over
+    the workers; one partition never runs twice at once. Stop with SIGTERM or Ctrl-C: running
+    partitions finish first. Exit 0, or 1 when a partition's run failed (with --once).
+    """
+    from connector import worker as command
+
+    _run(command.run, project, concurrency, every, once, sys.stdout)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds added to every response.")

@@ -102,6 +102,18 @@ class FlowRun:
         self.key = flow_key(runtime.flow.name, options.partition)
 
     def run(self) -> Summary:
+        """Run the flow partition, holding its lock in the store for the whole run so that
+        two processes (an overlapping cron run, two workers) never act on one order; a
+        whole-flow run excludes every partition run of the flow and the reverse. `Busy` if
+        another process holds it. The lock dies with its holder, and a crashed run's pending
+        entries are settled here by re-planning, as after any crash."""
+        if self.store is None or self.options.dry_run:
+            return self._run()
+        within = self.flow.name if self.options.partition else None
+        with self.store.lock(self.key, within=within):
+            return self._run()
+
+    def _run(self) -> Summary:
         store, flow = self.store, self.flow
         cursor = store.get_cursor(self.key) if store else None
         listing = self.source.system.listing
@@ -110,6 +122,9 @@ class FlowRun:
         self.summary.window = span
         records = {str(normalise(self.source.system, raw)["id"]): raw
                    for raw in list_changed(self.source, span, self.options.limit)}
+        # Cut short by --limit: the orders past the limit are not recorded anywhere, so the
+        # cursor must not move past them (the next run lists them again).
+        truncated = self.options.limit is not None and len(records) >= self.options.limit
         if store is not None:
             for order_id, _payload in store.watched(self.key, self.now_iso):
                 self.watching.add(order_id)
@@ -125,7 +140,8 @@ class FlowRun:
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
             for _ in pool.map(self.process, list(records.values())):
                 self.options.progress()
-        if store is not None and not self.options.dry_run and self.options.since is None:
+        if store is not None and not self.options.dry_run and self.options.since is None \
+                and not truncated:
             # Every order is recorded (done, failed-and-watched, or watched): move on.
             store.set_cursor(self.key, span.before)
         return self.summary
@@ -143,7 +159,7 @@ class FlowRun:
     def _process(self, order: dict[str, Any]) -> None:
         flow, store = self.flow, self.store
         order_id = str(order["id"])
-        wants_watch = False
+        watch_hours: float | None = None  # the longest `watch: {hours}` the rules asked for
         for _round in range(self.options.max_reevaluations + 1):
             target = find_counterpart(self.target, flow.source, order)
             outputs = _outputs(store, flow.name, order_id)
@@ -155,7 +171,7 @@ class FlowRun:
                     continue
                 result = self._act(item)
                 if result == "watch":
-                    wants_watch = True
+                    watch_hours = max(watch_hours or 0.0, self._hours(item))
                 elif result == DONE:
                     acted = True
                 elif result in (FAILED, UNKNOWN):
@@ -164,10 +180,18 @@ class FlowRun:
             if not acted or self.options.dry_run:
                 break
         if store is not None and not self.options.dry_run:
-            if wants_watch:
-                self._watch(order_id, {"reason": "waiting for the counterpart"})
+            if watch_hours is not None:
+                self._watch(order_id, {"reason": "waiting for the counterpart"}, watch_hours)
             elif order_id in self.watching:
                 store.unwatch(self.key, order_id)
+
+    def _hours(self, item: Planned) -> float:
+        """A `watch` action's `hours` (the flow's watch_hours when absent or not a number)."""
+        try:
+            hours = float(item.args.get("hours") or self.options.watch_hours)
+        except (TypeError, ValueError):
+            hours = self.options.watch_hours
+        return hours if 0 < hours < 1e6 else self.options.watch_hours  # NaN, inf: the default
 
     def _watch(self, order_id: str, payload: dict[str, Any], hours: float | None = None) -> None:
         if self.store is None or self.options.dry_run:

@@ -66,6 +66,9 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
     if listing is None:
         raise ConnectorError(f"{client.system.name}: the mapping has no orders.list")
     pagination = listing.pagination
+    if pagination.next_token and not pagination.token_param:
+        raise ConnectorError(f"{client.system.name}: orders.list.pagination has next_token but no "
+                             "token_param (the query parameter that sends the token back)")
     context: Mapping[str, Any] = {"window": {"after": span.after, "before": span.before}}
     token: Any = None
     page = 1
@@ -99,9 +102,12 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
             if limit is not None and count >= limit:
                 return
         if pagination.next_token:
-            token = search(pagination.next_token, body)
+            previous, token = token, search(pagination.next_token, body)
             if not token:
                 return
+            if token == previous:  # the same page again, forever
+                raise HTTPError(f"listing orders: {client.system.name} answered the same "
+                                "next-page token twice")
         elif pagination.page_param:
             total = search(pagination.total_pages, body) if pagination.total_pages else None
             if not records or fresh == 0 or (isinstance(total, int) and page >= total):

@@ -3,31 +3,79 @@
 A production run becomes a regression test: the cassette replays offline (record mode
 `none`). Nothing secret may reach the file: credential headers are masked by name, setting
 values by the run's redactor, and OAuth fields (access and refresh tokens, client secrets)
-by key in JSON and form bodies, since tokens issued during the run are not settings.
+by key in JSON and form bodies, since tokens issued during the run are not settings. Every
+credential met that way is remembered for the rest of the recording (a token echoed in a later
+body), and secrets are also looked for percent-encoded and JSON-escaped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
 
 from connector.render import MASK
 
 SECRET_HEADERS = ("authorization", "x-amz-access-token", "x-vtex-api-appkey", "x-vtex-api-apptoken",
                   "cookie", "set-cookie", "vtexidclientautcookie")
 _SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "client_id", "token")
-_JSON_FIELD = re.compile(r'("(?:%s)"\s*:\s*")[^"]*(")' % "|".join(_SECRET_FIELDS))
-_FORM_FIELD = re.compile(r"((?:^|&)(?:%s)=)[^&]*" % "|".join(_SECRET_FIELDS))
+_FIELDS = "|".join(_SECRET_FIELDS)
+_JSON_FIELD = re.compile(rf'("(?:{_FIELDS})"\s*:\s*")([^"]*)(")')
+_FORM_FIELD = re.compile(rf"((?:^|[&?])(?:{_FIELDS})=)([^&]*)")
 _SIGNATURE = re.compile(r"((?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&]*")
+
+
+class Scrubber:
+    """The run's redactor plus the credentials met while recording, in every spelling
+    (raw, percent-encoded as in a form body or query, JSON-escaped)."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._redact = redact
+        self._lock = threading.Lock()
+        self._known: tuple[str, ...] = ()
+        for secret in getattr(redact, "secrets", ()):  # a Redactor: its settings, encoded
+            self.learn(secret, minimum=4)
+
+    def learn(self, value: str, *, minimum: int = 8) -> None:
+        value = value.strip()
+        scheme, _, rest = value.partition(" ")
+        if rest and scheme.lower() in ("bearer", "basic"):
+            value = rest.strip()
+        if len(value) < minimum or MASK in value:
+            return
+        forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+        with self._lock:
+            self._known = tuple(sorted({*self._known, *forms}, key=len, reverse=True))
+
+    def learn_from(self, text: str) -> None:
+        """Remember the values of OAuth fields in a JSON or form body."""
+        for match in _JSON_FIELD.finditer(text):
+            self.learn(match.group(2))
+        for match in _FORM_FIELD.finditer(text):
+            self.learn(unquote_plus(match.group(2)))
+
+    def __call__(self, text: str) -> str:
+        text = self._redact(text)
+        for secret in self._known:
+            text = text.replace(secret, MASK)
+        return text
+
+
+def _text(body: Any) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", errors="replace")
+    return "" if body is None else str(body)
 
 
 def scrub_text(text: str, redact: Callable[[str], str]) -> str:
     """Remove every secret from a body or URL."""
     text = redact(text)
-    text = _JSON_FIELD.sub(lambda m: m.group(1) + MASK + m.group(2), text)
+    text = _JSON_FIELD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     text = _FORM_FIELD.sub(lambda m: m.group(1) + MASK, text)
     return _SIGNATURE.sub(lambda m: m.group(1) + MASK, text)
 
@@ -44,6 +92,11 @@ def _scrub_body(body: Any, redact: Callable[[str], str]) -> Any:
 
 
 def scrub_request(request: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(redact, Scrubber):
+        for name in list(request.headers):
+            if name.lower() in SECRET_HEADERS:
+                redact.learn(str(request.headers[name]))
+        redact.learn_from(_text(request.body))
     for name in list(request.headers):
         if name.lower() in SECRET_HEADERS:
             request.headers[name] = MASK
@@ -56,10 +109,18 @@ def scrub_request(request: Any, redact: Callable[[str], str]) -> Any:
 
 def scrub_response(response: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
     headers = response.get("headers", {})
+    body = response.get("body", {})
+    if isinstance(redact, Scrubber):
+        for name in list(headers):
+            if name.lower() in SECRET_HEADERS:
+                for value in headers[name]:
+                    redact.learn(str(value))
+        redact.learn_from(_text(body.get("string")))
     for name in list(headers):
         if name.lower() in SECRET_HEADERS:
             headers[name] = [MASK]
-    body = response.get("body", {})
+        else:  # a Location header can hold a presigned URL
+            headers[name] = [scrub_text(str(value), redact) for value in headers[name]]
     if "string" in body:
         body["string"] = _scrub_body(body["string"], redact)
     return response
@@ -73,11 +134,12 @@ def recorder(path: Path, redact: Callable[[str], str]) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
+    scrubber = Scrubber(redact)
     cassette_vcr = vcr.VCR(
         record_mode="all",
         decode_compressed_response=True,
-        before_record_request=lambda request: scrub_request(request, redact),
-        before_record_response=lambda response: scrub_response(response, redact),
+        before_record_request=lambda request: scrub_request(request, scrubber),
+        before_record_response=lambda response: scrub_response(response, scrubber),
     )
     with cassette_vcr.use_cassette(str(path)):
         yield

@@ -8,24 +8,33 @@ transaction on a WAL database with `synchronous=FULL`: once a method returns, a 
 or a power cut cannot lose it. A write that fails raises `ConnectorError`; it is never
 swallowed, because an unrecorded outcome is how actions get sent twice.
 
-SQLite is the default. A PostgreSQL store will share the schema: it lives in versioned,
-portable SQL files (`connector/migrations/<dialect>/NNNN_name.sql`) applied in order and
-recorded in `schema_version`.
+SQLite is the default; the PostgreSQL store (`state_postgres`, for many workers) shares the
+schema: it lives in versioned, portable SQL files (`connector/migrations/<dialect>/NNNN_name.sql`)
+applied in order and recorded in `schema_version`.
+
+`lock` keeps two processes (an overlapping cron run of `apply`, two workers) from running one
+flow partition at once: an OS file lock here, an advisory lock in PostgreSQL. Both are
+released by the operating system or the server when the holder dies, so a crashed run never
+blocks the next one, which settles the crashed run's pending ledger entries.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import quote
 
 from connector.errors import ConnectorError
 
@@ -59,8 +68,15 @@ class LedgerEntry:
     new: bool = False
 
 
+class Busy(ConnectorError):
+    """Another process runs this flow partition: this run stops without acting. Exit code 1,
+    as for failures: the configuration is fine, and the holder or the next run does the work."""
+
+    exit_code = 1
+
+
 class StateStore(Protocol):
-    """What the engine needs from a state store (SQLite now, PostgreSQL later)."""
+    """What the engine needs from a state store (SQLite, or PostgreSQL for many workers)."""
 
     def get_cursor(self, flow: str) -> str | None: ...
     def set_cursor(self, flow: str, value: str) -> None: ...
@@ -78,6 +94,8 @@ class StateStore(Protocol):
     def watch(self, flow: str, order_id: str, until_iso: str, payload_json: str) -> None: ...
     def watched(self, flow: str, now_iso: str) -> list[tuple[str, str]]: ...
     def unwatch(self, flow: str, order_id: str) -> None: ...
+    def lock(self, key: str, *,
+             within: str | None = None) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -125,6 +143,36 @@ def _statements(script: str) -> Iterator[str]:
         raise ConnectorError(f"migration ends with an incomplete statement: {rest[0]!r}")
 
 
+@contextmanager
+def _file_lock(path: str, key: str, *, shared: bool) -> Iterator[None]:
+    """`flock` on `path`, dropped by the kernel when the process dies. The exclusive holder
+    writes its pid there, for the message another process shows."""
+    import fcntl  # POSIX only: imported here so that the module still loads elsewhere
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConnectorError(f"cannot create lock file {path}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            holder = f"pid {pid}" if pid else "runs of its partitions"
+            raise Busy(f"flow {key} is already running in another process ({holder}); this "
+                       "run stops without acting") from None
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            if not shared:
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class SQLiteStore:
     """The SQLite state store: one connection shared by the worker threads, behind a lock.
 
@@ -136,6 +184,7 @@ class SQLiteStore:
         self._path = path
         self._now = now
         self._lock = threading.Lock()
+        self._lock_dir: str | None = None  # lock files of a :memory: store
         try:
             self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                          check_same_thread=False)
@@ -205,6 +254,26 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._lock_dir is not None:
+                shutil.rmtree(self._lock_dir, ignore_errors=True)
+
+    @contextmanager
+    def lock(self, key: str, *, within: str | None = None) -> Iterator[None]:
+        """Hold `key` exclusively (and `within` shared) while the block runs, or raise `Busy`.
+        Lock files sit beside the database (`<db>.<key>.lock`); they are left in place,
+        as deleting a lock file would let two processes lock two different files."""
+        if self._path == ":memory:":
+            if self._lock_dir is None:
+                self._lock_dir = tempfile.mkdtemp(prefix="connector-locks-")
+            base = os.path.join(self._lock_dir, "memory")
+        else:
+            base = self._path
+        with ExitStack() as stack:
+            for name, shared in ((within, True), (key, False)):
+                if name is not None:
+                    path = f"{base}.{quote(name, safe='@-_.')}.lock"
+                    stack.enter_context(_file_lock(path, name, shared=shared))
+            yield
 
     def __enter__(self) -> Self:
         return self
@@ -346,7 +415,9 @@ def _hide_password(url: str) -> str:
 
 def open_store(url: str, *, now: Callable[[], datetime] = _utcnow) -> StateStore:
     """Open the store a state URL names: `sqlite:///relative/path.db`,
-    `sqlite:////absolute/path.db` (as SQLAlchemy spells them) or `sqlite:///:memory:`."""
+    `sqlite:////absolute/path.db` (as SQLAlchemy spells them), `sqlite:///:memory:`, or
+    `postgresql://user:password@host:port/database` (`postgres://` too; a SQLAlchemy driver
+    suffix such as `postgresql+psycopg://` is accepted and dropped)."""
     prefix = "sqlite:///"
     if url.startswith(prefix):
         path = url[len(prefix):]
@@ -364,7 +435,11 @@ def open_store(url: str, *, now: Callable[[], datetime] = _utcnow) -> StateStore
         return SQLiteStore(str(file), now=now)
     scheme = url.partition("://")[0].lower()
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        raise ConnectorError("PostgreSQL state stores are not available in this version yet: "
-                             "use sqlite:///path/to/state.db")
+        try:
+            from connector.state_postgres import PostgresStore
+        except ImportError:
+            raise ConnectorError("a PostgreSQL state store needs psycopg: "
+                                 "pip install 'connector[postgres]'") from None
+        return PostgresStore("postgresql" + url[len(scheme):], now=now)
     raise ConnectorError(f"unsupported state URL {_hide_password(url)!r}: use "
                          "sqlite:///path/to/state.db or postgresql://…")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_state_postgres import fresh_postgres, needs_postgres, store_url  # noqa: F401
 
 from connector.errors import ConnectorError
 from connector.state import (
@@ -20,6 +21,9 @@ from connector.state import (
     normalise_iso,
     open_store,
 )
+
+# The behaviours below hold for both stores: `store` and `store_url` (test_state_postgres.py)
+# run each test on SQLite and on PostgreSQL (skipped when CONNECTOR_TEST_POSTGRES is unset).
 
 
 class Now:
@@ -33,10 +37,14 @@ class Now:
         return self.moment
 
 
-@pytest.fixture
-def store() -> Iterator[StateStore]:
-    with open_store("sqlite:///:memory:", now=Now()) as s:
-        yield s
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
+def store(request: pytest.FixtureRequest) -> Iterator[StateStore]:
+    if request.param == "sqlite":
+        with open_store("sqlite:///:memory:", now=Now()) as s:
+            yield s
+    else:
+        with fresh_postgres() as url, open_store(url, now=Now()) as s:
+            yield s
 
 
 def begin(store: StateStore, key: str = "k1", order_id: str = "o1",
@@ -134,8 +142,8 @@ def test_outputs_per_order_latest_wins(store: StateStore) -> None:
     assert store.outputs("amazon-to-vtex", "o3") == {}
 
 
-def test_concurrent_begin_creates_one_entry(tmp_path: Path) -> None:
-    with open_store(f"sqlite:///{tmp_path}/state.db") as store:
+def test_concurrent_begin_creates_one_entry(store_url: str) -> None:
+    with open_store(store_url) as store:
         results: list[bool] = []
         threads = [threading.Thread(target=lambda: results.append(begin(store).new))
                    for _ in range(16)]
@@ -195,8 +203,8 @@ def test_normalised_timestamps_sort_as_strings() -> None:
 # --- durability, URLs, errors ---------------------------------------------------------------
 
 
-def test_persists_across_close_and_reopen(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/deep/er/state.db"  # parent directories are created
+def test_persists_across_close_and_reopen(store_url: str) -> None:
+    url = store_url  # SQLite: in a directory that does not exist yet (it is created)
     with open_store(url) as store:
         begin(store)
         store.complete("k1", {"receipt": "r1"})
@@ -211,12 +219,11 @@ def test_persists_across_close_and_reopen(tmp_path: Path) -> None:
         assert store.watched("amazon-to-vtex", "2026-01-01T00:00:00Z") == [("o1", "{}")]
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
+def test_acknowledged_writes_survive_kill_9(store_url: str) -> None:
     script = (
         "import os, signal\n"
         "from connector.state import open_store\n"
-        f"s = open_store('sqlite:///{db}')\n"
+        f"s = open_store({store_url!r})\n"
         "s.begin('k1', flow='f', order_id='o1', action='a', summary='')\n"
         "s.complete('k1', {'ok': True})\n"
         "s.begin('k2', flow='f', order_id='o2', action='a', summary='')\n"
@@ -224,7 +231,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False)
     assert proc.returncode == -9, proc.stderr
-    with open_store(f"sqlite:///{db}") as store:
+    with open_store(store_url) as store:
         assert store.outputs("f", "o1") == {"a": {"ok": True}}
         assert [e.key for e in store.pending_entries("f")] == ["k2"]
 
@@ -253,7 +260,6 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("url", "message"), [
-    ("postgresql://user:hunter2@db/connector", "PostgreSQL state stores are not available"),
     ("mysql://user:hunter2@db/connector", "unsupported state URL 'mysql://user:***@db/"),
     ("state.db", "unsupported state URL 'state.db': use sqlite:///path"),
     ("sqlite://state.db", "unsupported state URL"),

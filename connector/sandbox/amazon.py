@@ -21,12 +21,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from connector.sandbox.amazon_feeds import AmazonFeeds
+from connector.sandbox.amazon_shipping import confirm_shipment
 from connector.sandbox.clock import Clock, amazon_time, later, parse_time
 from connector.sandbox.errors import amazon_error, amazon_invalid
 from connector.sandbox.ratelimit import TokenBuckets
 from connector.sandbox.server import Mount, Request, Response, Route, route
 
-__all__ = ["Amazon", "PUBLISHED_LIMITS"]
+__all__ = ["PUBLISHED_LIMITS", "Amazon"]
 
 CLIENT_ID = "amzn1.application-oa2-client.sandbox"
 CLIENT_SECRET = "sandbox-lwa-client-secret"
@@ -100,7 +101,7 @@ class Amazon:
 
     # -- mounting -----------------------------------------------------------------------
     def mounts(self) -> list[Mount]:
-        """The SP-API under /amazon, LWA under /amazon-auth, presigned URLs under /amazon-uploads."""
+        """SP-API under /amazon, LWA under /amazon-auth, presigned URLs under /amazon-uploads."""
         api_routes = [
             route("GET", "/orders/2026-01-01/orders", self.search_orders, "searchOrders"),
             route("GET", "/orders/2026-01-01/orders/{orderId}", self.get_order, "getOrder"),
@@ -180,7 +181,7 @@ class Amazon:
         unknown = [v for v in values if v not in INCLUDED_DATA]
         if unknown:
             raise amazon_invalid(f"Invalid includedData value(s): {', '.join(unknown)}",
-                           f"Allowed values: {', '.join(sorted(INCLUDED_DATA))}")
+                                 f"Allowed values: {', '.join(sorted(INCLUDED_DATA))}")
         return frozenset(values)
 
     def _project(self, order: dict[str, Any], included: frozenset[str]) -> dict[str, Any]:
@@ -208,7 +209,8 @@ class Amazon:
         updated_after, updated_before = (self._time(request, "lastUpdatedAfter"),
                                          self._time(request, "lastUpdatedBefore"))
         if (created_after is None) == (updated_after is None):
-            raise amazon_invalid("Exactly one of createdAfter and lastUpdatedAfter must be provided")
+            raise amazon_invalid("Exactly one of createdAfter and lastUpdatedAfter must be "
+                                 "provided")
         if created_after is not None and (updated_before is not None):
             raise amazon_invalid("lastUpdatedBefore cannot be combined with createdAfter")
         if updated_after is not None and created_before is not None:
@@ -220,11 +222,12 @@ class Amazon:
         assert lower is not None
         if upper is not None:
             if upper > now - TWO_MINUTES:
-                raise amazon_invalid(f"{name} must be at least two minutes before the time of the "
-                               "request", f"{name}={amazon_time(upper)}, now={amazon_time(now)}")
+                raise amazon_invalid(f"{name} must be at least two minutes before the time of "
+                                     "the request",
+                                     f"{name}={amazon_time(upper)}, now={amazon_time(now)}")
             if upper < lower:
-                raise amazon_invalid(f"{name} must be equal to or after "
-                               f"{'createdAfter' if name == 'createdBefore' else 'lastUpdatedAfter'}")
+                after = "createdAfter" if name == "createdBefore" else "lastUpdatedAfter"
+                raise amazon_invalid(f"{name} must be equal to or after {after}")
         else:
             upper = now - self.freshness_lag
         return ("createdTime" if created_after is not None else "lastUpdatedTime"), lower, upper
@@ -249,8 +252,8 @@ class Amazon:
         if token:
             state = self._decode_token(token)
             if state["filters"] != filters:
-                raise amazon_invalid("Invalid paginationToken: the request parameters must be the "
-                               "same as in the request that returned the token")
+                raise amazon_invalid("Invalid paginationToken: the request parameters must be "
+                                     "the same as in the request that returned the token")
             field, lower, upper = state["field"], state["lower"], state["upper"]
             after = (state["key"][0], state["key"][1])
         else:
@@ -307,69 +310,8 @@ class Amazon:
         return Response.json(200, {"order": self._project(order, included)})
 
     def confirm_shipment(self, request: Request) -> Response:
-        """confirmShipment (v0): validate ConfirmShipmentRequest, record the package."""
-        order = self.orders.get(request.params["orderId"])
-        if order is None:
-            return amazon_error(404, "NotFound", "The requested order was not found.")
-        try:
-            body = request.json()
-        except ValueError:
-            return _shipment_error("The request body is not valid JSON")
-        problem = _check_confirmation(body, order)
-        if problem:
-            return _shipment_error(problem)
-        detail = body["packageDetail"]
-        fulfillment = order.get("fulfillment", {})
-        status = fulfillment.get("fulfillmentStatus")
-        if fulfillment.get("fulfilledBy") != "MERCHANT":
-            return _shipment_error("Shipments of orders fulfilled by Amazon cannot be confirmed")
-        packages = order.setdefault("packages", [])
-        existing = next((p for p in packages
-                         if p["packageReferenceId"] == detail["packageReferenceId"]), None)
-        if status == "SHIPPED" and existing is None:
-            return _shipment_error("PackageToUpdateNotFound: the order is already shipped and "
-                                   "has no package with this packageReferenceId")
-        if status not in ("UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"):
-            return _shipment_error(f"The order is {status}; only UNSHIPPED or PARTIALLY_SHIPPED "
-                                   "orders can be confirmed")
-        shipped = _shipped_quantities(p for p in packages if p is not existing)
-        for line in detail["orderItems"]:
-            item = next(i for i in order["orderItems"] if i["orderItemId"] == line["orderItemId"])
-            already = shipped.get(line["orderItemId"], 0)
-            if already + line["quantity"] > item["quantityOrdered"]:
-                return _shipment_error(f"quantity {line['quantity']} for orderItemId "
-                                       f"{line['orderItemId']} exceeds the unshipped quantity "
-                                       f"{item['quantityOrdered'] - already}")
-        package = {
-            "packageReferenceId": detail["packageReferenceId"],
-            "createdTime": amazon_time(self.clock.now()),
-            "packageStatus": {"status": "SHIPPED", "detailedStatus": "PICKED_UP"},
-            "carrier": detail.get("carrierName") or detail["carrierCode"],
-            "shipTime": amazon_time(parse_time(detail["shipDate"]) or self.clock.now()),
-            "trackingNumber": detail["trackingNumber"],
-            "packageItems": [{k: v for k, v in line.items()
-                              if k in ("orderItemId", "quantity", "transparencyCodes")}
-                             for line in detail["orderItems"]],
-        }
-        if detail.get("shippingMethod"):
-            package["shippingService"] = detail["shippingMethod"]
-        if existing is not None:
-            packages[packages.index(existing)] = package
-        else:
-            packages.append(package)
-        self._apply_shipped(order)
-        return Response.empty(204)
-
-    def _apply_shipped(self, order: dict[str, Any]) -> None:
-        shipped = _shipped_quantities(order.get("packages", []))
-        done = True
-        for item in order["orderItems"]:
-            count = min(shipped.get(item["orderItemId"], 0), item["quantityOrdered"])
-            item.setdefault("fulfillment", {}).update(
-                quantityFulfilled=count, quantityUnfulfilled=item["quantityOrdered"] - count)
-            done = done and count >= item["quantityOrdered"]
-        order["fulfillment"]["fulfillmentStatus"] = "SHIPPED" if done else "PARTIALLY_SHIPPED"
-        self.touch(order)
+        """confirmShipment (v0): see `amazon_shipping`."""
+        return confirm_shipment(self, request)
 
     # -- helpers for tests and the feed processor ---------------------------------------
     def touch(self, order: dict[str, Any]) -> None:
@@ -419,53 +361,3 @@ class Amazon:
 
 def _lwa_error(status: int, message: str) -> Response:
     return Response.json(status, {"error": "invalid_request", "error_description": message})
-
-
-def _shipment_error(message: str) -> Response:
-    # The spec's own 400 example spells the code "Invalid Input" for this operation.
-    return amazon_error(400, "Invalid Input", "Invalid Input", message)
-
-
-def _shipped_quantities(packages: Any) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for package in packages:
-        for line in package.get("packageItems", []):
-            totals[line["orderItemId"]] = totals.get(line["orderItemId"], 0) + line["quantity"]
-    return totals
-
-
-def _check_confirmation(body: Any, order: dict[str, Any]) -> str | None:
-    """The first problem of a ConfirmShipmentRequest body, or None."""
-    if not isinstance(body, dict):
-        return "The request body must be a ConfirmShipmentRequest object"
-    if not isinstance(body.get("marketplaceId"), str):
-        return "marketplaceId is required"
-    if body["marketplaceId"] != order["salesChannel"].get("marketplaceId"):
-        return f"marketplaceId {body['marketplaceId']} is not the order's marketplace"
-    detail = body.get("packageDetail")
-    if not isinstance(detail, dict):
-        return "packageDetail is required"
-    for name in ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate"):
-        if name not in detail:
-            return f"packageDetail.{name} is required"
-        if not isinstance(detail[name], str) or not detail[name]:
-            return f"packageDetail.{name} must be a non-empty string"
-    if not detail["packageReferenceId"].isdigit() or int(detail["packageReferenceId"]) <= 0:
-        return "packageDetail.packageReferenceId must be a string holding a positive number"
-    if detail["carrierCode"] == "Other" and not detail.get("carrierName"):
-        return "packageDetail.carrierName is required when carrierCode is Other"
-    if parse_time(detail["shipDate"]) is None or "T" not in detail["shipDate"]:
-        return "packageDetail.shipDate must be an ISO 8601 date-time"
-    lines = detail.get("orderItems")
-    if not isinstance(lines, list) or not lines:
-        return "packageDetail.orderItems must list at least one item"
-    known = {item["orderItemId"] for item in order["orderItems"]}
-    for line in lines:
-        if not isinstance(line, dict) or not isinstance(line.get("orderItemId"), str):
-            return "each orderItems entry needs an orderItemId string"
-        if line["orderItemId"] not in known:
-            return f"orderItemId {line['orderItemId']} is not an item of this order"
-        quantity = line.get("quantity")
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-            return "each orderItems entry needs a positive integer quantity"
-    return None

@@ -27,7 +27,7 @@ from connector.sandbox.server import Mount, Request, Response, Route, route
 if TYPE_CHECKING:
     from connector.sandbox.amazon import Amazon
 
-__all__ = ["AmazonFeeds", "CANCEL_REASONS"]
+__all__ = ["CANCEL_REASONS", "AmazonFeeds"]
 
 ACKNOWLEDGEMENT = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
 # OrderAcknowledgement.xsd CancelReason values (research notes §6).
@@ -218,6 +218,7 @@ class AmazonFeeds:
         content = self.documents[self._inputs[feed_id]].get("content") or b""
         now = amazon_time(self.amazon.clock.now())
         feed.setdefault("processingStartTime", now)
+        results: list[tuple[str, str, str, str | None]] = []
         try:
             root = _strip_namespaces(ET.fromstring(content))
             if root.tag != "AmazonEnvelope" or root.findtext("MessageType") != \
@@ -226,11 +227,11 @@ class AmazonFeeds:
                                  "OrderAcknowledgement")
         except (ET.ParseError, ValueError) as error:
             status = "FATAL"
-            results = [("0", "Error", f"XML Parsing Fatal Error: {error}", None)]
+            results.append(("0", "Error", f"XML Parsing Fatal Error: {error}", None))
             processed = 0
         else:
             status = "DONE"
-            results, processed = [], 0
+            processed = 0
             for message in root.findall("Message"):
                 processed += 1
                 message_id = message.findtext("MessageID") or str(processed)
@@ -275,9 +276,9 @@ class AmazonFeeds:
         if status != "UNSHIPPED":
             return (f"Order {order_id} is {status}: it can only be cancelled while UNSHIPPED "
                     "(a shipped order needs a return or a refund)")
-        fallback = next(iter(reasons.values()), None)
+        fallback = next(iter(reasons.values()), "")
         for item_code, item in items.items():
-            execution = {"cancelledBy": "MERCHANT"}
+            execution: dict[str, str] = {"cancelledBy": "MERCHANT"}
             reason = reasons.get(item_code, fallback)
             if reason:
                 execution["cancelReason"] = reason

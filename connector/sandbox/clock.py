@@ -87,9 +87,10 @@ def later(previous: str | None, moment: datetime, fmt: Callable[[datetime], str]
     connector uses the update time as the record's version, so two writes in one second
     must still produce two versions.
     """
-    if previous:
-        before = parse_time(previous)
-        if before is not None and moment <= before:
-            step = timedelta(microseconds=1) if fmt is vtex_time else timedelta(seconds=1)
-            moment = before + step
-    return fmt(moment)
+    candidate = fmt(moment)
+    before = parse_time(previous) if previous else None
+    stamped = parse_time(candidate)
+    if before is not None and stamped is not None and stamped <= before:
+        step = timedelta(microseconds=1) if fmt is vtex_time else timedelta(seconds=1)
+        candidate = fmt(before + step)
+    return candidate

@@ -17,13 +17,21 @@ from typing import Any
 from connector.sandbox.clock import Clock, later, magento_time
 from connector.sandbox.commerce_documents import CommerceDocuments
 from connector.sandbox.commerce_rules import (
-    DEFAULT_STATUS, can_cancel, can_hold, number, qty, qty_to_cancel, qty_to_refund,
-    qty_to_ship, set_state)
+    DEFAULT_STATUS,
+    can_cancel,
+    can_hold,
+    number,
+    qty,
+    qty_to_cancel,
+    qty_to_refund,
+    qty_to_ship,
+    set_state,
+)
 from connector.sandbox.errors import magento_error
 from connector.sandbox.search_criteria import parse_search_criteria
 from connector.sandbox.server import HttpError, Mount, Request, Response, route
 
-__all__ = ["Commerce", "TOKEN", "not_found", "required"]
+__all__ = ["TOKEN", "Commerce", "not_found", "required"]
 
 TOKEN = "sandbox-adobe-commerce-integration-token"
 REQUIRED_ORDER = ("base_grand_total", "customer_email", "grand_total", "items")

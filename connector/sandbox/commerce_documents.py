@@ -11,8 +11,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from connector.sandbox.commerce_rules import (
-    can_creditmemo, can_invoice, can_ship, number, qty, qty_to_invoice, qty_to_refund,
-    qty_to_ship, resolve_state)
+    can_creditmemo,
+    can_invoice,
+    can_ship,
+    number,
+    qty,
+    qty_to_invoice,
+    qty_to_refund,
+    qty_to_ship,
+    resolve_state,
+)
 from connector.sandbox.errors import magento_error
 from connector.sandbox.search_criteria import parse_search_criteria
 from connector.sandbox.server import HttpError, Request, Response, Route, route
@@ -56,7 +64,8 @@ class CommerceDocuments:
         return search
 
     def _quantities(self, order: dict[str, Any], body: dict[str, Any], left: Callable[
-            [dict[str, Any]], float], document: str, noun: str) -> dict[int, float]:
+            [dict[str, Any]], float], document: str, noun: str,
+                    done: str) -> dict[int, float]:
         """Requested quantity per order item id: `items` if given, else everything left."""
         items = {int(i["item_id"]): i for i in order["items"]}
         if body.get("items") is None:
@@ -73,7 +82,7 @@ class CommerceDocuments:
             amount = float(line["qty"])
             if amount > left(item):
                 raise _refused(document, f'The quantity to {noun} must not be greater than '
-                               f'the un{noun}ed quantity for product SKU "{item["sku"]}".')
+                               f'the un{done} quantity for product SKU "{item["sku"]}".')
             if amount > 0:
                 wanted[int(item["item_id"])] = wanted.get(int(item["item_id"]), 0.0) + amount
         return wanted
@@ -124,7 +133,7 @@ class CommerceDocuments:
                            f"of {order.get('status')}")
         if not can_invoice(order):
             raise _refused("Invoice", "The order does not allow an invoice to be created.")
-        wanted = self._quantities(order, body, qty_to_invoice, "Invoice", "invoice")
+        wanted = self._quantities(order, body, qty_to_invoice, "Invoice", "invoice", "invoiced")
         if not wanted:
             raise _refused("Invoice", "The invoice can't be created without products. Add "
                            "products and try again.")
@@ -164,12 +173,12 @@ class CommerceDocuments:
                 if not isinstance(track, dict) or not track.get(name):
                     raise HttpError(magento_error(400, '"%fieldName" is required. Enter and '
                                                   'try again.', {"fieldName": name}))
-        if order.get("state") in _STATUS_REFUSAL:
+        if order.get("state") in _STATUS_REFUSAL | {"complete"}:
             raise _refused("Shipment", "A shipment cannot be created when an order has a "
                            f"status of {order.get('status')}")
         if not can_ship(order):
             raise _refused("Shipment", "The order does not allow a shipment to be created.")
-        wanted = self._quantities(order, body, qty_to_ship, "Shipment", "ship")
+        wanted = self._quantities(order, body, qty_to_ship, "Shipment", "ship", "shipped")
         if not wanted:
             raise _refused("Shipment", "You can't create a shipment without products.")
         entity_id = self.commerce.next_id("shipment")
@@ -198,8 +207,9 @@ class CommerceDocuments:
                            f"status of {order.get('status')}")
         if not can_creditmemo(order):
             raise _refused("Creditmemo", "The order does not allow a creditmemo to be created.")
-        wanted = self._quantities(order, body, qty_to_refund, "Creditmemo", "refund")
-        arguments = body.get("arguments") if isinstance(body.get("arguments"), dict) else {}
+        wanted = self._quantities(order, body, qty_to_refund, "Creditmemo", "refund", "refunded")
+        arguments = body.get("arguments")
+        arguments = arguments if isinstance(arguments, dict) else {}
         shipping = float(arguments.get("shipping_amount") or 0)
         if not wanted and not shipping:
             raise _refused("Creditmemo", "You can't create a creditmemo without products.")

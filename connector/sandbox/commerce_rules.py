@@ -115,7 +115,7 @@ def resolve_state(order: dict[str, Any]) -> None:
     Complete = nothing left to invoice or ship; closed = additionally nothing left to refund
     (fully refunded), as Magento's order state handler decides.
     """
-    state = order.get("state")
+    state = str(order.get("state") or "new")
     if state in BLOCKED | {"canceled", "closed"}:
         return
     touched = any(qty(i, "qty_invoiced") or qty(i, "qty_shipped") for i in _items(order))

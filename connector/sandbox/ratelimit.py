@@ -33,7 +33,8 @@ class TokenBuckets:
         rate, burst = limit
         with self._lock:
             now = self._monotonic()
-            level = min(float(burst), self._level[operation] + (now - self._stamp[operation]) * rate)
+            refill = (now - self._stamp[operation]) * rate
+            level = min(float(burst), self._level[operation] + refill)
             self._stamp[operation] = now
             if level < 1.0:
                 self._level[operation] = level

@@ -161,7 +161,8 @@ def _matches(record: dict[str, Any], condition: dict[str, str]) -> bool:
     if kind in ("like", "nlike"):
         pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c)
                           for c in wanted)
-        hit = actual is not None and re.fullmatch(pattern, str(actual), re.I | re.S) is not None
+        flags = re.IGNORECASE | re.DOTALL
+        hit = actual is not None and re.fullmatch(pattern, str(actual), flags) is not None
         return hit if kind == "like" else not hit
     if kind == "finset":
         return actual is not None and wanted in str(actual).split(",")

@@ -190,10 +190,12 @@ class Vtex:
                               f"Order {order['orderId']} is already canceled")
         returned_all = all(q <= 0 for q in _invoiced(order).values())
         if status in NOT_CANCELABLE and not (status == "invoiced" and returned_all):
-            return vtex_error(400, "OrderNotCancelable", f"Order {order['orderId']} cannot be canceled "
-                              f"in status {status}; send a return invoice (type Input) first")
+            return vtex_error(400, "OrderNotCancelable", f"Order {order['orderId']} cannot be "
+                              f"canceled in status {status}; send a return invoice (type Input) "
+                              "first")
         if any(q > 0 for q in _invoiced(order).values()):
-            return vtex_error(400, "OrderNotCancelable", "Partially invoiced orders cannot be canceled")
+            return vtex_error(400, "OrderNotCancelable",
+                              "Partially invoiced orders cannot be canceled")
         now = vtex_time(self.clock.now())
         if status in TWO_STEP_CANCEL:
             self._before_request[order["orderId"]] = status

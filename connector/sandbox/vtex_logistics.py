@@ -17,7 +17,7 @@ from connector.sandbox.clock import Clock, parse_time, vtex_time
 from connector.sandbox.errors import vtex_error
 from connector.sandbox.server import HttpError, Request, Response, Route, route
 
-__all__ = ["VtexLogistics", "WAREHOUSE_ID"]
+__all__ = ["WAREHOUSE_ID", "VtexLogistics"]
 
 WAREHOUSE_ID = "1_1"
 NEVER = "0001-01-01T00:00:00+00:00"
@@ -189,7 +189,7 @@ class VtexLogistics:
                            f"{option['wareHouseId']}")
             requests.append(_sla(option, entry["warehouseId"]))
         now = self.clock.now()
-        reservation = {
+        reservation: dict[str, Any] = {
             "LastUpdateDateUtc": vtex_time(now), "SalesChannel": str(body["salesChannel"]),
             "LockId": str(lock_id), "ReservationDateUtc": vtex_time(now),
             "MaximumConfirmationDateUtc": vtex_time(
@@ -198,7 +198,7 @@ class VtexLogistics:
             "CanceledDateUtc": NEVER, "AuthorizedDateUtc": vtex_time(now),
             "ConfirmedDateUtc": NEVER, "Errors": [], "IsSucess": True,
         }
-        self.reservations[reservation["LockId"]] = reservation
+        self.reservations[str(lock_id)] = reservation
         self._hold(reservation, +1)
         return Response.json(200, reservation)
 

@@ -1,0 +1,336 @@
+"""`connector worker`: one worker of a fleet sharing a PostgreSQL state store and job queue.
+
+Work is split into partitions, flow × source marketplace (Amazon's `marketplace_ids`, one
+partition each; a source without such a setting is one partition, ""), and spread over the
+workers by procrastinate, a PostgreSQL job queue: the same database holds the state and the
+queue, so a fleet needs nothing but PostgreSQL. Why an existing engine rather than hand-made
+leases: job locks, crash detection through worker heartbeats, periodic scheduling that many
+workers can run at once without deferring a tick twice, and LISTEN/NOTIFY wake-ups are
+exactly the hard parts of a lease scheme, and procrastinate has them tested and kept.
+
+- A periodic job (`--every` seconds) queues one `run_partition` job per partition. Every
+  worker runs the deferrer; the database keeps one job per tick.
+- `run_partition` jobs carry `lock` = `queueing_lock` = the partition: one never runs twice at
+  once across the fleet, and at most one more waits in the queue.
+- The run itself also holds the state store's lock (`FlowRun.run`), which additionally keeps a
+  `connector apply` on the same flow out, and dies with its holder.
+- A worker that dies mid-job stops its heartbeat; the jobs it held are marked failed by the
+  next scheduling round (or worker start), which frees their partition for the next job.
+  The pending ledger entries it left are settled by that run, as after any crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from connector.client import SystemClient
+from connector.commands.apply import _check_settings
+from connector.engine import FlowRun, RunOptions, Summary, flow_key
+from connector.errors import ConnectorError, UsageError
+from connector.http import RateLimiter, Transport, new_client
+from connector.plan import FlowRuntime, prepare
+from connector.project import Config, load_config, require, resolve_settings
+from connector.render import Redactor
+from connector.state import Busy, StateStore, _hide_password
+
+if TYPE_CHECKING:
+    import procrastinate
+
+QUEUE = "connector"
+RUN_TASK = "connector.run_partition"
+SCHEDULE_TASK = "connector.schedule"
+# Source settings whose values are partitions: each value is run on its own.
+PARTITION_SETTINGS = ("marketplace_ids",)
+# A worker whose heartbeat (every 10 s) is older than this is dead: its jobs are freed.
+STALLED_AFTER = 30.0
+
+Partition = tuple[str, str]  # (flow, partition); "" is the whole flow
+Runner = Callable[[str, str], str]
+
+
+class PartitionFailed(Exception):
+    """A partition's run stopped on an error (message already redacted); the job fails and
+    the next scheduling round runs the partition again."""
+
+
+def _procrastinate() -> Any:
+    try:
+        import procrastinate
+    except ImportError:
+        raise ConnectorError("connector worker needs procrastinate and psycopg: "
+                             "pip install 'connector[postgres]'") from None
+    return procrastinate
+
+
+def state_url(config: Config, environ: Mapping[str, str]) -> str:
+    """The state URL (`CONNECTOR_STATE` wins over connector.yaml), which must be PostgreSQL."""
+    url = environ.get("CONNECTOR_STATE") or config.state
+    scheme = url.partition("://")[0].lower()
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        return "postgresql" + url[len(scheme):]
+    raise UsageError("connector worker needs a PostgreSQL state store shared by the workers "
+                     "(it holds the job queue too): set CONNECTOR_STATE=postgresql://user:"
+                     "password@host/database; an SQLite file serves one machine only (use "
+                     "connector apply there)")
+
+
+def partitions(config: Config, environ: Mapping[str, str]) -> list[Partition]:
+    """Every (flow, partition) of connector.yaml, in a stable order."""
+    found: list[Partition] = []
+    for name in sorted(config.flows):
+        source = config.flows[name].source
+        system = config.systems.get(source)
+        values: list[str] = []
+        if system is not None:
+            settings = resolve_settings(system.settings, config.system_settings.get(source, {}),
+                                        source, environ)
+            for setting in PARTITION_SETTINGS:
+                if setting in system.settings:
+                    value = settings.get(setting) or []
+                    items = value.split(",") if isinstance(value, str) else list(value)
+                    values = [str(v).strip() for v in items if str(v).strip()]
+                    break
+        found.extend((name, value) for value in dict.fromkeys(values or [""]))
+    return found
+
+
+def every_cron(seconds: int) -> str:
+    """`--every` as a cron line (seconds in croniter's optional sixth field)."""
+    if seconds < 60 and 60 % seconds == 0:
+        return f"* * * * * */{seconds}"
+    if seconds % 60 == 0 and seconds < 3600 and 3600 % seconds == 0:
+        return f"*/{seconds // 60} * * * *"
+    if seconds % 3600 == 0 and 86400 % seconds == 0:
+        return f"0 */{seconds // 3600} * * *"
+    raise UsageError(f"--every {seconds}: use a number of seconds that divides a minute, an "
+                     "hour or a day evenly (e.g. 10, 30, 60, 300, 900, 3600)")
+
+
+class Fleet:
+    """What one worker process's jobs share: configuration, the state store and one HTTP
+    transport (so its rate limits hold across the partitions this process runs)."""
+
+    def __init__(self, config: Config, environ: Mapping[str, str], store: StateStore,
+                 out: TextIO) -> None:
+        self.config = config
+        self.env = dict(environ)
+        self.store = store
+        self.out = out
+        self.failures = 0
+        self._lock = threading.Lock()
+        self._runtimes: dict[Partition, FlowRuntime] = {}
+        redact = Redactor()
+        for flow, partition in partitions(config, self.env):  # fail now, not in every job
+            runtime = self._runtime(flow, partition)
+            _check_settings(runtime)
+            redact = redact.extended(runtime.redact.secrets)
+        limits = {name: dict(system.rate_limits) for name, system in config.systems.items()}
+        self.transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
+
+    def _runtime(self, flow: str, partition: str) -> FlowRuntime:
+        key = (flow, partition)
+        with self._lock:
+            if key not in self._runtimes:
+                if flow not in self.config.flows:
+                    raise ConnectorError(f"no flow {flow!r} in this worker's connector.yaml")
+                source = self.config.flows[flow].source
+                system = self.config.systems.get(source)
+                narrowed = {setting: [partition] for setting in PARTITION_SETTINGS
+                            if partition and system is not None and setting in system.settings}
+                self._runtimes[key] = prepare(self.config, flow, self.env,
+                                              system_overrides={source: narrowed})
+            return self._runtimes[key]
+
+    def run_partition(self, flow: str, partition: str) -> str:
+        """Run one partition once; the job's result line. Busy (another process has it) is
+        not a failure: the holder does the work."""
+        name = flow_key(flow, partition)
+        try:
+            runtime = self._runtime(flow, partition)
+            clients = {system: SystemClient(spec, runtime.system_settings[system],
+                                            self.transport, runtime.redact)
+                       for system, spec in runtime.systems.items()}
+            options = runtime.options
+            summary = FlowRun(runtime, clients, self.store, RunOptions(
+                partition=partition,
+                concurrency=int(options.get("concurrency", 8)),
+                max_reevaluations=int(options.get("max_reevaluations", 3)),
+                lookback_hours=float(options.get("lookback_hours", 24)),
+                watch_hours=float(options.get("watch_hours", 48)),
+            )).run()
+        except Busy as exc:
+            return self._say(f"{name}: skipped: {exc}")
+        except ConnectorError as exc:
+            with self._lock:
+                self.failures += 1
+            self._say(f"{name}: error: {exc}")
+            raise PartitionFailed(f"{name}: {exc}") from None
+        if summary.failed or summary.unknown or summary.errors:
+            with self._lock:
+                self.failures += 1
+        return self._say(_describe(name, summary))
+
+    def _say(self, text: str) -> str:
+        with self._lock:
+            print(text, file=self.out, flush=True)
+        return text.splitlines()[0]
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _describe(name: str, s: Summary) -> str:
+    lines = [f"{name}: {s.orders} order(s): {s.done} action(s) done, {s.already} already done, "
+             f"{s.skipped} skipped, {s.failed} failed"
+             + (f", {s.unknown} unknown outcome(s)" if s.unknown else "")
+             + (f", {s.watched} order(s) watched" if s.watched else "")]
+    lines += [f"  attention: {item}" for item in s.attention]
+    lines += [f"  failed: {item}" for item in s.errors]
+    return "\n".join(lines)
+
+
+def build_app(url: str, runner: Runner, parts: Callable[[], Sequence[Partition]], *,
+              every: int | None = None, stalled_after: float = STALLED_AFTER,
+              pool_size: int = 4) -> procrastinate.App:
+    """The procrastinate app on `url`: `run_partition` runs `runner(flow, partition)`; the
+    scheduling task queues every partition of `parts()` (periodic when `every` is given).
+    The scheduling task is registered even without `every`, so that a `--once` worker that
+    fetches one queued by the fleet runs it rather than failing it as unknown."""
+    pc = _procrastinate()
+    app = pc.App(connector=pc.PsycopgConnector(conninfo=url, min_size=1,
+                                               max_size=max(2, pool_size)))
+
+    @app.task(name=RUN_TASK, queue=QUEUE)
+    def run_partition(flow: str, partition: str) -> str:
+        return runner(flow, partition)
+
+    async def schedule(timestamp: int) -> int:
+        del timestamp  # the tick this job is for: procrastinate's key against double defers
+        await reap_stalled(app, stalled_after)
+        return await defer_all(app, parts())
+
+    task = app.task(name=SCHEDULE_TASK, queue=QUEUE, queueing_lock=SCHEDULE_TASK)(schedule)
+    if every is not None:
+        app.periodic(cron=every_cron(every), periodic_id="partitions")(task)
+    return app
+
+
+async def defer_all(app: procrastinate.App, parts: Sequence[Partition]) -> int:
+    """Queue one job per partition, unless one is already waiting; how many were queued."""
+    pc = _procrastinate()
+    queued = 0
+    for flow, partition in parts:
+        lock = f"connector:{flow_key(flow, partition)}"
+        try:
+            await app.configure_task(RUN_TASK, lock=lock, queueing_lock=lock).defer_async(
+                flow=flow, partition=partition)
+            queued += 1
+        except pc.exceptions.AlreadyEnqueued:
+            pass  # one is waiting already: it will see everything this one would
+    return queued
+
+
+async def reap_stalled(app: procrastinate.App, stalled_after: float = STALLED_AFTER) -> int:
+    """Mark failed the running jobs of workers that stopped sending heartbeats (killed,
+    machine lost), which frees their partitions' locks; the next job runs them again."""
+    from procrastinate.jobs import Status
+
+    stalled = list(await app.job_manager.get_stalled_jobs(
+        queue=QUEUE, seconds_since_heartbeat=stalled_after))
+    for job in stalled:
+        await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+    return len(stalled)
+
+
+async def drain(app: procrastinate.App, parts: Sequence[Partition], *, concurrency: int,
+                stalled_after: float = STALLED_AFTER, pause: float = 0.5) -> None:
+    """`--once`: queue every partition, process jobs until none of ours waits, return.
+
+    A worker told not to wait stops as soon as no job can be fetched, which includes a job
+    whose partition another worker is running: so go round until none is left waiting."""
+    await reap_stalled(app, stalled_after)
+    await defer_all(app, parts)
+    while True:
+        await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=False,
+                                   listen_notify=False, install_signal_handlers=False,
+                                   delete_jobs="successful")
+        if not list(await app.job_manager.list_jobs_async(queue=QUEUE, task=RUN_TASK,
+                                                          status="todo")):
+            return
+        await asyncio.sleep(pause)
+        await reap_stalled(app, stalled_after)
+
+
+def ensure_queue_schema(url: str) -> None:
+    """Install procrastinate's tables unless present, under an advisory lock so that workers
+    starting together do not race (its own `apply_schema` is not idempotent)."""
+    import psycopg
+    from procrastinate.schema import SchemaManager
+
+    try:
+        with psycopg.connect(url, connect_timeout=15) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('connector:queue-schema'))")
+            row = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+            if row is None or row[0] is None:
+                conn.execute(SchemaManager.get_schema().encode())
+    except psycopg.Error as exc:
+        lines = str(exc).strip().splitlines()
+        raise ConnectorError(f"cannot prepare the job queue in {_hide_password(url)}: "
+                             f"{lines[0] if lines else type(exc).__name__}") from exc
+
+
+async def _serve(app: procrastinate.App, parts: Sequence[Partition], *, concurrency: int,
+                 once: bool) -> None:
+    """Run until done (`once`) or until SIGINT/SIGTERM, which lets running jobs finish."""
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main is not None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, main.cancel)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signals here: the caller stops us
+    try:
+        async with app.open_async():
+            if once:
+                await drain(app, parts, concurrency=concurrency)
+            else:
+                await reap_stalled(app)
+                await app.run_worker_async(queues=[QUEUE], concurrency=concurrency,
+                                           install_signal_handlers=False,
+                                           delete_jobs="successful")
+    except asyncio.CancelledError:
+        pass  # asked to stop: running jobs were let finish
+
+
+def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
+        environ: Mapping[str, str] | None = None) -> int:
+    """`connector worker`. Exit 0 when every partition run succeeded, 1 when one failed
+    (its failed actions are recorded and retried by later runs), 2 on a configuration error."""
+    env = dict(os.environ if environ is None else environ)
+    config = require(load_config(root))
+    url = state_url(config, env)
+    every_cron(every)  # refuse a bad --every before connecting
+    _procrastinate()
+    from connector.state_postgres import PostgresStore
+
+    with PostgresStore(url, pool_size=max(4, 4 * concurrency)) as store:
+        ensure_queue_schema(url)
+        fleet = Fleet(config, env, store, out)
+        try:
+            parts = partitions(config, env)
+            app = build_app(url, fleet.run_partition, lambda: partitions(config, env),
+                            every=None if once else every, pool_size=concurrency + 2)
+            print(f"worker: {len(parts)} partition(s), concurrency {concurrency}"
+                  + (", until the queue is empty" if once else f", scheduling every {every} s"),
+                  file=out, flush=True)
+            asyncio.run(_serve(app, parts, concurrency=concurrency, once=once))
+        finally:
+            fleet.close()
+    return 1 if once and fleet.failures else 0

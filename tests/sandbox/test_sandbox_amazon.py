@@ -1,0 +1,442 @@
+"""The SP-API simulator: LWA tokens, searchOrders/getOrder, confirmShipment, the ack feed."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sandbox_helpers import Api, amazon_token
+
+from connector.sandbox import Sandbox
+from connector.sandbox.clock import amazon_time
+
+SEARCH = "/orders/2026-01-01/orders"
+EVERYTHING = {"lastUpdatedAfter": "2000-01-01T00:00:00Z"}
+
+
+def _search(amazon: Api, **params: Any) -> httpx.Response:
+    return amazon.get(SEARCH, params={**EVERYTHING, **params})
+
+
+def _codes(response: httpx.Response) -> list[str]:
+    return [error["code"] for error in response.json()["errors"]]
+
+
+# -- LWA tokens and auth ----------------------------------------------------------------
+def test_token_exchange_returns_a_bearer_token(sandbox: Sandbox, client: httpx.Client) -> None:
+    settings = sandbox.settings()["amazon"]
+    response = client.post(settings["token_url"], data={
+        "grant_type": "refresh_token", "refresh_token": settings["refresh_token"],
+        "client_id": settings["client_id"], "client_secret": settings["client_secret"]})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["token_type"] == "bearer" and body["expires_in"] == 3600
+    assert body["refresh_token"] == settings["refresh_token"]
+    assert body["access_token"].startswith("Atza|")
+
+
+@pytest.mark.parametrize(("change", "status", "error"), [
+    ({"client_secret": "wrong"}, 401, "invalid_client"),
+    ({"client_id": "wrong"}, 401, "invalid_client"),
+    ({"refresh_token": "Atzr|other"}, 400, "invalid_grant"),
+    ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
+])
+def test_token_exchange_checks_the_credentials(sandbox: Sandbox, client: httpx.Client,
+                                               change: dict[str, str], status: int,
+                                               error: str) -> None:
+    settings = sandbox.settings()["amazon"]
+    form = {"grant_type": "refresh_token", "refresh_token": settings["refresh_token"],
+            "client_id": settings["client_id"], "client_secret": settings["client_secret"],
+            **change}
+    response = client.post(settings["token_url"], data=form)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-amz-access-token": "Atza|not-issued"}])
+def test_requests_without_a_valid_token_are_forbidden(sandbox: Sandbox, client: httpx.Client,
+                                                      headers: dict[str, str]) -> None:
+    url = sandbox.settings()["amazon"]["base_url"] + SEARCH
+    response = client.get(url, params=EVERYTHING, headers=headers)
+    assert response.status_code == 403
+    assert _codes(response) == ["Unauthorized"]
+    assert "x-amzn-RequestId" in response.headers
+
+
+def test_tokens_expire(client: httpx.Client) -> None:
+    with Sandbox(token_ttl=60) as sandbox:
+        amazon = Api(client, sandbox.settings()["amazon"]["base_url"],
+                     {"x-amz-access-token": amazon_token(sandbox, client)})
+        assert _search(amazon).status_code == 200
+        sandbox.advance(61)
+        expired = _search(amazon)
+        assert expired.status_code == 403
+        assert "expired" in expired.json()["errors"][0]["details"]
+
+
+# -- searchOrders -----------------------------------------------------------------------
+def test_search_pages_through_every_order(sandbox: Sandbox, amazon: Api) -> None:
+    seen: list[str] = []
+    bounds = set()
+    params: dict[str, Any] = {"maxResultsPerPage": 5}
+    pages = 0
+    while True:
+        response = _search(amazon, **params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages += 1
+        seen += [order["orderId"] for order in body["orders"]]
+        bounds.add(body["lastUpdatedBefore"])
+        token = body.get("pagination", {}).get("nextToken")
+        if not token:
+            break
+        params["paginationToken"] = token
+    assert pages == 5
+    assert sorted(seen) == sorted(sandbox.amazon.orders) and len(seen) == 21
+    assert len(bounds) == 1
+
+
+def test_a_pagination_token_needs_the_same_parameters(amazon: Api) -> None:
+    token = _search(amazon, maxResultsPerPage=2).json()["pagination"]["nextToken"]
+    same = _search(amazon, maxResultsPerPage=3, paginationToken=token, includedData="BUYER")
+    assert same.status_code == 200
+    changed = _search(amazon, paginationToken=token, fulfillmentStatuses="SHIPPED")
+    assert changed.status_code == 400 and _codes(changed) == ["InvalidInput"]
+    garbage = _search(amazon, paginationToken="not-a-token")
+    assert garbage.status_code == 400
+
+
+def test_last_updated_before_must_be_two_minutes_old(sandbox: Sandbox, amazon: Api) -> None:
+    now = sandbox.clock.now()
+    young = _search(amazon, lastUpdatedBefore=amazon_time(now - timedelta(minutes=1)))
+    assert young.status_code == 400 and _codes(young) == ["InvalidInput"]
+    old_enough = amazon_time(now - timedelta(minutes=3))
+    response = _search(amazon, lastUpdatedBefore=old_enough)
+    assert response.status_code == 200
+    assert response.json()["lastUpdatedBefore"] == old_enough
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"createdAfter": "2000-01-01T00:00:00Z", "lastUpdatedAfter": "2000-01-01T00:00:00Z"},
+    {"createdAfter": "2000-01-01T00:00:00Z", "lastUpdatedBefore": "2001-01-01T00:00:00Z"},
+    {"lastUpdatedAfter": "yesterday"},
+    {"lastUpdatedAfter": "2000-01-01T00:00:00Z", "maxResultsPerPage": "101"},
+    {"lastUpdatedAfter": "2000-01-01T00:00:00Z", "includedData": "buyer"},
+    {"lastUpdatedAfter": "2000-01-01T00:00:00Z", "fulfillmentStatuses": "CANCELED"},
+])
+def test_invalid_searches_are_refused(amazon: Api, params: dict[str, str]) -> None:
+    response = amazon.get(SEARCH, params=params)
+    assert response.status_code == 400
+    assert _codes(response) == ["InvalidInput"]
+
+
+@pytest.mark.parametrize(("params", "count"), [
+    ({"fulfillmentStatuses": "CANCELLED"}, 8),
+    ({"fulfillmentStatuses": "PENDING,UNSHIPPED"}, 10),
+    ({"fulfilledBy": "AMAZON"}, 3),
+    ({"marketplaceIds": "ATVPDKIKX0DER"}, 21),
+    ({"marketplaceIds": "A2EUQ1WTGCTBG2"}, 0),
+])
+def test_search_filters(amazon: Api, params: dict[str, str], count: int) -> None:
+    assert len(_search(amazon, **params).json()["orders"]) == count
+
+
+def test_search_by_creation_time_reports_created_before(amazon: Api) -> None:
+    body = amazon.get(SEARCH, params={"createdAfter": "2000-01-01T00:00:00Z"}).json()
+    assert len(body["orders"]) == 21 and "createdBefore" in body
+
+
+def test_included_data_governs_the_optional_blocks(amazon: Api) -> None:
+    bare = _search(amazon, fulfillmentStatuses="CANCELLED").json()["orders"][0]
+    assert {"buyer", "recipient", "fulfillment", "proceeds"}.isdisjoint(bare)
+    assert "cancellation" not in bare["orderItems"][0]
+    assert bare["orderItems"][0]["product"]["sellerSku"].startswith("SKU-")
+    full = _search(amazon, fulfillmentStatuses="CANCELLED",
+                   includedData="BUYER,FULFILLMENT,CANCELLATION").json()["orders"][0]
+    assert {"buyer", "fulfillment"} <= set(full) and "recipient" not in full
+    assert full["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+    assert full["orderItems"][0]["cancellation"]["cancellationExecution"]["cancelledBy"]
+
+
+def test_changes_are_served_only_after_two_minutes(sandbox: Sandbox, amazon: Api) -> None:
+    first = _search(amazon).json()
+    sandbox.amazon.cancel("111-0000001-0000006", by="AMAZON")
+    later = _search(amazon, lastUpdatedAfter=first["lastUpdatedBefore"]).json()
+    assert later["orders"] == []
+    sandbox.advance(timedelta(minutes=3))
+    after = _search(amazon, lastUpdatedAfter=first["lastUpdatedBefore"],
+                    includedData="FULFILLMENT,CANCELLATION").json()
+    assert [o["orderId"] for o in after["orders"]] == ["111-0000001-0000006"]
+    item = after["orders"][0]["orderItems"][0]
+    assert item["cancellation"]["cancellationExecution"]["cancelledBy"] == "AMAZON"
+
+
+# -- getOrder ---------------------------------------------------------------------------
+def test_get_order(amazon: Api) -> None:
+    response = amazon.get("/orders/2026-01-01/orders/112-0000002-0000002",
+                          params={"includedData": "BUYER,FULFILLMENT"})
+    order = response.json()["order"]
+    assert response.status_code == 200
+    assert order["buyer"]["buyerEmail"] == "buyer2@example.com"
+    assert order["fulfillment"] == {**order["fulfillment"], "fulfillmentStatus": "UNSHIPPED",
+                                    "fulfilledBy": "MERCHANT"}
+    missing = amazon.get("/orders/2026-01-01/orders/999-9999999-9999999")
+    assert missing.status_code == 404 and _codes(missing) == ["NotFound"]
+
+
+# -- confirmShipment --------------------------------------------------------------------
+def _confirmation(order: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    detail = {"packageReferenceId": "1", "carrierCode": "UPS", "carrierName": "UPS",
+              "shippingMethod": "UPS Ground", "trackingNumber": "1Z999AA10123456784",
+              "shipDate": "2026-01-02T10:00:00Z",
+              "orderItems": [{"orderItemId": i["orderItemId"], "quantity": i["quantityOrdered"]}
+                             for i in order["orderItems"]]}
+    detail.update(changes)
+    return {"marketplaceId": "ATVPDKIKX0DER", "packageDetail": detail}
+
+
+def _confirm(amazon: Api, order_id: str, body: Any) -> httpx.Response:
+    return amazon.post(f"/orders/v0/orders/{order_id}/shipmentConfirmation", json=body)
+
+
+def test_confirm_shipment_ships_the_order(sandbox: Sandbox, amazon: Api) -> None:
+    order_id = "113-0000003-0000001"
+    order = sandbox.amazon.orders[order_id]
+    response = _confirm(amazon, order_id, _confirmation(order))
+    assert response.status_code == 204 and response.content == b""
+    assert order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    assert order["packages"][0]["trackingNumber"] == "1Z999AA10123456784"
+    assert all(i["fulfillment"]["quantityUnfulfilled"] == 0 for i in order["orderItems"])
+    edit = _confirm(amazon, order_id, _confirmation(order, trackingNumber="1Z999AA10000000000"))
+    assert edit.status_code == 204
+    assert [p["trackingNumber"] for p in order["packages"]] == ["1Z999AA10000000000"]
+    other = _confirm(amazon, order_id, _confirmation(order, packageReferenceId="2"))
+    assert other.status_code == 400 and "PackageToUpdateNotFound" in other.text
+
+
+def test_partial_shipment_is_partially_shipped(sandbox: Sandbox, amazon: Api) -> None:
+    order = sandbox.amazon.orders["113-0000003-0000002"]
+    first, second = order["orderItems"]
+    body = _confirmation(order, orderItems=[{"orderItemId": first["orderItemId"],
+                                             "quantity": first["quantityOrdered"]}])
+    assert _confirm(amazon, order["orderId"], body).status_code == 204
+    assert order["fulfillment"]["fulfillmentStatus"] == "PARTIALLY_SHIPPED"
+    assert second["fulfillment"]["quantityUnfulfilled"] == second["quantityOrdered"]
+    body = _confirmation(order, packageReferenceId="2", orderItems=[
+        {"orderItemId": second["orderItemId"], "quantity": second["quantityOrdered"]}])
+    assert _confirm(amazon, order["orderId"], body).status_code == 204
+    assert order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    assert len(order["packages"]) == 2
+
+
+@pytest.mark.parametrize(("order_id", "changes"), [
+    ("113-0000003-0000004", {"packageReferenceId": 1}),
+    ("113-0000003-0000004", {"packageReferenceId": "PKG-1"}),
+    ("113-0000003-0000004", {"carrierCode": None}),
+    ("113-0000003-0000004", {"carrierCode": "Other", "carrierName": None}),
+    ("113-0000003-0000004", {"shipDate": "02/21/2022"}),
+    ("113-0000003-0000004", {"orderItems": []}),
+    ("113-0000003-0000004", {"orderItems": [{"orderItemId": "0", "quantity": 1}]}),
+    ("113-0000003-0000004", {"orderItems": "all"}),
+    ("112-0000002-0000005", {}),  # fulfilled by Amazon
+    ("111-0000001-0000001", {}),  # cancelled
+    ("111-0000001-0000006", {}),  # pending
+])
+def test_bad_confirmations_are_refused(sandbox: Sandbox, amazon: Api, order_id: str,
+                                       changes: dict[str, Any]) -> None:
+    order = sandbox.amazon.orders[order_id]
+    before = order["fulfillment"]["fulfillmentStatus"]
+    body = _confirmation(order, **changes)
+    body["packageDetail"] = {k: v for k, v in body["packageDetail"].items() if v is not None}
+    response = _confirm(amazon, order_id, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["code"] == "Invalid Input"
+    assert order["fulfillment"]["fulfillmentStatus"] == before
+
+
+def test_confirmation_for_another_marketplace_or_too_many_units(sandbox: Sandbox,
+                                                                amazon: Api) -> None:
+    order = sandbox.amazon.orders["113-0000003-0000004"]
+    body = _confirmation(order)
+    body["marketplaceId"] = "A1F83G8C2ARO7P"
+    assert _confirm(amazon, order["orderId"], body).status_code == 400
+    body = _confirmation(order)
+    body["packageDetail"]["orderItems"][0]["quantity"] += 1
+    assert _confirm(amazon, order["orderId"], body).status_code == 400
+
+
+# -- the order acknowledgement feed -----------------------------------------------------
+def _ack_feed(*acks: tuple[str, str, str | None], items: dict[str, list[str]]) -> bytes:
+    messages = []
+    for number, (order_id, code, reason) in enumerate(acks, 1):
+        lines = "".join(
+            f"<Item><AmazonOrderItemCode>{item}</AmazonOrderItemCode>"
+            + (f"<CancelReason>{reason}</CancelReason>" if reason else "") + "</Item>"
+            for item in items[order_id])
+        messages.append(f"<Message><MessageID>{number}</MessageID><OrderAcknowledgement>"
+                        f"<AmazonOrderID>{order_id}</AmazonOrderID><StatusCode>{code}"
+                        f"</StatusCode>{lines}</OrderAcknowledgement></Message>")
+    return ('<?xml version="1.0" encoding="UTF-8"?><AmazonEnvelope '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:noNamespaceSchemaLocation="amzn-envelope.xsd"><Header><DocumentVersion>1.01'
+            '</DocumentVersion><MerchantIdentifier>SANDBOX</MerchantIdentifier></Header>'
+            '<MessageType>OrderAcknowledgement</MessageType>' + "".join(messages)
+            + "</AmazonEnvelope>").encode()
+
+
+def _submit(amazon: Api, content: bytes) -> str:
+    created = amazon.post("/feeds/2021-06-30/documents",
+                          json={"contentType": "text/xml; charset=UTF-8"})
+    assert created.status_code == 201, created.text
+    document = created.json()
+    assert document["url"].startswith(amazon.base.rsplit("/", 1)[0] + "/amazon-uploads/")
+    upload = amazon.client.put(document["url"], content=content,
+                               headers={"Content-Type": "text/xml; charset=UTF-8"})
+    assert upload.status_code == 200, upload.text
+    feed = amazon.post("/feeds/2021-06-30/feeds", json={
+        "feedType": "POST_ORDER_ACKNOWLEDGEMENT_DATA", "marketplaceIds": ["ATVPDKIKX0DER"],
+        "inputFeedDocumentId": document["feedDocumentId"]})
+    assert feed.status_code == 202, feed.text
+    return str(feed.json()["feedId"])
+
+
+def _poll(amazon: Api, feed_id: str) -> tuple[list[str], dict[str, Any]]:
+    statuses: list[str] = []
+    while not statuses or statuses[-1] in ("IN_QUEUE", "IN_PROGRESS"):
+        feed = amazon.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
+        statuses.append(feed["processingStatus"])
+    return statuses, feed
+
+
+def _report(amazon: Api, document_id: str) -> ET.Element:
+    document = amazon.get(f"/feeds/2021-06-30/documents/{document_id}").json()
+    response = amazon.client.get(document["url"])
+    assert response.status_code == 200
+    return ET.fromstring(response.content)
+
+
+def test_feed_cancels_an_unshipped_order_and_refuses_a_shipped_one(sandbox: Sandbox,
+                                                                    amazon: Api) -> None:
+    orders = sandbox.amazon.orders
+    items = {oid: [i["orderItemId"] for i in orders[oid]["orderItems"]]
+             for oid in ("113-0000003-0000002", "113-0000003-0000003")}
+    feed_id = _submit(amazon, _ack_feed(("113-0000003-0000002", "Failure", "NoInventory"),
+                                        ("113-0000003-0000003", "Failure", "NoInventory"),
+                                        items=items))
+    statuses, feed = _poll(amazon, feed_id)
+    assert statuses == ["IN_QUEUE", "IN_PROGRESS", "DONE"]
+    report = _report(amazon, feed["resultFeedDocumentId"])
+    summary = report.find("Message/ProcessingReport/ProcessingSummary")
+    assert summary is not None
+    assert [summary.findtext(n) for n in ("MessagesProcessed", "MessagesSuccessful",
+                                          "MessagesWithError")] == ["2", "1", "1"]
+    results = report.findall("Message/ProcessingReport/Result")
+    assert [(r.findtext("MessageID"), r.findtext("ResultCode")) for r in results] == [
+        ("2", "Error")]
+    cancelled = orders["113-0000003-0000002"]
+    assert cancelled["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+    assert {i["cancellation"]["cancellationExecution"]["cancelledBy"]
+            for i in cancelled["orderItems"]} == {"MERCHANT"}
+    assert {i["cancellation"]["cancellationExecution"]["cancelReason"]
+            for i in cancelled["orderItems"]} == {"NoInventory"}
+    assert orders["113-0000003-0000003"]["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+
+
+def test_feed_that_does_not_parse_is_fatal(sandbox: Sandbox, amazon: Api) -> None:
+    statuses, feed = _poll(amazon, _submit(amazon, b"<AmazonEnvelope><Message>"))
+    assert statuses[-1] == "FATAL"
+    report = _report(amazon, feed["resultFeedDocumentId"])
+    assert report.findtext("Message/ProcessingReport/Result/ResultCode") == "Error"
+
+
+def test_feeds_are_processed_without_polling(sandbox: Sandbox, amazon: Api) -> None:
+    order_id = "111-0000001-0000008"
+    items = {order_id: [i["orderItemId"] for i in sandbox.amazon.orders[order_id]["orderItems"]]}
+    _submit(amazon, _ack_feed((order_id, "Failure", "BuyerCanceled"), items=items))
+    got = amazon.get(f"/orders/2026-01-01/orders/{order_id}",
+                     params={"includedData": "FULFILLMENT,CANCELLATION"}).json()["order"]
+    assert got["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+    item = got["orderItems"][0]["cancellation"]
+    assert item["cancellationRequest"]["requester"] == "BUYER"
+    assert item["cancellationExecution"] == {"cancelledBy": "MERCHANT",
+                                             "cancelReason": "BuyerCanceled"}
+
+
+def test_upload_urls_are_checked(amazon: Api) -> None:
+    document = amazon.post("/feeds/2021-06-30/documents",
+                           json={"contentType": "text/xml; charset=UTF-8"}).json()
+    wrong_type = amazon.client.put(document["url"], content=b"<x/>",
+                                   headers={"Content-Type": "text/plain"})
+    assert wrong_type.status_code == 403 and b"SignatureDoesNotMatch" in wrong_type.content
+    tampered = amazon.client.put(document["url"][:-4] + "0000", content=b"<x/>",
+                                 headers={"Content-Type": "text/xml; charset=UTF-8"})
+    assert tampered.status_code == 403
+    assert amazon.client.get(document["url"]).status_code == 403  # signed for PUT only
+
+
+@pytest.mark.parametrize("body", [
+    {"feedType": "POST_PRODUCT_DATA", "marketplaceIds": ["ATVPDKIKX0DER"],
+     "inputFeedDocumentId": "x"},
+    {"feedType": "POST_ORDER_ACKNOWLEDGEMENT_DATA", "marketplaceIds": [],
+     "inputFeedDocumentId": "x"},
+    {"feedType": "POST_ORDER_ACKNOWLEDGEMENT_DATA", "marketplaceIds": ["ATVPDKIKX0DER"],
+     "inputFeedDocumentId": "unknown"},
+])
+def test_bad_feeds_are_refused(amazon: Api, body: dict[str, Any]) -> None:
+    assert amazon.post("/feeds/2021-06-30/feeds", json=body).status_code == 400
+
+
+def test_unknown_feed_and_document_are_not_found(amazon: Api) -> None:
+    assert amazon.get("/feeds/2021-06-30/feeds/1").status_code == 404
+    assert amazon.get("/feeds/2021-06-30/documents/1").status_code == 404
+
+
+# -- rate limits ------------------------------------------------------------------------
+def test_rate_limits_answer_quota_exceeded(client: httpx.Client) -> None:
+    with Sandbox(rate_limits={"getOrder": (0.0, 2)}) as sandbox:
+        amazon = Api(client, sandbox.settings()["amazon"]["base_url"],
+                     {"x-amz-access-token": amazon_token(sandbox, client)})
+        path = "/orders/2026-01-01/orders/111-0000001-0000001"
+        first, second, third = (amazon.get(path) for _ in range(3))
+        assert first.status_code == second.status_code == 200
+        assert first.headers["x-amzn-RateLimit-Limit"] == "0"
+        assert third.status_code == 429
+        assert third.json() == {"errors": [{
+            "code": "QuotaExceeded",
+            "message": "You exceeded your quota for the requested resource."}]}
+        assert "Retry-After" not in third.headers
+        assert "x-amzn-RateLimit-Limit" not in third.headers
+        assert _search(amazon).headers["x-amzn-RateLimit-Limit"] == "0.0056"
+
+
+def test_rate_limits_are_off_by_default(amazon: Api) -> None:
+    responses = [amazon.get("/orders/2026-01-01/orders/111-0000001-0000001")
+                 for _ in range(40)]
+    assert {r.status_code for r in responses} == {200}
+    assert "x-amzn-RateLimit-Limit" not in responses[0].headers
+
+
+def test_feed_reports_each_bad_message(sandbox: Sandbox, amazon: Api) -> None:
+    orders = sandbox.amazon.orders
+    items = {oid: [i["orderItemId"] for i in orders[oid]["orderItems"]]
+             for oid in ("113-0000003-0000004", "112-0000002-0000002")}
+    items["999-9999999-9999999"] = ["1"]
+    feed_id = _submit(amazon, _ack_feed(("113-0000003-0000004", "Success", None),
+                                        ("112-0000002-0000002", "Failure", "NotAReason"),
+                                        ("999-9999999-9999999", "Failure", None),
+                                        items=items))
+    sandbox.amazon.feeds_api.polls_before_done = 0
+    statuses, feed = _poll(amazon, feed_id)
+    assert statuses == ["DONE"]
+    report = _report(amazon, feed["resultFeedDocumentId"])
+    summary = report.find("Message/ProcessingReport/ProcessingSummary")
+    assert summary is not None and summary.findtext("MessagesWithError") == "2"
+    errors = {r.findtext("MessageID"): r.findtext("AdditionalInfo/AmazonOrderID")
+              for r in report.findall("Message/ProcessingReport/Result")}
+    assert errors == {"2": "112-0000002-0000002", "3": "999-9999999-9999999"}
+    assert sandbox.amazon.acknowledgements == {"113-0000003-0000004": ["Success"]}
+    assert orders["112-0000002-0000002"]["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
