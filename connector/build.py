@@ -214,6 +214,7 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
                 outputs=dict(sd.get("outputs") or {}),
                 poll=poll,
                 when=when,
+                fail_if=sd.get("fail_if", ""),
                 where=_where(doc, spath),
             )
         )
@@ -271,6 +272,7 @@ def flow(doc: Loaded, name: str) -> Flow:
                 raw=raw,
                 target_raw="target_raw" in td,
                 systems={k: dict(v) for k, v in (td.get("systems") or {}).items()},
+                outputs={k: dict(v) for k, v in (td.get("outputs") or {}).items()},
                 where=_where(doc, tpath),
             )
         )

@@ -72,7 +72,10 @@ class SystemClient:
 
     def render(self, request: Request, context: Mapping[str, Any], token: str = "") -> RenderedRequest:
         full = {**context, "token": token}
-        return render_request(self.system, request, full, self.settings, self.system.auth.headers)
+        # A URL from a response (a presigned upload URL) is another host with its own
+        # signature: the system's credentials are not sent there.
+        auth = {} if request.url_from else self.system.auth.headers
+        return render_request(self.system, request, full, self.settings, auth)
 
     def send(self, request: Request, context: Mapping[str, Any], *,
              idempotent: bool | None = None) -> HttpResponse:

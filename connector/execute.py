@@ -54,6 +54,9 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
             retryable = response.status == 429 or response.status >= 500
             raise StepFailed(f"step {step.name}: {client.describe_error(response)}", retryable=retryable)
         body = response.json()
+        if step.fail_if and search(step.fail_if, body):
+            raise StepFailed(f"step {step.name}: {client.system.name} refused: "
+                             f"{client.redact(response.text[:300])}", retryable=False)
         if step.poll is not None:
             if step.poll.fail_if and search(step.poll.fail_if, body):
                 raise StepFailed(f"step {step.name}: {client.redact(json.dumps(body, default=str)[:300])}",

@@ -81,6 +81,7 @@ class Step:
     outputs: dict[str, str] = field(default_factory=dict)  # name -> JMESPath on the response
     poll: Poll | None = None
     when: Condition | None = None
+    fail_if: str = ""  # JMESPath on the response: the step failed when truthy (Magento's `false`)
     where: Where = Where("")
 
 
@@ -248,6 +249,7 @@ class RuleTest:
     raw: bool  # `order` is a raw API record, to be normalised by the source mapping
     target_raw: bool  # `target` is a raw API record of the target system
     systems: dict[str, dict[str, Any]]  # system setting overrides
+    outputs: dict[str, dict[str, Any]]  # outputs of earlier actions, by action name
     where: Where
 
 

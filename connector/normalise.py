@@ -16,7 +16,7 @@ import jmespath.exceptions
 from jmespath.parser import ParsedResult
 
 from connector.errors import ConnectorError
-from connector.model import CANONICAL_FIELDS, ITEM_FIELDS, System
+from connector.model import CANONICAL_FIELDS, CANONICAL_SUBFIELDS, ITEM_FIELDS, System
 
 
 @functools.lru_cache(maxsize=4096)
@@ -86,12 +86,20 @@ def normalise(system: System, raw: Mapping[str, Any]) -> dict[str, Any]:
     return order
 
 
-def canonical(partial: Mapping[str, Any], system: str) -> dict[str, Any]:
-    """A full canonical order from a partial one (rule tests, `explain` on canonical input)."""
+def canonical(partial: Mapping[str, Any], system: System | str) -> dict[str, Any]:
+    """A full canonical order from a partial one (rule tests, `explain` on canonical input).
+
+    Every canonical field, sub-field and declared attribute is present (null when not
+    given), as in a normalised order, so templates behave the same in tests as in runs.
+    """
     order: dict[str, Any] = {name: None for name in CANONICAL_FIELDS}
-    order.update({"items": [], "attributes": {}, "raw": {}, "buyer": {}, "shipping": {}, "totals": {}})
-    order.update(partial)
-    order["system"] = system
+    order.update({"items": [], "raw": {}})
+    for name, fields in CANONICAL_SUBFIELDS.items():
+        order[name] = {**dict.fromkeys(fields), **(partial.get(name) or {})}
+    declared = system.normalise.attributes if isinstance(system, System) else {}
+    order["attributes"] = {**dict.fromkeys(declared), **(partial.get("attributes") or {})}
+    order.update({k: v for k, v in partial.items() if k not in CANONICAL_SUBFIELDS and k != "attributes"})
+    order["system"] = system.name if isinstance(system, System) else system
     if order["id"] is not None:
         order["id"] = str(order["id"])
     order["items"] = [{**dict.fromkeys(ITEM_FIELDS), **item} for item in order["items"] or []]

@@ -174,7 +174,7 @@ def plan_call(
     flow = runtime.flow
     system_name, action = resolve(flow, runtime.systems, call)
     defaults = {n: p.default for n, p in action.params.items()} if action else {}
-    args = {**defaults, **templates.render_value(call.args, context)}
+    args = templates.render_value({**defaults, **call.args}, context)
     subject: Mapping[str, Any] | None = None
     action_context: dict[str, Any] = {"source": order, "target": target, "args": args, "now": now}
     runnable: bool = True

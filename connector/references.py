@@ -312,6 +312,8 @@ class _Checker:
                              f"not {step.request.url_from!r}")
             for out, expr in step.outputs.items():
                 self.jmespath(doc, spath + ("outputs", out), expr)
+            if step.fail_if:
+                self.jmespath(doc, spath + ("fail_if",), step.fail_if)
             if step.poll is not None:
                 self.jmespath(doc, spath + ("poll", "until"), step.poll.until)
                 if step.poll.fail_if:

@@ -263,8 +263,8 @@ class SQLiteStore:
         Lock files sit beside the database (`<db>.<key>.lock`); they are left in place,
         as deleting a lock file would let two processes lock two different files."""
         if self._path == ":memory:":
-            if self._lock_dir is None:
-                self._lock_dir = tempfile.mkdtemp(prefix="connector-locks-")
+            with self._lock:
+                self._lock_dir = self._lock_dir or tempfile.mkdtemp(prefix="connector-locks-")
             base = os.path.join(self._lock_dir, "memory")
         else:
             base = self._path

@@ -32,7 +32,16 @@ MAX_RENDERED = 1_000_000
 
 
 class _Env(ImmutableSandboxedEnvironment):
-    """No mutation of context objects, no underscore attributes, bounded ranges."""
+    """No mutation of context objects, no underscore attributes, bounded ranges.
+
+    On a mapping, `x.name` reads the key before any attribute, so `order.items` is the
+    order's items, not the dict method of that name.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if __obj is range and args and isinstance(args[-1], int) and args[-1] > 100_000:
@@ -48,9 +57,21 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _jmespath(value: Any, expression: str) -> Any:
+    """`{{ source['items'] | jmespath('[].{sku: sku, qty: quantity}') }}`: reshape data."""
+    import jmespath
+    import jmespath.exceptions
+
+    try:
+        return jmespath.search(expression, value)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise TemplateError(f"jmespath {expression!r}: {exc}") from exc
+
+
 def _make(finalize: Any) -> _Env:
     env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize)
     env.filters["tojson"] = _to_json
+    env.filters["jmespath"] = _jmespath
     env.policies["json.dumps_function"] = _to_json
     return env
 

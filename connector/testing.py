@@ -32,11 +32,11 @@ class CaseResult:
 def orders_for(runtime: FlowRuntime, case: RuleTest) -> tuple[dict[str, Any], dict[str, Any] | None]:
     flow = runtime.flow
     order = (normalise(runtime.source, case.order) if case.raw
-             else canonical(case.order, flow.source))
+             else canonical(case.order, runtime.source))
     target = None
     if case.target is not None:
         target = (normalise(runtime.target, case.target) if case.target_raw
-                  else canonical(case.target, flow.target))
+                  else canonical(case.target, runtime.target))
     return order, target
 
 
@@ -49,7 +49,7 @@ def run_case(config: Config, flow_name: str, case: RuleTest, environ: Mapping[st
     runtime = prepare(config, flow_name, environ, case.settings, case.systems)
     try:
         order, target = orders_for(runtime, case)
-        planned, decision = plan_order(runtime, order, target, {}, TEST_NOW)
+        planned, decision = plan_order(runtime, order, target, case.outputs, TEST_NOW)
         expected = [(_expected_name(runtime, c), c.args) for c in case.expect]
     except ConnectorError as exc:
         return CaseResult(flow_name, case, False, (f"error: {exc}",))

@@ -49,6 +49,7 @@ SCHEDULE_TASK = "connector.schedule"
 PARTITION_SETTINGS = ("marketplace_ids",)
 # A worker whose heartbeat (every 10 s) is older than this is dead: its jobs are freed.
 STALLED_AFTER = 30.0
+KEEP_FAILED_HOURS = 24 * 7
 
 Partition = tuple[str, str]  # (flow, partition); "" is the whole flow
 Runner = Callable[[str, str], str]
@@ -213,6 +214,9 @@ def build_app(url: str, runner: Runner, parts: Callable[[], Sequence[Partition]]
     async def schedule(timestamp: int) -> int:
         del timestamp  # the tick this job is for: procrastinate's key against double defers
         await reap_stalled(app, stalled_after)
+        # Successful jobs are deleted when they end; failed ones are kept a week to look at.
+        await app.job_manager.delete_old_jobs(nb_hours=KEEP_FAILED_HOURS, queue=QUEUE,
+                                              include_failed=True, include_aborted=True)
         return await defer_all(app, parts())
 
     task = app.task(name=SCHEDULE_TASK, queue=QUEUE, queueing_lock=SCHEDULE_TASK)(schedule)

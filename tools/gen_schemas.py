@@ -34,7 +34,7 @@ condition = {
         "expr": {"type": "string"},
     },
     "patternProperties": {
-        "^[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*$": {"$ref": "#/$defs/test"},
+        "^(?!(all|any|not|expr)$)[A-Za-z_][A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]+)*$": {"$ref": "#/$defs/test"},
     },
     "additionalProperties": False,
 }
@@ -87,6 +87,7 @@ step = {
         "when": {"$ref": "#/$defs/condition"},
         "expect": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}, "minItems": 1},
         "outputs": {"type": "object", "additionalProperties": {"type": "string"}},
+        "fail_if": {"type": "string", "description": "JMESPath on the response: the step fails when it is truthy"},
         "poll": {
             "type": "object",
             "required": ["until"],
@@ -292,6 +293,7 @@ rules = {
                     "target": {"type": ["object", "null"]}, "target_raw": {"type": ["object", "null"]},
                     "settings": {"type": "object"},
                     "systems": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "outputs": {"type": "object", "additionalProperties": {"type": "object"}},
                     "expect": {"type": "array", "items": {"$ref": "#/$defs/action_call"}},
                     "rules": {"type": "array", "items": {"type": "string"}},
                 },

@@ -60,7 +60,7 @@ def _order(runtime: FlowRuntime, data: Mapping[str, Any], system: str) -> dict[s
         inner = data.get(wrapper)
         if isinstance(inner, dict) and len(data) <= 2:
             data = inner
-    return canonical(data, system) if looks_canonical(data) else normalise(sys, data)
+    return canonical(data, sys) if looks_canonical(data) else normalise(sys, data)
 
 
 def _placeholders(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -109,6 +109,7 @@ class Sandbox:
 
     @latency.setter
     def latency(self, seconds: float) -> None:
+        """Switch the added latency on or off while running."""
         self._server.latency = seconds
 
     @property

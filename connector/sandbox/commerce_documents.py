@@ -60,6 +60,7 @@ class CommerceDocuments:
     @staticmethod
     def _lister(table: dict[int, dict[str, Any]]) -> Callable[[Request], Response]:
         def search(request: Request) -> Response:
+            """GET /V1/<documents>?searchCriteria… (e.g. order_id)."""
             return Response.json(200, parse_search_criteria(request).search(table.values()))
         return search
 

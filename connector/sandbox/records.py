@@ -48,14 +48,17 @@ class Line:
 
     @property
     def price(self) -> Decimal:
+        """Unit price in USD (catalogue price; 10.00 for SKUs outside the catalogue)."""
         return Decimal(PRODUCTS.get(self.sku, ("", "", "10.00"))[2])
 
     @property
     def title(self) -> str:
+        """Product title (the SKU itself outside the catalogue)."""
         return PRODUCTS.get(self.sku, ("", self.sku, ""))[1]
 
     @property
     def asin(self) -> str:
+        """Amazon's ASIN for the SKU (a made-up, stable one outside the catalogue)."""
         return PRODUCTS.get(self.sku, (f"B0{self.sku[-8:].upper():0>8}", "", ""))[0]
 
 
@@ -74,6 +77,7 @@ class Buyer:
 
     @property
     def name(self) -> str:
+        """Full name, as Amazon's buyerName and VTEX's receiverName show it."""
         return f"{self.first} {self.last}"
 
 

@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from connector.sandbox.faults import Fault, Faults
+
 __all__ = [
     "Faults",
     "HttpError",
@@ -145,67 +147,7 @@ class RequestRecord(NamedTuple):
     status: int
 
 
-@dataclass
-class _Fault:
-    kind: str
-    system: str
-    method: str
-    pattern: re.Pattern[str]
-    remaining: int
-    status: int = 0
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class Faults:
-    """Switches that make the next matching requests fail, to test retries and recovery.
-
-    `fail_next` answers instead of the simulator (nothing changes on the server); `drop_next`
-    lets the simulator act and then closes the connection without answering, which is how a
-    timeout after a successful write looks to a client.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._rules: list[_Fault] = []
-        self.triggered: list[tuple[str, RequestRecord]] = []
-
-    def fail_next(self, system: str, method: str, path_regex: str, status: int, count: int = 1,
-                  body: Any = None, headers: Mapping[str, str] | None = None) -> None:
-        """Answer the next `count` matching requests with `status` (and `body`, `headers`).
-
-        `method` may be `*`; `path_regex` is searched in the logged path. `body` may be bytes,
-        str, or anything JSON-serialisable; None gives the system's own error shape.
-        """
-        with self._lock:
-            self._rules.append(_Fault("fail", system, method.upper(), re.compile(path_regex),
-                                      count, status, body, dict(headers or {})))
-
-    def drop_next(self, system: str, method: str, path_regex: str, count: int = 1) -> None:
-        """Act on the next `count` matching requests, then close the connection unanswered."""
-        with self._lock:
-            self._rules.append(_Fault("drop", system, method.upper(), re.compile(path_regex),
-                                      count))
-
-    def clear(self) -> None:
-        """Forget all pending faults."""
-        with self._lock:
-            self._rules.clear()
-
-    def take(self, kind: str, system: str, method: str, path: str) -> _Fault | None:
-        """Consume one use of the first pending fault of `kind` matching the request."""
-        with self._lock:
-            for rule in self._rules:
-                if (rule.kind == kind and rule.system == system
-                        and rule.method in ("*", method) and rule.pattern.search(path)):
-                    rule.remaining -= 1
-                    if rule.remaining <= 0:
-                        self._rules.remove(rule)
-                    return rule
-        return None
-
-
-def _fault_response(fault: _Fault, mount: Mount) -> Response:
+def _fault_response(fault: Fault, mount: Mount) -> Response:
     if fault.body is None:
         response = mount.error(fault.status, "Injected fault")
     elif isinstance(fault.body, bytes):
@@ -232,6 +174,7 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, remembered so that stop() can end it."""
         thread = threading.Thread(target=self.process_request_thread,
                                   args=(request, client_address), daemon=True)
         with self._connections_lock:
@@ -239,6 +182,7 @@ class _HTTPServer(ThreadingHTTPServer):
         thread.start()
 
     def shutdown_request(self, request: Any) -> None:
+        """Forget a connection once its handler is done with it."""
         with self._connections_lock:
             self._connections.pop(request, None)
         super().shutdown_request(request)
@@ -249,6 +193,7 @@ class _HTTPServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
     def close_connections(self, timeout: float) -> None:
+        """Shut down idle keep-alive sockets (their threads then end) and join the threads."""
         with self._connections_lock:
             open_ones = list(self._connections.items())
         for sock, _ in open_ones:
@@ -320,12 +265,14 @@ class SandboxServer:
 
     @property
     def base_url(self) -> str:
+        """`http://host:port` of the running server; RuntimeError before start()."""
         if self._httpd is None:
             raise RuntimeError("the sandbox is not running; call start() first")
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def start(self) -> None:
+        """Bind (port 0 = any free port) and serve in a background thread; idempotent."""
         if self._httpd is not None:
             return
         self._httpd = _HTTPServer(self._address, self)
@@ -335,6 +282,7 @@ class SandboxServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop serving, end open connections, release the socket; idempotent."""
         httpd, thread = self._httpd, self._thread
         if httpd is None:
             return
