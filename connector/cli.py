@@ -32,6 +32,9 @@ def _run(func: Callable[..., int], *args: Any, **kwargs: Any) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         code = 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        sys.stderr.close()
+        code = 0
     except Exception:  # a bug: show everything
         traceback.print_exc()
         click.echo(f"connector {__version__}: internal error (a bug): please report it with the "
@@ -171,4 +174,8 @@ def sandbox(host: str, port: int, latency: float) -> None:
     """Serve the built-in simulator of Amazon, VTEX and Adobe Commerce on loopback."""
     from connector.sandbox import serve
 
-    _run(serve, host=host, port=port, latency=latency)
+    def serve_until_interrupted() -> int:
+        serve(host=host, port=port, latency=latency)
+        return 0
+
+    _run(serve_until_interrupted)

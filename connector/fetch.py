@@ -55,8 +55,7 @@ def window(cursor: str | None, since: str | None, now: datetime, lookback_hours:
         after = parse_iso(cursor)
     else:
         after = now - timedelta(hours=lookback_hours)
-    if after > before:
-        after = before
+    after = min(after, before)
     return Window(iso(after), iso(before))
 
 

@@ -14,7 +14,13 @@ from connector import conditions, templates
 from connector.diagnostics import Diagnostic, did_you_mean, error, warning
 from connector.load import Loaded, PathKey, walk
 from connector.model import (
-    BUILTIN_ACTIONS, CANONICAL_FIELDS, CANONICAL_SUBFIELDS, ITEM_FIELDS, Condition, Flow, System,
+    BUILTIN_ACTIONS,
+    CANONICAL_FIELDS,
+    CANONICAL_SUBFIELDS,
+    ITEM_FIELDS,
+    Condition,
+    Flow,
+    System,
 )
 from connector.normalise import syntax_error
 from connector.project import Config

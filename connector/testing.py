@@ -14,9 +14,8 @@ from typing import Any
 from connector.errors import ConnectorError
 from connector.model import ActionCall, RuleTest
 from connector.normalise import canonical, normalise
-from connector.plan import FlowRuntime, plan_order, resolve
+from connector.plan import FlowRuntime, plan_order, prepare, resolve
 from connector.project import Config
-from connector.plan import prepare
 
 TEST_NOW = "2026-01-01T00:00:00Z"
 
@@ -30,7 +29,6 @@ class CaseResult:
 
 
 def orders_for(runtime: FlowRuntime, case: RuleTest) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    flow = runtime.flow
     order = (normalise(runtime.source, case.order) if case.raw
              else canonical(case.order, runtime.source))
     target = None

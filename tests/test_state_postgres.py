@@ -178,9 +178,8 @@ def holder(url: str) -> str:
 def test_second_lock_is_refused_until_released(store_url: str) -> None:
     with open_store(store_url) as mine, open_store(store_url) as theirs:
         with mine.lock("amazon-to-vtex"):
-            with pytest.raises(Busy) as info:
-                with theirs.lock("amazon-to-vtex"):
-                    pytest.fail("two holders")
+            with pytest.raises(Busy) as info, theirs.lock("amazon-to-vtex"):
+                pytest.fail("two holders")
             with theirs.lock("adobe-commerce-to-amazon"):  # another flow: independent
                 pass
         message = str(info.value)
@@ -195,9 +194,8 @@ def test_second_lock_is_refused_until_released(store_url: str) -> None:
 def test_partitions_exclude_the_whole_flow_not_each_other(store_url: str) -> None:
     with open_store(store_url) as a, open_store(store_url) as b, open_store(store_url) as c:
         with a.lock("f@ATVPDKIKX0DER", within="f"), b.lock("f@A2EUQ1WTGCTBG2", within="f"):
-            with pytest.raises(Busy, match="flow f is already running"):
-                with c.lock("f"):
-                    pass
+            with pytest.raises(Busy, match="flow f is already running"), c.lock("f"):
+                pass
             with pytest.raises(Busy, match="flow f@ATVPDKIKX0DER is already running"):
                 with c.lock("f@ATVPDKIKX0DER", within="f"):
                     pass

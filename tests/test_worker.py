@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -245,3 +244,71 @@ def test_a_killed_workers_partition_runs_again(pg_url: str) -> None:
     assert reaped == 1 and done == ["forever"]
     assert sql(pg_url, "SELECT status FROM procrastinate_jobs WHERE status = 'failed'") == [
         ("failed",)]
+
+
+def test_periodic_scheduling_queues_every_partition_each_tick(pg_url: str) -> None:
+    import asyncio
+    import contextlib
+    import threading
+
+    from connector.worker import build_app, ensure_queue_schema
+
+    ensure_queue_schema(pg_url)
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def runner(flow: str, partition: str) -> str:
+        with lock:
+            done.append(flow)
+        return "ok"
+
+    app = build_app(pg_url, runner, lambda: [("a", ""), ("b", "")], every=1)
+
+    async def serve_a_while() -> None:
+        async with app.open_async():
+            worker = asyncio.create_task(app.run_worker_async(
+                queues=["connector"], concurrency=2, install_signal_handlers=False,
+                delete_jobs="successful"))
+            await asyncio.sleep(3.5)
+            worker.cancel()  # a graceful stop: running jobs finish
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    asyncio.run(serve_a_while())
+    assert done.count("a") >= 2 and done.count("b") >= 2
+    assert sql(pg_url, "SELECT count(*) FROM procrastinate_jobs WHERE status IN "
+                       "('todo', 'doing') AND task_name = 'connector.run_partition'") in (
+        [(0,)], [(1,)], [(2,)])  # at most the last tick's, queued as the worker stopped
+
+
+def test_sigterm_stops_a_worker_after_its_running_partitions(pg_url: str) -> None:
+    import signal
+
+    from connector.sandbox import Sandbox, environment
+
+    with Sandbox() as sandbox:
+        sandbox.amazon.feeds_api.polls_before_done = 0
+        env = dict(line.split("=", 1) for line in environment(sandbox.settings()))
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "connector", "worker", "--project", str(REPO), "--every", "1"],
+            env={**base, **env, "CONNECTOR_STATE": pg_url}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith("worker: 3 partition(s), concurrency 2, "
+                                                     "scheduling every 1 s")
+            seen: set[str] = set()
+            while len(seen) < 3:  # a run's summary line (attention lines are indented)
+                line = proc.stdout.readline()
+                assert line, "the worker stopped early"
+                if not line.startswith(" "):
+                    seen.add(line.split(":")[0])
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert seen == {"adobe-commerce-to-amazon", "amazon-to-adobe-commerce@ATVPDKIKX0DER",
+                    "amazon-to-vtex@ATVPDKIKX0DER"}

@@ -9,10 +9,11 @@ time, so must the state that describes it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +24,7 @@ from connector.errors import ConnectorError, UsageError
 from connector.http import RateLimiter, Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, env_name, load_config, require
+from connector.render import Redactor
 from connector.state import StateStore, open_store
 
 SANDBOX_STATE = ".connector/sandbox.db"
@@ -103,27 +105,10 @@ def run(
         state_url = env.get("CONNECTOR_STATE") or config.state
         if state_url.startswith("sqlite:///") and not state_url.startswith("sqlite:////"):
             state_url = f"sqlite:///{root / state_url[len('sqlite:///'):]}"
-    summaries: list[Summary] = []
-    interactive = out is sys.stdout and sys.stderr.isatty()
     with _sandbox(sandbox) as overrides:
-        runtimes = [prepare(config, name, env, system_overrides=overrides) for name in names]
-        for runtime in runtimes:
-            _check_settings(runtime)
-        redact = runtimes[0].redact
-        for runtime in runtimes[1:]:
-            redact = redact.extended(runtime.redact.secrets)
-        limits = {name: dict(system.rate_limits) for name, system in config.systems.items()}
-        store = _store(state_url, dry_run)
-        transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
-        try:
-            with _recording(record, redact):
-                for runtime in runtimes:
-                    summaries.append(_run_flow(runtime, transport, store, since, limit, dry_run,
-                                               sandbox, interactive))
-        finally:
-            transport.close()
-            if store is not None:
-                store.close()
+        summaries, redact = run_flows(config, names, state_url, overrides, env, since=since,
+                                      limit=limit, dry_run=dry_run, record=record,
+                                      poll_scale=0.01 if sandbox else 1.0)
     if dry_run:
         _print_plan(summaries, fmt, out, redact)
     else:
@@ -131,9 +116,46 @@ def run(
     return 1 if any(s.failed or s.unknown or s.errors for s in summaries) else 0
 
 
+def run_flows(
+    config: Config,
+    names: Sequence[str],
+    state_url: str,
+    overrides: Mapping[str, Mapping[str, Any]],
+    environ: Mapping[str, str],
+    *,
+    since: str | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    record: Path | None = None,
+    poll_scale: float = 1.0,
+    now: Callable[[], datetime] | None = None,
+) -> tuple[list[Summary], Redactor]:
+    """Run flows in order against the configured systems (or `overrides`); the testable core."""
+    runtimes = [prepare(config, name, environ, system_overrides=overrides) for name in names]
+    for runtime in runtimes:
+        _check_settings(runtime)
+    redact = Redactor()
+    for runtime in runtimes:
+        redact = redact.extended(runtime.redact.secrets)
+    limits = {name: dict(system.rate_limits) for name, system in config.systems.items()}
+    store = _store(state_url, dry_run)
+    transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
+    summaries: list[Summary] = []
+    try:
+        with _recording(record, redact):
+            for runtime in runtimes:
+                summaries.append(_run_flow(runtime, transport, store, since, limit, dry_run, poll_scale,
+                                           now))
+    finally:
+        transport.close()
+        if store is not None:
+            store.close()
+    return summaries, redact
+
+
 def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore | None,
-              since: str | None, limit: int | None, dry_run: bool, sandbox: bool,
-              interactive: bool) -> Summary:
+              since: str | None, limit: int | None, dry_run: bool, poll_scale: float,
+              now: Callable[[], datetime] | None = None) -> Summary:
     clients = {
         name: SystemClient(system, runtime.system_settings[name], transport, runtime.redact)
         for name, system in runtime.systems.items()
@@ -145,8 +167,10 @@ def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore | No
         max_reevaluations=int(options.get("max_reevaluations", 3)),
         lookback_hours=float(options.get("lookback_hours", 24)),
         watch_hours=float(options.get("watch_hours", 48)),
-        poll_scale=0.01 if sandbox else 1.0,
+        poll_scale=poll_scale,
     )
+    if now is not None:
+        run_options = dataclasses.replace(run_options, now=now)
     return FlowRun(runtime, clients, store, run_options).run()
 
 

@@ -16,8 +16,8 @@ def run(root: Path, paths: Sequence[Path], flow: str | None, out: TextIO, verbos
     flows = [flow] if flow else sorted(config.flows)
     for name in flows:
         if name not in config.flows:
-            from connector.errors import UsageError
             from connector.diagnostics import did_you_mean
+            from connector.errors import UsageError
 
             raise UsageError(f"no flow {name!r}{did_you_mean(name, config.flows)}")
     results = run_all(config, flows, os.environ)

@@ -18,6 +18,7 @@ it, are logged with their full path) and status 0 means a dropped connection.
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -179,14 +180,23 @@ class Sandbox:
 
 
 def environment(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
-    """`CONNECTOR_<SYSTEM>_<SETTING>=value` lines (upper case, `-` → `_`)."""
+    """`CONNECTOR_<SYSTEM>_<SETTING>=value` lines (upper case, `-` → `_`).
+
+    Values are shell-quoted when needed (the LWA refresh token contains `|`), so the output
+    can be pasted into a shell or sourced with `eval "$(connector sandbox …)"`.
+    """
     return [f"CONNECTOR_{system.upper().replace('-', '_')}_{name.upper().replace('-', '_')}"
-            f"={value}" for system, values in settings.items() for name, value in values.items()]
+            f"={shlex.quote(value)}" for system, values in settings.items()
+            for name, value in values.items()]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)  # flushed: the output is often piped while the server runs
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, *, latency: float = 0.0,
           rate_limits: bool = False, orders: str | int = "scenarios",
-          print_line: Callable[[str], None] = print,
+          print_line: Callable[[str], None] = _print,
           stop: threading.Event | None = None) -> None:
     """Serve the sandbox until interrupted (or `stop` is set), printing its settings first."""
     sandbox = Sandbox(latency=latency, rate_limits=rate_limits, orders=orders, host=host,
