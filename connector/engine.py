@@ -69,7 +69,7 @@ class RunOptions:
     partition: str = ""  # e.g. a marketplace id: its own cursor and watch list
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
-    progress: Callable[[], None] = lambda: None
+    progress: Callable[[str, int, int], None] = lambda flow, done, total: None
 
 
 def flow_key(flow: str, partition: str = "") -> str:
@@ -138,8 +138,8 @@ class FlowRun:
                         records[order_id] = raw
         self.summary.orders = len(records)
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
-            for _ in pool.map(self.process, list(records.values())):
-                self.options.progress()
+            for count, _ in enumerate(pool.map(self.process, list(records.values())), start=1):
+                self.options.progress(flow.name, count, len(records))
         if store is not None and not self.options.dry_run and self.options.since is None \
                 and not truncated:
             # Every order is recorded (done, failed-and-watched, or watched): move on.

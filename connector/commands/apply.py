@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -162,6 +163,7 @@ def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore | No
     }
     options = runtime.options
     run_options = RunOptions(
+        progress=_progress if sys.stderr.isatty() else RunOptions.progress,
         since=since, limit=limit, dry_run=dry_run,
         concurrency=int(options.get("concurrency", 8)),
         max_reevaluations=int(options.get("max_reevaluations", 3)),
@@ -172,6 +174,15 @@ def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore | No
     if now is not None:
         run_options = dataclasses.replace(run_options, now=now)
     return FlowRun(runtime, clients, store, run_options).run()
+
+
+def _progress(flow: str, done: int, total: int) -> None:
+    """A one-line progress counter on a terminal (stderr, so piped output stays clean)."""
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\r{flow}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total} orders{end}")
+    sys.stderr.flush()
 
 
 def _print_summary(summaries: Sequence[Summary], out: TextIO) -> None:

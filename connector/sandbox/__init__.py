@@ -13,7 +13,12 @@ cassette recording and benchmarks all run against it.
 Inspect or change state through `sandbox.amazon`, `sandbox.vtex` and `sandbox.commerce`;
 `sandbox.requests` logs every request as `(system, method, path, status)`, where `path` is
 relative to the system's `base_url` (the token and presigned upload URLs, which are not under
-it, are logged with their full path) and status 0 means a dropped connection.
+it, are logged with their full path) and status 0 means a dropped connection;
+`sandbox.errors` keeps any exception raised inside a simulator (answered as 500).
+
+Time: like SP-API, searchOrders serves no change younger than two minutes, so a change made
+during a run (by the connector or by a test helper) shows up in a later run only after
+`sandbox.advance(180)` (or with `sandbox.amazon.freshness_lag = timedelta(0)`).
 """
 
 from __future__ import annotations
@@ -182,8 +187,8 @@ class Sandbox:
 def environment(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
     """`CONNECTOR_<SYSTEM>_<SETTING>=value` lines (upper case, `-` → `_`).
 
-    Values are shell-quoted when needed (the LWA refresh token contains `|`), so the output
-    can be pasted into a shell or sourced with `eval "$(connector sandbox …)"`.
+    Values are shell-quoted when needed (the LWA refresh token contains `|`), so the lines
+    can be pasted into a shell or saved as a file to source.
     """
     return [f"CONNECTOR_{system.upper().replace('-', '_')}_{name.upper().replace('-', '_')}"
             f"={shlex.quote(value)}" for system, values in settings.items()

@@ -106,7 +106,7 @@ def test_search_needs_search_criteria(commerce: Api) -> None:
 def test_get_order_and_unknown_ids(sandbox: Sandbox, commerce: Api) -> None:
     entity_id = _order_id(sandbox, "113-0000003-0000001")
     order = commerce.get(f"/V1/orders/{entity_id}").json()
-    assert order["ext_order_id"] == "113-0000003-0000001" and order["state"] == "processing"
+    assert order["ext_order_id"] == "113-0000003-0000001" and order["state"] == "complete"
     missing = commerce.get("/V1/orders/999")
     assert missing.status_code == 404 and "doesn't exist" in missing.json()["message"]
     assert commerce.get("/V1/nothing").status_code == 404
@@ -155,7 +155,7 @@ def test_save_with_entity_id_updates(sandbox: Sandbox, commerce: Api) -> None:
     ("112-0000002-0000004", True, "canceled"),     # processing, not invoiced
     ("112-0000002-0000006", False, "processing"),  # fully invoiced: refund instead
     ("113-0000003-0000002", False, "canceled"),    # already canceled
-    ("113-0000003-0000001", False, "processing"),  # invoiced and shipped
+    ("113-0000003-0000001", False, "complete"),  # invoiced and shipped: complete
 ])
 def test_cancel_follows_can_cancel(sandbox: Sandbox, commerce: Api, increment_id: str,
                                    answer: bool, state: str) -> None:
