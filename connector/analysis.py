@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connector.analysis_coverage import SOURCE_FIELDS, Calls, Masks, conflicts, gaps, unreachable
-from connector.analysis_space import ABSENT, Dim, Evaluator, Resolver, Space, nest, presence, show
+from connector.analysis_space import ABSENT, PRESENT, Dim, Evaluator, Resolver, Space, nest, presence, show
 from connector.conditions import describe, leaves
 from connector.diagnostics import Diagnostic, did_you_mean, error, warning
 from connector.model import BUILTIN_ACTIONS, Action, ActionCall, Flow, Setting, System
@@ -151,6 +151,11 @@ def _flag_dims(flow: Flow, resolve: Resolver) -> dict[str, Dim]:
                 isinstance(v, bool) for v in literals
             ):
                 flags[path] = Dim(path, (True, False, None))
+            elif not literals:
+                # Tested only for presence (`outputs.reserve_stock.reservation_id: {exists:
+                # true}`): present or absent are the only cases, so such rules are not opaque
+                # and a combination they leave unhandled is a gap.
+                flags[path] = Dim(path, (PRESENT, None), known=())
     return flags
 
 

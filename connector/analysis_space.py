@@ -32,6 +32,16 @@ class _Absent:
 
 ABSENT: Any = _Absent()
 
+
+class _Present:
+    """Some value, for a path tested only with `exists` (its value does not matter)."""
+
+    def __repr__(self) -> str:
+        return "present"
+
+
+PRESENT: Any = _Present()
+
 #: Turns one value of a dimension into the context a condition leaf is evaluated against.
 Builder = Callable[[Any], dict[str, Any]]
 #: Maps a condition path to (dimension key, builder), or None when the path is opaque.

@@ -22,8 +22,10 @@ exactly the hard parts of a lease scheme, and procrastinate has them tested and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -58,6 +60,26 @@ Runner = Callable[[str, str], str]
 class PartitionFailed(Exception):
     """A partition's run stopped on an error (message already redacted); the job fails and
     the next scheduling round runs the partition again."""
+
+
+class _Log(logging.Formatter):
+    """procrastinate's warnings and errors, on stderr: a partition's failure without a
+    traceback (its message is already on stdout), anything else in full (a bug)."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        if ei and ei[0] is not None and issubclass(ei[0], PartitionFailed):
+            return ""
+        return super().formatException(ei)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("procrastinate")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Log("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
 
 
 def _procrastinate() -> Any:
@@ -131,6 +153,7 @@ class Fleet:
             runtime = self._runtime(flow, partition)
             _check_settings(runtime)
             redact = redact.extended(runtime.redact.secrets)
+        self.redact = redact
         limits = {name: dict(system.rate_limits) for name, system in config.systems.items()}
         self.transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
 
@@ -170,8 +193,9 @@ class Fleet:
         except ConnectorError as exc:
             with self._lock:
                 self.failures += 1
-            self._say(f"{name}: error: {exc}")
-            raise PartitionFailed(f"{name}: {exc}") from None
+            message = self.redact(str(exc))
+            self._say(f"{name}: error: {message}")
+            raise PartitionFailed(f"{name}: {message}") from None
         if summary.failed or summary.unknown or summary.errors:
             with self._lock:
                 self.failures += 1
@@ -324,6 +348,7 @@ def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
     _procrastinate()
     from connector.state_postgres import PostgresStore
 
+    _log_to_stderr()
     with PostgresStore(url, pool_size=max(4, 4 * concurrency)) as store:
         ensure_queue_schema(url)
         fleet = Fleet(config, env, store, out)

@@ -49,7 +49,10 @@ def settings_env() -> dict[str, str]:
             "CONNECTOR_VTEX_APP_KEY": "key", "CONNECTOR_VTEX_APP_TOKEN": "token-1",
             "CONNECTOR_ADOBE_COMMERCE_BASE_URL": "http://127.0.0.1:1/rest/default",
             "CONNECTOR_ADOBE_COMMERCE_TOKEN": "token-2",
-            "CONNECTOR_AMAZON_MARKETPLACE_IDS": MARKETPLACES}
+            "CONNECTOR_AMAZON_MARKETPLACE_IDS": MARKETPLACES,
+            "CONNECTOR_AMAZON_BASE_URL": "http://127.0.0.1:1/amazon",
+            "CONNECTOR_AMAZON_TOKEN_URL": "http://127.0.0.1:1/token",
+            "CONNECTOR_VTEX_BASE_URL": "http://127.0.0.1:1/vtex"}
 
 
 # --- without PostgreSQL ---------------------------------------------------------------------
@@ -154,6 +157,16 @@ def test_once_runs_every_partition_once_against_the_sandbox(pg_url: str) -> None
     assert " 0 action(s) done" in again.stdout and " 1 action(s) done" not in again.stdout
     assert sql(pg_url, "SELECT status, count(*) FROM procrastinate_jobs GROUP BY status "
                        "HAVING status IN ('todo', 'doing')") == []
+
+
+def test_once_exits_1_when_a_partition_fails_without_showing_secrets(pg_url: str) -> None:
+    result = worker_command(pg_url, settings_env(), "--once", "--concurrency", "5")
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stdout.splitlines() if ": error: " in line]
+    assert {line.split(":")[0] for line in errors} >= {"amazon-to-vtex@ATVPDKIKX0DER",
+                                                      "amazon-to-vtex@A2EUQ1WTGCTBG2"}
+    for secret in ("secret-1", "refresh-1", "token-1", "token-2"):
+        assert secret not in result.stdout + result.stderr
 
 
 # A worker process with a runner that records each run's start and end in a table instead of
