@@ -85,11 +85,20 @@ def schema(kind: str) -> None:
 @project_option
 @click.option("--flow", help="Only this flow's cases.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
-def test(paths: tuple[Path, ...], project: Path, flow: str | None, verbose: bool) -> None:
-    """Run the rule files' test cases (order in, expected actions out)."""
+@click.option("--cassette", "cassettes", multiple=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Replay this recorded run (apply --record) offline instead, comparing the "
+                   "requests the rules make now with the recorded ones; repeatable.")
+def test(paths: tuple[Path, ...], project: Path, flow: str | None, verbose: bool,
+         cassettes: tuple[Path, ...]) -> None:
+    """Run the rule files' test cases (order in, expected actions out).
+
+    With --cassette, replay recorded runs instead: exit 1 when the rules now make a request
+    the run did not (new request) or no longer make one it did (missing request).
+    """
     from connector.commands import test as command
 
-    _run(command.run, project, list(paths), flow, sys.stdout, verbose)
+    _run(command.run, project, list(paths), flow, sys.stdout, verbose, list(cassettes))
 
 
 @main.command()

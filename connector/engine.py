@@ -20,7 +20,9 @@ from typing import Any
 
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
-from connector.execute import ALREADY, DONE, FAILED, PARKED, UNKNOWN, Outcome, execute, summary
+from connector.execute import (
+    ALREADY, DEFERRED, DONE, FAILED, PARKED, UNKNOWN, Outcome, RetryAcrossRuns, execute, summary,
+)
 from connector.fetch import Window, get_order, iso, list_changed, window
 from connector.lookup import find_counterpart
 from connector.normalise import normalise
@@ -41,6 +43,8 @@ class Summary:
     failed: int = 0
     unknown: int = 0
     watched: int = 0
+    parked: int = 0
+    deferred: int = 0
     attention: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     planned: list[tuple[str, Planned]] = field(default_factory=list)
@@ -67,6 +71,7 @@ class RunOptions:
     watch_hours: float = 48.0
     poll_scale: float = 1.0
     partition: str = ""  # e.g. a marketplace id: its own cursor and watch list
+    retry: RetryAcrossRuns = RetryAcrossRuns()
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
     progress: Callable[[str, int, int], None] = lambda flow, done, total: None
@@ -174,8 +179,11 @@ class FlowRun:
                     watch_hours = max(watch_hours or 0.0, self._hours(item))
                 elif result == DONE:
                     acted = True
-                elif result in (FAILED, UNKNOWN):
+                elif result in (FAILED, UNKNOWN, DEFERRED):
+                    # Later actions of the order wait: they may depend on this one.
                     self._watch(order_id, {"reason": result})
+                    return
+                elif result == PARKED:
                     return
             if not acted or self.options.dry_run:
                 break
@@ -214,13 +222,22 @@ class FlowRun:
             return "skipped"
         client = self.clients[item.system]
         outcome: Outcome = execute(client, item, store, sleep=self.options.sleep,
-                                   poll_scale=self.options.poll_scale)
-        counts = {DONE: "done", ALREADY: "already", FAILED: "failed", UNKNOWN: "unknown",
-                  PARKED: "failed"}
+                                   poll_scale=self.options.poll_scale, retry=self.options.retry,
+                                   now=self.now)
+        where = f"{item.context['source'].get('id')}: {item.name} [{item.rule.id}]"
+        if outcome.status == PARKED:
+            # Said once, when it is parked; then left to a person, not a failure every run.
+            if outcome.fresh:
+                self.summary.note("attention", f"{where}: {outcome.message}")
+            self.summary.add(parked=1)
+            return PARKED
+        if outcome.status == DEFERRED:
+            self.summary.add(deferred=1)
+            return DEFERRED
+        counts = {DONE: "done", ALREADY: "already", FAILED: "failed", UNKNOWN: "unknown"}
         self.summary.add(**{counts[outcome.status]: 1})
-        if outcome.status in (FAILED, UNKNOWN, PARKED):
-            self.summary.note("errors", f"{item.context['source'].get('id')}: {item.name} "
-                                        f"[{item.rule.id}]: {outcome.message}")
+        if outcome.status in (FAILED, UNKNOWN):
+            self.summary.note("errors", f"{where}: {outcome.message}")
         return outcome.status
 
     def _builtin(self, item: Planned) -> str:

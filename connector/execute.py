@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connector import conditions
@@ -24,14 +25,33 @@ from connector.plan import Planned
 from connector.state import StateStore
 
 DONE, ALREADY, FAILED, UNKNOWN, PARKED = "done", "already-done", "failed", "unknown", "parked"
+DEFERRED = "deferred"
+
+
+@dataclass(frozen=True)
+class RetryAcrossRuns:
+    """How a failed action is retried by later runs: backoff doubling per failure, then parked.
+
+    An action that keeps failing (a product missing in the catalogue, say) would otherwise be
+    sent every run forever; after `max_attempts` it is set aside with its last error for a
+    person, and `connector apply` says so once.
+    """
+
+    max_attempts: int = 5
+    backoff_seconds: float = 300.0
+    cap_seconds: float = 6 * 3600.0
+
+    def wait(self, attempts: int) -> float:
+        return min(self.cap_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
 
 
 @dataclass(frozen=True)
 class Outcome:
     planned: Planned
-    status: str  # done | already-done | failed | unknown | parked
+    status: str  # done | already-done | failed | unknown | parked | deferred
     message: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
+    fresh: bool = False  # parked by this very call
 
 
 class StepFailed(HTTPError):
@@ -69,9 +89,17 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
     raise StepFailed(f"step {step.name}: still not finished after {attempts} polls", retryable=True)
 
 
+def _parse(stamp: str) -> datetime:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def execute(client: SystemClient, planned: Planned, store: StateStore, *,
-            sleep: Callable[[float], None] = time.sleep, poll_scale: float = 1.0) -> Outcome:
+            sleep: Callable[[float], None] = time.sleep, poll_scale: float = 1.0,
+            retry: RetryAcrossRuns | None = None, now: datetime | None = None) -> Outcome:
     """Run one runnable action's steps, recording intent and outcome in the ledger."""
+    policy = retry or RetryAcrossRuns()
+    moment = now or datetime.now(timezone.utc)
     action = planned.action
     if action is None:
         raise ConnectorError(f"{planned.name} is not an HTTP action")
@@ -83,6 +111,16 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
             return Outcome(planned, ALREADY, "done in an earlier run", entry.outputs or {})
         if entry.status == "parked":
             return Outcome(planned, PARKED, entry.error or "parked")
+        if entry.status == "failed":
+            if entry.attempts >= policy.max_attempts:
+                reason = (f"failed {entry.attempts} times, parked (not retried until a person "
+                          f"acts); last error: {entry.error}")
+                store.park(planned.key, reason)
+                return Outcome(planned, PARKED, reason, fresh=True)
+            due = _parse(entry.updated_at) + timedelta(seconds=policy.wait(entry.attempts))
+            if moment < due:
+                return Outcome(planned, DEFERRED, f"failed {entry.attempts} time(s); next try after "
+                                                  f"{due.strftime('%Y-%m-%dT%H:%M:%SZ')}: {entry.error}")
         # failed earlier, or pending after a crash: the caller re-read the counterpart and
         # the fresh plan still asks for this very action, so its effect is not there.
         store.retry(planned.key)

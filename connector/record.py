@@ -6,6 +6,12 @@ values by the run's redactor, and OAuth fields (access and refresh tokens, clien
 by key in JSON and form bodies, since tokens issued during the run are not settings. Every
 credential met that way is remembered for the rest of the recording (a token echoed in a later
 body), and secrets are also looked for percent-encoded and JSON-escaped.
+
+The cassette also carries the run's start time (and whatever the caller adds, e.g. the flows)
+under a top-level `metadata:` key, so that `connector test --cassette` replays the run at its
+own time: windows and `now`-based templates then render as they did. vcrpy ignores unknown
+top-level keys when loading (it reads `interactions:` and `version:`; since 9.x it also keeps
+`metadata:` as the cassette's own metadata), so the file stays a plain vcrpy cassette.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
@@ -126,11 +133,38 @@ def scrub_response(response: dict[str, Any], redact: Callable[[str], str]) -> di
     return response
 
 
+def write_metadata(path: Path, values: Mapping[str, Any]) -> None:
+    """Merge `values` into the cassette's top-level `metadata:` (the file is created, empty of
+    interactions, when the run made no request: vcrpy writes nothing then)."""
+    from vcr.serializers import yamlserializer
+
+    data: dict[str, Any] = {"interactions": [], "version": 1}
+    if path.exists() and path.read_text().strip():
+        data = yamlserializer.deserialize(path.read_text())
+    data["metadata"] = {**(data.get("metadata") or {}), **values}
+    path.write_text(yamlserializer.serialize(data))
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The cassette's `metadata:` ({} when it has none, e.g. one not written by `recorder`)."""
+    from vcr.serializers import yamlserializer
+
+    data = yamlserializer.deserialize(path.read_text())
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
 @contextlib.contextmanager
-def recorder(path: Path, redact: Callable[[str], str]) -> Iterator[None]:
-    """Record every HTTP exchange made inside the block into `path` (overwritten)."""
+def recorder(path: Path, redact: Callable[[str], str], *, started_at: datetime | None = None,
+             meta: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """Record every HTTP exchange made inside the block into `path` (overwritten).
+
+    `started_at` is the run's time (the engine's `now`; the wall clock when not given) and
+    `meta` extra metadata (`flows`, `mode`), both saved in the cassette for its replay.
+    """
     import vcr
 
+    started = (started_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
@@ -141,5 +175,8 @@ def recorder(path: Path, redact: Callable[[str], str]) -> Iterator[None]:
         before_record_request=lambda request: scrub_request(request, scrubber),
         before_record_response=lambda response: scrub_response(response, scrubber),
     )
-    with cassette_vcr.use_cassette(str(path)):
-        yield
+    try:
+        with cassette_vcr.use_cassette(str(path)):
+            yield
+    finally:
+        write_metadata(path, {"started_at": started.isoformat(), **(meta or {})})

@@ -326,15 +326,17 @@ class Harness:
 
 
 @contextmanager
-def harness(world: World, db: Path, root: Path = ENGINE) -> Iterator[Harness]:
-    """Clients over a MockTransport answering from `world`, and an SQLite store at `db`."""
+def harness(world: World, db: Path, root: Path = ENGINE,
+            now: Callable[[], datetime] | None = None) -> Iterator[Harness]:
+    """Clients over a MockTransport answering from `world`, and an SQLite store at `db`
+    keeping time with the run (`now`), as a real run's store keeps the real time."""
     rt = runtime(root)
     transport = Transport(new_client(transport=httpx.MockTransport(world)), sleep=lambda s: None)
     clients = {
         name: SystemClient(system, rt.system_settings[name], transport, rt.redact)
         for name, system in rt.systems.items()
     }
-    store = open_store("sqlite:///" + str(db))
+    store = open_store("sqlite:///" + str(db), **({"now": now} if now else {}))
     try:
         yield Harness(rt, transport, clients, store)
     finally:

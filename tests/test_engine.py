@@ -23,7 +23,7 @@ def vtex_id(amazon_id: str) -> str:
 
 
 def run(world: World, db: Path, *, now: datetime = NOW, **options: Any) -> Summary:
-    with harness(world, db) as h:
+    with harness(world, db, now=lambda: now) as h:
         return FlowRun(
             h.runtime,
             h.clients,

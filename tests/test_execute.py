@@ -4,6 +4,7 @@ polls, expected statuses, and ambiguous outcomes left pending."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from mock_systems import APP_KEY, S3, Harness, World, amazon_order, harness, vte
 
 from connector.errors import ConnectorError
 from connector.evaluate import rule_context
-from connector.execute import ALREADY, DONE, FAILED, PARKED, UNKNOWN, execute
+from connector.execute import (
+    ALREADY, DEFERRED, DONE, FAILED, PARKED, UNKNOWN, RetryAcrossRuns, execute,
+)
 from connector.model import ActionCall
 from connector.normalise import canonical, normalise
 from connector.plan import Planned, plan_call, plan_order
@@ -121,7 +124,12 @@ def test_failed_then_retried_next_time(h: Harness, world: World) -> None:
     )
 
     del world.cancel_answers[VTEX_ID]
-    retried = execute(h.clients["vtex"], planned, h.store)
+    sent = len(world.requests)
+    too_soon = execute(h.clients["vtex"], planned, h.store)
+    assert too_soon.status == DEFERRED and "next try after" in too_soon.message
+    assert len(world.requests) == sent  # deferred: nothing sent
+    retried = execute(h.clients["vtex"], planned, h.store,
+                      now=datetime.now(timezone.utc) + timedelta(hours=1))
     assert retried.status == DONE
     entry = h.store.entry(planned.key)
     assert entry is not None and entry.status == "done" and entry.attempts == 1
@@ -416,3 +424,19 @@ def test_step_when_and_step_outputs(tmp_path: Path, notify: bool, paths: list[st
         "statusHistory": {"comment": "Invoice 42", "is_customer_notified": notify}
     }
     assert outcome.outputs == {"invoice_id": 42}
+
+
+def test_an_action_that_keeps_failing_is_parked_once(h: Harness, world: World) -> None:
+    planned = vtex_cancel(h, world)
+    world.cancel_answers[VTEX_ID] = (400, {"error": {"code": "1", "message": "refused", "exception": None}})
+    policy = RetryAcrossRuns(max_attempts=3, backoff_seconds=60)
+    moment = datetime.now(timezone.utc)
+    statuses = []
+    for hour in range(6):
+        outcome = execute(h.clients["vtex"], planned, h.store, retry=policy,
+                          now=moment + timedelta(hours=hour))
+        statuses.append((outcome.status, outcome.fresh))
+    assert statuses == [(FAILED, False)] * 3 + [(PARKED, True), (PARKED, False), (PARKED, False)]
+    entry = h.store.entry(planned.key)
+    assert entry is not None and entry.status == "parked" and "failed 3 times" in (entry.error or "")
+    assert len(cancels(world)) == 3

@@ -73,12 +73,14 @@ def _recording(path: Path | None, redact: Any) -> Iterator[None]:
         yield
 
 
-def _store(url: str, read_only: bool) -> StateStore | None:
+def _store(url: str, read_only: bool, now: Callable[[], datetime] | None = None) -> StateStore | None:
     if read_only and url.startswith("sqlite:///"):
         location = url[len("sqlite:///"):]
         if location != ":memory:" and not Path(location).exists():
             return None  # plan on a fresh project: no cursor, nothing recorded yet
-    return open_store(url)
+    # The store keeps the run's time (the sandbox's clock in tests), so retry backoff and
+    # watch deadlines are measured on one clock.
+    return open_store(url, now=now) if now is not None else open_store(url)
 
 
 def run(
@@ -139,7 +141,7 @@ def run_flows(
     for runtime in runtimes:
         redact = redact.extended(runtime.redact.secrets)
     limits = {name: dict(system.rate_limits) for name, system in config.systems.items()}
-    store = _store(state_url, dry_run)
+    store = _store(state_url, dry_run, now)
     transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
     summaries: list[Summary] = []
     try:
