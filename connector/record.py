@@ -33,8 +33,12 @@ SECRET_HEADERS = ("authorization", "x-amz-access-token", "x-vtex-api-appkey", "x
 _SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "client_id", "token")
 _FIELDS = "|".join(_SECRET_FIELDS)
 _JSON_FIELD = re.compile(rf'("(?:{_FIELDS})"\s*:\s*")([^"]*)(")')
-_FORM_FIELD = re.compile(rf"((?:^|[&?])(?:{_FIELDS})=)([^&]*)")
-_SIGNATURE = re.compile(r"((?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=)[^&]*")
+# A form or query value ends at `&`, and, when the URL sits inside a JSON or XML body (the
+# presigned upload URL of createFeedDocument), at the quote, bracket or space that closes it:
+# masking up to the next `&` alone ate the closing `"}` and left the recorded body invalid JSON.
+_VALUE = r"""[^&"'\s<>\\]*"""
+_FORM_FIELD = re.compile(rf"((?:^|[&?])(?:{_FIELDS})=)({_VALUE})")
+_SIGNATURE = re.compile(rf"((?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=){_VALUE}")
 
 
 class Scrubber:

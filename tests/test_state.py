@@ -15,12 +15,12 @@ from test_state_postgres import fresh_postgres, needs_postgres, store_url  # noq
 
 from connector.errors import ConnectorError
 from connector.state import (
-    SQLiteStore,
     StateStore,
     migrations,
     normalise_iso,
     open_store,
 )
+from connector.state_sqlite import SQLiteStore
 
 # The behaviours below hold for both stores: `store` and `store_url` (test_state_postgres.py)
 # run each test on SQLite and on PostgreSQL (skipped when CONNECTOR_TEST_POSTGRES is unset).
