@@ -240,29 +240,25 @@ def resolve_settings(
 
 def settings_findings(config: Config) -> list[Diagnostic]:
     """Unknown setting names in connector.yaml (with a suggestion)."""
-    findings: list[Diagnostic] = []
     if config.project_file is None:
-        return findings
+        return []
     doc = config.docs[config.project_file][1]
-    for system_name, values in config.system_settings.items():
-        system = config.systems.get(system_name)
-        if system is None:
-            continue
+    declared: list[tuple[str, str, Mapping[str, Any], Mapping[str, Setting] | None]] = [
+        ("systems", name, values, s.settings if (s := config.systems.get(name)) else None)
+        for name, values in config.system_settings.items()
+    ] + [
+        ("flows", name, values, f.settings if (f := config.flows.get(name)) else None)
+        for name, values in config.flow_settings.items()
+    ]
+    findings: list[Diagnostic] = []
+    for section, name, values, known in declared:
+        if known is None:
+            continue  # an unknown system or flow is reported on its own
+        owner = name if section == "systems" else f"flow {name}"
         for key in values:
-            if key not in system.settings:
-                line, col = doc.position(("systems", system_name, "settings", key), key=True)
+            if key not in known:
+                line, col = doc.position((section, name, "settings", key), key=True)
                 findings.append(error(doc.file, line, col, "unknown-setting",
-                                      f"unknown setting '{key}' for {system_name}"
-                                      f"{did_you_mean(key, system.settings)}",
-                                      f"settings of {system_name}: {', '.join(system.settings)}"))
-    for flow_name, values in config.flow_settings.items():
-        flow = config.flows.get(flow_name)
-        if flow is None:
-            continue
-        for key in values:
-            if key not in flow.settings:
-                line, col = doc.position(("flows", flow_name, "settings", key), key=True)
-                findings.append(error(doc.file, line, col, "unknown-setting",
-                                      f"unknown setting '{key}' for flow {flow_name}"
-                                      f"{did_you_mean(key, flow.settings)}"))
+                                      f"unknown setting '{key}' for {owner}{did_you_mean(key, known)}",
+                                      f"settings of {owner}: {', '.join(known) or 'none'}"))
     return findings

@@ -89,3 +89,35 @@ def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
     strict = CliRunner().invoke(main, ["validate", "--strict", "--project", str(tmp_path)])
     assert lenient.exit_code == 0, lenient.output
     assert strict.exit_code == 1 and "rule-gap" in strict.output
+
+
+def test_unknown_settings_in_connector_yaml(tmp_path: Path) -> None:
+    (tmp_path / "mappings").symlink_to(VALID / "mappings")
+    (tmp_path / "rules").symlink_to(VALID / "rules")
+    (tmp_path / "connector.yaml").write_text(
+        "systems:\n  vtex:\n    mapping: mappings/vtex.yaml\n    settings:\n      acount: shop\n"
+        "  amazon:\n    mapping: mappings/amazon.yaml\n"
+        "flows:\n  amazon-to-vtex:\n    rules: rules/amazon-to-vtex.yaml\n"
+        "    settings: {buyer_cancelation: accept}\n"
+    )
+    findings, _ = findings_for(tmp_path, [])
+    found = [(f.code, f.line, f.column, f.message) for f in findings if f.code == "unknown-setting"]
+    assert [(c, line, col) for c, line, col, _ in found] == [("unknown-setting", 5, 7), ("unknown-setting", 11, 16)]
+    assert "did you mean 'account'" in found[0][3] and "did you mean 'buyer_cancellation'" in found[1][3]
+
+
+def test_ambiguous_action_needs_the_system_name(tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "vtex.yaml").write_text((VALID / "mappings" / "vtex.yaml").read_text())
+    amazon = (VALID / "mappings" / "amazon.yaml").read_text().replace("  confirm_shipment:", "  cancel_order:")
+    (mappings / "amazon.yaml").write_text(amazon)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "amazon-to-vtex.yaml").write_text(
+        "source: amazon\ntarget: vtex\nrules:\n  - id: a\n    when: {status: CANCELLED}\n"
+        "    then: [cancel_order]\n"
+    )
+    findings, _ = findings_for(tmp_path, [])
+    found = [(f.line, f.column, f.hint) for f in findings if f.code == "ambiguous-action"]
+    assert found == [(6, 12, "write amazon.cancel_order or vtex.cancel_order")]
