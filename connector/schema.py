@@ -99,8 +99,10 @@ def _diagnostic(doc: Loaded, err: ValidationError) -> Diagnostic:
             doc.file, line, col, "schema-invalid-value",
             f"{where}: {err.instance!r} is not one of {list(allowed_values)}{suggestion}",
         )
-    line, col = doc.position(path, key=validator in ("propertyNames",))
-    if validator == "propertyNames":
-        return error(doc.file, line, col, "schema-invalid-name", f"{where}: invalid name: {err.message}",
-                     "names are lower case letters, digits, '_' and '-'")
+    if "propertyNames" in err.schema_path:
+        name = str(err.instance)
+        line, col = doc.position(path + (name,), key=True)
+        return error(doc.file, line, col, "schema-invalid-name", f"{where}: invalid name {name!r}",
+                     "names are lower case letters, digits, '_' and '-' (for example cancel_order)")
+    line, col = doc.position(path)
     return error(doc.file, line, col, "schema-invalid", f"{where}: {err.message}")
