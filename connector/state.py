@@ -10,7 +10,9 @@ swallowed, because an unrecorded outcome is how actions get sent twice.
 
 SQLite is the default; the PostgreSQL store (`state_postgres`, for many workers) shares the
 schema: it lives in versioned, portable SQL files (`connector/migrations/<dialect>/NNNN_name.sql`)
-applied in order and recorded in `schema_version`.
+applied in order and recorded in `schema_version`. Sharing the schema lets both stores share
+their statements too: `state_sql.SqlStore` holds them once, and each store adds only its
+connection handling, migration runner and run lock.
 
 `lock` keeps two processes (an overlapping cron run of `apply`, two workers) from running one
 flow partition at once: an OS file lock here, an advisory lock in PostgreSQL. Both are
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
     from typing import Self  # Python 3.11+, only needed by the type checker
 
 Status = Literal["pending", "done", "failed", "parked"]
-
-_COLUMNS = ("idem_key, flow, order_id, action, summary, status, attempts, retryable, error, "
-            "outputs, created_at, updated_at, completed_at")
 
 
 @dataclass(frozen=True)

@@ -16,32 +16,20 @@ the holding process dies or its connection drops.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from connector.errors import ConnectorError
-from connector.state import (
-    _COLUMNS,
-    Busy,
-    LedgerEntry,
-    Status,
-    _hide_password,
-    _stamp,
-    _utcnow,
-    migrations,
-    normalise_iso,
-)
-
-if TYPE_CHECKING:
-    from typing import Self
+from connector.state import Busy, _hide_password, _utcnow
+from connector.state_sql import SqlStore
 
 # First key of every run-exclusion advisory lock ("conn" in ASCII): the two-integer form keeps
 # our locks apart from other applications' single-bigint advisory locks on the same server.
@@ -59,13 +47,40 @@ def _message(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+@lru_cache(maxsize=64)
+def _dialect(sql: str) -> bytes:
+    """`SqlStore`'s `?`-style statement in psycopg's `%s` style (a literal `%` doubled).
+
+    Bytes, because psycopg's type hints accept only literal strings as queries, and these
+    are built at run time from fixed fragments. Cached: the store runs a few dozen distinct
+    statements, over and over."""
+    return sql.replace("%", "%%").replace("?", "%s").encode()
+
+
+class _Translating:
+    """A psycopg connection as `SqlStore` sees it: an `Executor` taking `?` placeholders."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...], /) -> psycopg.Cursor[Any]:
+        # No parameters: sent as it is, with none, as psycopg then leaves `%` alone.
+        if not params:
+            return self._conn.execute(sql.encode())
+        return self._conn.execute(_dialect(sql), params)
+
+
 def _application_name() -> str:
     """Shown in pg_stat_activity, and so in another process's `Busy` message."""
     return f"connector pid {os.getpid()} on {socket.gethostname()}"[:63]
 
 
-class PostgresStore:
-    """The PostgreSQL state store; `url` is a libpq URL (`postgresql://user@host/db`)."""
+class PostgresStore(SqlStore):
+    """The PostgreSQL state store; `url` is a libpq URL (`postgresql://user@host/db`).
+
+    The statements (cursors, ledger, watch list) are `SqlStore`'s, shared with SQLite and
+    translated to psycopg's placeholders; this class supplies the connection pool, the
+    migration runner and the advisory locks."""
 
     def __init__(self, url: str, *, now: Callable[[], datetime] = _utcnow,
                  pool_size: int = 8) -> None:
@@ -86,50 +101,32 @@ class PostgresStore:
     def _migrate(self) -> None:
         """Apply the packaged migrations not yet recorded, all in one transaction under an
         advisory lock, so that two workers starting together neither race nor half-apply."""
-        available = migrations("postgresql")
-        latest = available[-1][0] if available else 0
         with psycopg.connect(self._url, connect_timeout=15,
                              application_name=_application_name()) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (MIGRATION_LOCK,))
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY "
-                         "KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = (row[0] if row else None) or 0
-            if current > latest:
-                raise ConnectorError(
-                    f"state store {self._shown} has schema version {current}, newer than this "
-                    f"connector knows ({latest}): upgrade the connector")
-            for version, name, sql in available:
-                if version > current:
-                    conn.execute(sql.encode())  # no parameters: the file is sent as it is
-                    conn.execute("INSERT INTO schema_version (version, name, applied_at) "
-                                 "VALUES (%s, %s, %s)", (version, name, _stamp(self._now())))
+            # A file is sent as it is, with no parameters: one multi-statement query.
+            self._apply_migrations(_Translating(conn), "postgresql", self._shown,
+                                   lambda sql: conn.execute(sql.encode()))
             # leaving the block commits (or rolls back on error), releasing the lock
 
     @contextmanager
-    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+    def _write(self) -> Iterator[_Translating]:
         """One committed transaction; any failure rolls back and raises ConnectorError."""
         try:
             with self._pool.connection() as conn:  # commits on success, rolls back on error
-                yield conn
+                yield _Translating(conn)
         except psycopg.Error as exc:
             raise ConnectorError(f"state store write failed: {_message(exc)}") from exc
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection() as conn:
-                return conn.execute(sql.encode(), params).fetchall()
+                return _Translating(conn).execute(sql, params).fetchall()
         except psycopg.Error as exc:
             raise ConnectorError(f"state store read failed: {_message(exc)}") from exc
 
     def close(self) -> None:
         self._pool.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- run exclusion ------------------------------------------------------------------------
 
@@ -183,131 +180,3 @@ class PostgresStore:
                               for pid, name in holders) or "session unknown"
         raise Busy(f"flow {key} is already running in another process ({described}); "
                    "this run stops without acting")
-
-    # --- cursors ----------------------------------------------------------------------------
-
-    def get_cursor(self, flow: str) -> str | None:
-        rows = self._read("SELECT value FROM cursors WHERE flow = %s", (flow,))
-        return str(rows[0][0]) if rows else None
-
-    def set_cursor(self, flow: str, value: str) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO cursors (flow, value, updated_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (flow) DO UPDATE SET value = excluded.value, "
-                "updated_at = excluded.updated_at", (flow, value, _stamp(self._now())))
-
-    # --- ledger -----------------------------------------------------------------------------
-
-    def begin(self, key: str, *, flow: str, order_id: str, action: str,
-              summary: str) -> LedgerEntry:
-        """Record the intent to run an action, unless its key is known: then return the
-        existing entry untouched (check its status before sending anything).
-
-        Two processes beginning one key at once: the second INSERT waits for the first's
-        commit and then does nothing, so exactly one of them sees `new`."""
-        now = _stamp(self._now())
-        with self._write() as conn:
-            inserted = conn.execute(
-                f"INSERT INTO ledger ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 'pending', 0, 1, "
-                "NULL, NULL, %s, %s, NULL) ON CONFLICT (idem_key) DO NOTHING".encode(),
-                (key, flow, order_id, action, summary, now, now)).rowcount == 1
-            row = conn.execute(f"SELECT {_COLUMNS} FROM ledger WHERE idem_key = %s".encode(),
-                               (key,)).fetchone()
-        assert row is not None  # inserted, or there already
-        entry = _entry(row, new=inserted)
-        if (entry.flow, entry.order_id, entry.action) != (flow, order_id, action):
-            raise ConnectorError(
-                f"idempotency key {key} already records {entry.flow}/{entry.order_id}/"
-                f"{entry.action}, not {flow}/{order_id}/{action}")
-        return entry
-
-    def retry(self, key: str) -> LedgerEntry:
-        """Back to `pending` before sending a failed or parked action again."""
-        return self._update(key, "status = 'pending'", (), "status IN ('failed', 'parked')")
-
-    def complete(self, key: str, outputs: dict[str, Any]) -> LedgerEntry:
-        """Mark the action done with its step outputs; a done entry keeps its first outputs.
-        Non-JSON outputs are stored as their string form (the action has happened)."""
-        now = _stamp(self._now())
-        document = json.dumps(outputs, sort_keys=True, default=str)
-        return self._update(key, "status = 'done', outputs = %s, completed_at = %s",
-                            (document, now), "status <> 'done'")
-
-    def fail(self, key: str, error: str, *, retryable: bool) -> LedgerEntry:
-        """Record a failed attempt. A done or parked entry is left as it is."""
-        return self._update(key, "status = 'failed', error = %s, retryable = %s, "
-                            "attempts = attempts + 1", (error, int(retryable)),
-                            "status IN ('pending', 'failed')")
-
-    def park(self, key: str, reason: str) -> LedgerEntry:
-        """Set an action aside for a person (not retried automatically). Done stays done."""
-        return self._update(key, "status = 'parked', error = %s", (reason,), "status <> 'done'")
-
-    def _update(self, key: str, assignments: str, params: tuple[Any, ...],
-                allowed: str) -> LedgerEntry:
-        with self._write() as conn:
-            conn.execute(f"UPDATE ledger SET {assignments}, updated_at = %s "
-                         f"WHERE idem_key = %s AND {allowed}".encode(),
-                         (*params, _stamp(self._now()), key))
-            row = conn.execute(f"SELECT {_COLUMNS} FROM ledger WHERE idem_key = %s".encode(),
-                               (key,)).fetchone()
-        if row is None:
-            raise KeyError(f"no ledger entry for idempotency key {key}")
-        return _entry(row)
-
-    def entry(self, key: str) -> LedgerEntry | None:
-        rows = self._read(f"SELECT {_COLUMNS} FROM ledger WHERE idem_key = %s", (key,))
-        return _entry(rows[0]) if rows else None
-
-    def entries(self, flow: str, status: Status) -> list[LedgerEntry]:
-        rows = self._read(f"SELECT {_COLUMNS} FROM ledger WHERE flow = %s AND status = %s "
-                          "ORDER BY created_at, idem_key", (flow, status))
-        return [_entry(row) for row in rows]
-
-    def pending_entries(self, flow: str) -> list[LedgerEntry]:
-        return self.entries(flow, "pending")
-
-    def failed_entries(self, flow: str) -> list[LedgerEntry]:
-        return self.entries(flow, "failed")
-
-    def outputs(self, flow: str, order_id: str) -> dict[str, dict[str, Any]]:
-        """Outputs of the order's done actions by action name; the latest completion wins."""
-        rows = self._read("SELECT action, outputs FROM ledger WHERE flow = %s AND order_id = %s "
-                          "AND status = 'done' ORDER BY completed_at, created_at",
-                          (flow, order_id))
-        return {action: json.loads(outputs or "{}") for action, outputs in rows}
-
-    # --- watch list -------------------------------------------------------------------------
-
-    def watch(self, flow: str, order_id: str, until_iso: str, payload_json: str) -> None:
-        until = normalise_iso(until_iso)
-        with self._write() as conn:
-            conn.execute("INSERT INTO watch (flow, order_id, until_at, payload) "
-                         "VALUES (%s, %s, %s, %s) ON CONFLICT (flow, order_id) DO UPDATE SET "
-                         "until_at = excluded.until_at, payload = excluded.payload",
-                         (flow, order_id, until, payload_json))
-
-    def watched(self, flow: str, now_iso: str) -> list[tuple[str, str]]:
-        """(order id, payload) of the flow's watched orders; expired ones are dropped."""
-        now = normalise_iso(now_iso)
-        with self._write() as conn:
-            conn.execute("DELETE FROM watch WHERE flow = %s AND until_at <= %s", (flow, now))
-            rows = conn.execute("SELECT order_id, payload FROM watch WHERE flow = %s "
-                                "ORDER BY order_id", (flow,)).fetchall()
-        return [(str(order_id), str(payload)) for order_id, payload in rows]
-
-    def unwatch(self, flow: str, order_id: str) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM watch WHERE flow = %s AND order_id = %s", (flow, order_id))
-
-
-def _entry(row: Sequence[Any], *, new: bool = False) -> LedgerEntry:
-    """A ledger row in `_COLUMNS` order."""
-    (key, flow, order_id, action, summary, status, attempts, retryable, error, outputs,
-     created_at, updated_at, completed_at) = row
-    return LedgerEntry(
-        key=key, flow=flow, order_id=order_id, action=action, summary=summary, status=status,
-        attempts=attempts, retryable=bool(retryable), error=error,
-        outputs=json.loads(outputs) if outputs is not None else None,
-        created_at=created_at, updated_at=updated_at, completed_at=completed_at, new=new)
