@@ -77,6 +77,14 @@ class RunOptions:
     progress: Callable[[str, int, int], None] = lambda flow, done, total: None
 
 
+#: An action the remote system refused (4xx, `fail_if`): stale plan or real failure.
+REFUSED = "refused"
+
+
+def _where(item: Planned) -> str:
+    return f"{item.context['source'].get('id')}: {item.name} [{item.rule.id}]"
+
+
 def flow_key(flow: str, partition: str = "") -> str:
     """The state-store key of a flow's cursor and watch list, per partition."""
     return f"{flow}@{partition}" if partition else flow
@@ -174,7 +182,19 @@ class FlowRun:
                 if self.options.dry_run:
                     self.summary.planned.append((order_id, item))
                     continue
-                result = self._act(item)
+                result, message = self._act(item)
+                if result == REFUSED:
+                    fresh = self._stale(item, order)
+                    if fresh is None:
+                        self._failed(item, message)
+                        result = FAILED
+                    else:
+                        # Refused because the order changed after this plan was made (a
+                        # person or another system acted): skipped, and the order evaluated
+                        # again from the fresh read, which no longer calls for it.
+                        self.summary.add(skipped=1)
+                        order, acted = fresh, True
+                        break
                 if result == "watch":
                     watch_hours = max(watch_hours or 0.0, self._hours(item))
                 elif result == DONE:
@@ -211,34 +231,63 @@ class FlowRun:
         self.watching.add(order_id)
         self.summary.add(watched=1)
 
-    def _act(self, item: Planned) -> str:
+    def _act(self, item: Planned) -> tuple[str, str]:
+        """Run one planned action: (its status, its failure message). A refusal (a 4xx, a
+        `fail_if`) comes back as REFUSED, uncounted: the caller tells a stale plan from a
+        real failure."""
         store = self.store
         if store is None:
             raise ConnectorError("apply needs a state store")
         if item.action is None:
-            return self._builtin(item)
+            return self._builtin(item), ""
         if not item.runnable:
             self.summary.add(skipped=1)
-            return "skipped"
+            return "skipped", ""
         client = self.clients[item.system]
         outcome: Outcome = execute(client, item, store, sleep=self.options.sleep,
                                    poll_scale=self.options.poll_scale, retry=self.options.retry,
                                    now=self.now)
-        where = f"{item.context['source'].get('id')}: {item.name} [{item.rule.id}]"
         if outcome.status == PARKED:
             # Said once, when it is parked; then left to a person, not a failure every run.
             if outcome.fresh:
-                self.summary.note("attention", f"{where}: {outcome.message}")
+                self.summary.note("attention", f"{_where(item)}: {outcome.message}")
             self.summary.add(parked=1)
-            return PARKED
+            return PARKED, outcome.message
         if outcome.status == DEFERRED:
             self.summary.add(deferred=1)
-            return DEFERRED
-        counts = {DONE: "done", ALREADY: "already", FAILED: "failed", UNKNOWN: "unknown"}
+            return DEFERRED, outcome.message
+        if outcome.status == FAILED:
+            if not outcome.retryable:
+                return REFUSED, outcome.message
+            self._failed(item, outcome.message)
+            return FAILED, outcome.message
+        counts = {DONE: "done", ALREADY: "already", UNKNOWN: "unknown"}
         self.summary.add(**{counts[outcome.status]: 1})
-        if outcome.status in (FAILED, UNKNOWN):
-            self.summary.note("errors", f"{where}: {outcome.message}")
-        return outcome.status
+        if outcome.status == UNKNOWN:
+            self.summary.note("errors", f"{_where(item)}: {outcome.message}")
+        return outcome.status, outcome.message
+
+    def _failed(self, item: Planned, message: str) -> None:
+        self.summary.add(failed=1)
+        self.summary.note("errors", f"{_where(item)}: {message}")
+
+    def _stale(self, item: Planned, order: dict[str, Any]) -> dict[str, Any] | None:
+        """After `item` was refused: read the order it acted on again and plan afresh. When
+        the fresh plan no longer has `item`'s key, the refusal answered a state the plan
+        had not seen (stale); return the source order to evaluate again. None when the
+        fresh plan still calls for it (a real failure) or the read fails."""
+        try:
+            fresh = order
+            if item.system == self.flow.source != self.flow.target:
+                raw = get_order(self.source, str(order["id"]))
+                if raw is not None:
+                    fresh = normalise(self.source.system, raw)
+            target = find_counterpart(self.target, self.flow.source, fresh)
+            outputs = _outputs(self.store, self.flow.name, str(order["id"]))
+            planned, _ = plan_order(self.runtime, fresh, target, outputs, self.now_iso)
+        except (HTTPError, ConnectorError):
+            return None
+        return None if any(p.key == item.key for p in planned) else fresh
 
     def _builtin(self, item: Planned) -> str:
         """`watch` asks the caller to watch the order; `report` is recorded once per order

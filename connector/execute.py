@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from connector import conditions
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
-from connector.http import AmbiguousOutcome
+from connector.http import AmbiguousOutcome, HttpResponse, error_message
 from connector.model import Step
 from connector.normalise import search
 from connector.plan import Planned
@@ -44,6 +44,15 @@ class RetryAcrossRuns:
     def wait(self, attempts: int) -> float:
         return min(self.cap_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
 
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> RetryAcrossRuns:
+        """A flow's `max_attempts` and `retry_backoff_seconds` (connector.yaml), else the
+        defaults: how long an integrator lets a failing action retry is theirs to say."""
+        default = cls()
+        return cls(max_attempts=int(options.get("max_attempts", default.max_attempts)),
+                   backoff_seconds=float(options.get("retry_backoff_seconds",
+                                                     default.backoff_seconds)))
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -52,6 +61,7 @@ class Outcome:
     message: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
     fresh: bool = False  # parked by this very call
+    retryable: bool = True  # of a failure: False when the remote system refused (4xx)
 
 
 class StepFailed(HTTPError):
@@ -74,6 +84,15 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
             retryable = response.status == 429 or response.status >= 500
             raise StepFailed(f"step {step.name}: {client.describe_error(response)}", retryable=retryable)
         body = response.json()
+        if response.malformed and _unreadable(response, step):
+            # Answered "yes" in a body we cannot read (cut short, garbled, a proxy's HTML
+            # page): the outputs are lost and, for a write, whether it acted is unknown.
+            message = (f"step {step.name}: {client.system.name} answered {response.status} "
+                       f"with an unreadable body ({error_message(response)})")
+            if step.request.method not in ("GET", "HEAD"):
+                raise AmbiguousOutcome(client.redact(message + "; the request may have "
+                                                     "taken effect"))
+            raise StepFailed(client.redact(message), retryable=True)
         if step.fail_if and search(step.fail_if, body):
             raise StepFailed(f"step {step.name}: {client.system.name} refused: "
                              f"{client.redact(response.text[:300])}", retryable=False)
@@ -87,6 +106,14 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
                 continue
         return {name: search(expr, body) for name, expr in step.outputs.items()}
     raise StepFailed(f"step {step.name}: still not finished after {attempts} polls", retryable=True)
+
+
+def _unreadable(response: HttpResponse, step: Step) -> bool:
+    """A malformed body where JSON was due: the step reads outputs or polls from it, or it
+    is an HTML page (a proxy or maintenance page, not the API)."""
+    html = "html" in response.headers.get("content-type", "").lower() or \
+        response.body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+    return html or bool(step.outputs or step.poll or step.fail_if)
 
 
 def _parse(stamp: str) -> datetime:
@@ -139,7 +166,7 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
         return Outcome(planned, UNKNOWN, client.redact(str(exc)))
     except StepFailed as exc:
         store.fail(planned.key, str(exc), retryable=exc.retryable)
-        return Outcome(planned, FAILED, str(exc))
+        return Outcome(planned, FAILED, str(exc), retryable=exc.retryable)
     except (HTTPError, ConnectorError) as exc:
         message = client.redact(str(exc))
         store.fail(planned.key, message, retryable=True)

@@ -85,7 +85,8 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
             raise HTTPError(f"listing orders: {client.describe_error(response)}")
         body = response.json()
         if body is None:
-            raise HTTPError(f"listing orders: {client.system.name} answered a non-JSON body")
+            raise HTTPError(f"listing orders: {client.system.name} answered a non-JSON body "
+                            f"({client.describe_error(response)})")
         records = search(pagination.items, body) or []
         fresh = 0
         for record in records:
@@ -125,7 +126,7 @@ def get_order(client: SystemClient, order_id: str) -> dict[str, Any] | None:
     response = client.send(spec.request, {"id": order_id}, idempotent=True)
     if response.status in spec.not_found_status:
         return None
-    if response.status != 200:
+    if response.status != 200 or response.malformed:  # garbled is not "gone"
         raise HTTPError(f"reading order {order_id}: {client.describe_error(response)}")
     found = search(spec.found, response.json())
     return found if isinstance(found, dict) else None

@@ -86,15 +86,23 @@ class HttpResponse:
     elapsed: float = 0.0
 
     @cached_property
-    def _parsed(self) -> Any:
+    def _parsed(self) -> tuple[Any, bool]:
+        """(the parsed body, whether a non-empty body failed to parse)."""
+        if not self.body.strip():
+            return None, False
         try:
-            return jsonlib.loads(self.body) if self.body.strip() else None
+            return jsonlib.loads(self.body), False
         except ValueError:
-            return None
+            return None, True
 
     def json(self) -> Any:
         """The parsed body, or None when it is empty or not JSON (parsed once)."""
-        return self._parsed
+        return self._parsed[0]
+
+    @property
+    def malformed(self) -> bool:
+        """The body is not empty and not JSON (cut short, garbled, an HTML page)."""
+        return self._parsed[1]
 
     @property
     def text(self) -> str:
@@ -197,6 +205,12 @@ class _TooLarge(Exception):
         self.status = status
 
 
+def _garbled(resp: HttpResponse) -> bool:
+    """A 2xx that says it is JSON and is not (an empty body is not garbled)."""
+    return (200 <= resp.status < 300 and "json" in resp.headers.get("content-type", "").lower()
+            and resp.malformed)
+
+
 def _public_url(url: str, *, path_only: bool = False) -> str:
     """The URL without user info, query or fragment: those can hold secrets."""
     try:
@@ -289,7 +303,14 @@ class Transport:
                 self._limiter.update_from_header(
                     req.system, req.operation, resp.headers.get("x-amzn-ratelimit-limit"))
                 if resp.status < 500 and resp.status != 429:
-                    return resp
+                    if not (idempotent and _garbled(resp)):
+                        return resp
+                    # A read answered with JSON cut short or garbled (a proxy, a dropped
+                    # stream): as transient as a 503, and harmless to repeat.
+                    status, reason = resp.status, "a malformed JSON body"
+                    if attempt < self._retry.max_attempts:
+                        self._sleep(self._retry.delay(attempt, None, random=self._random))
+                    continue
                 status, reason = resp.status, f"{resp.status} {resp.reason}".strip()
                 if resp.status >= 500 and not idempotent:
                     raise AmbiguousOutcome(self._redact(

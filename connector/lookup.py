@@ -29,6 +29,10 @@ def find_counterpart(client: SystemClient, source_system: str,
     if response.status != 200:
         raise HTTPError(f"looking up the {client.system.name} order of {order.get('id')}: "
                         f"{client.describe_error(response)}")
+    if response.malformed:
+        # Not "absent": a garbled answer read as "no counterpart" would create it twice.
+        raise HTTPError(f"looking up the {client.system.name} order of {order.get('id')}: "
+                        f"{client.describe_error(response)}")
     found = search(spec.found, response.json())
     if not isinstance(found, dict) or not found:
         return None

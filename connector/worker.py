@@ -35,6 +35,7 @@ from connector.client import SystemClient
 from connector.commands.apply import _check_settings
 from connector.engine import FlowRun, RunOptions, Summary, flow_key
 from connector.errors import ConnectorError, UsageError
+from connector.execute import RetryAcrossRuns
 from connector.http import RateLimiter, Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, load_config, require, resolve_settings
@@ -187,6 +188,7 @@ class Fleet:
                 max_reevaluations=int(options.get("max_reevaluations", 3)),
                 lookback_hours=float(options.get("lookback_hours", 24)),
                 watch_hours=float(options.get("watch_hours", 48)),
+                retry=RetryAcrossRuns.from_options(options),
             )).run()
         except Busy as exc:
             return self._say(f"{name}: skipped: {exc}")

@@ -22,6 +22,7 @@ from connector.client import SystemClient
 from connector.diagnostics import did_you_mean
 from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import ConnectorError, UsageError
+from connector.execute import RetryAcrossRuns
 from connector.http import RateLimiter, Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, env_name, load_config, require
@@ -172,6 +173,7 @@ def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore | No
         lookback_hours=float(options.get("lookback_hours", 24)),
         watch_hours=float(options.get("watch_hours", 48)),
         poll_scale=poll_scale,
+        retry=RetryAcrossRuns.from_options(options),
     )
     if now is not None:
         run_options = dataclasses.replace(run_options, now=now)

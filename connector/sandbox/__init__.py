@@ -128,6 +128,12 @@ class Sandbox:
         """Exceptions raised inside the simulators (answered as 500); empty when healthy."""
         return self._server.errors
 
+    def expire_tokens(self) -> None:
+        """Expire every Amazon access token now: the next SP-API call with one gets 403
+        and the client must fetch a new one (VTEX keys and the Commerce token do not
+        expire)."""
+        self.amazon.expire_tokens()
+
     def advance(self, delta: float | timedelta) -> None:
         """Move sandbox time forward (token expiry, Amazon's two-minute lag, stamps)."""
         self.clock.advance(delta)

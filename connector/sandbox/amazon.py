@@ -148,6 +148,13 @@ class Amazon:
                                    self.credentials["refresh_token"], "token_type": "bearer",
                                    "expires_in": int(ttl) if ttl.is_integer() else ttl})
 
+    def expire_tokens(self) -> None:
+        """Expire every access token issued so far (a fault switch: the next call with one
+        is refused, as when a token expires mid-run)."""
+        with self.lock:
+            now = self.clock.now()
+            self.tokens = {token: min(expiry, now) for token, expiry in self.tokens.items()}
+
     def authenticate(self, request: Request) -> Response | None:
         """403 Unauthorized unless `x-amz-access-token` carries a live LWA token."""
         token = request.header("x-amz-access-token")

@@ -70,6 +70,12 @@ class AmazonFeeds:
         self._ids = itertools.count(50001019000)
         # getFeed calls before DONE: the first answers IN_QUEUE, the last one IN_PROGRESS.
         self.polls_before_done = 2
+        self._fatal = 0  # a fault switch: feeds still to end FATAL (see fatal_next)
+
+    def fatal_next(self, count: int = 1) -> None:
+        """Make the next `count` feeds processed end FATAL without applying anything, as
+        when Amazon fails a whole feed (the processing report says why)."""
+        self._fatal += count
 
     def routes(self) -> list[Route]:
         """The Feeds API operations, mounted under /amazon with the SP-API auth."""
@@ -220,6 +226,9 @@ class AmazonFeeds:
         feed.setdefault("processingStartTime", now)
         results: list[tuple[str, str, str, str | None]] = []
         try:
+            if self._fatal > 0:
+                self._fatal -= 1
+                raise ValueError("Injected fault: the feed could not be processed")
             root = _strip_namespaces(ET.fromstring(content))
             if root.tag != "AmazonEnvelope" or root.findtext("MessageType") != \
                     "OrderAcknowledgement":

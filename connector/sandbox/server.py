@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from connector.sandbox.faults import Fault, Faults
+from connector.sandbox.faults import Faults, corrupted, fault_response
 
 __all__ = [
     "Faults",
@@ -79,6 +79,9 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # A fault: send only this many bytes of the body (with its full Content-Length), then
+    # close the connection, so the client sees an incomplete read.
+    cut_at: int | None = None
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -145,19 +148,6 @@ class RequestRecord(NamedTuple):
     method: str
     path: str
     status: int
-
-
-def _fault_response(fault: Fault, mount: Mount) -> Response:
-    if fault.body is None:
-        response = mount.error(fault.status, "Injected fault")
-    elif isinstance(fault.body, bytes):
-        response = Response(fault.status, fault.body, {})
-    elif isinstance(fault.body, str):
-        response = Response(fault.status, fault.body.encode(), {"Content-Type": "text/plain"})
-    else:
-        response = Response.json(fault.status, fault.body)
-    response.headers.update(fault.headers)
-    return response
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -242,7 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
         if response.status not in (204, 304):
             self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if response.status not in (204, 304) and self.command != "HEAD":
+        if response.cut_at is not None:
+            self.wfile.write(response.body[: response.cut_at])
+            self.wfile.flush()
+            self.close_connection = True
+        elif response.status not in (204, 304) and self.command != "HEAD":
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
@@ -312,19 +306,43 @@ class SandboxServer:
                           parse_qs(url.query, keep_blank_values=True), headers, body)
         if self.latency > 0:
             time.sleep(self.latency)
-        fault = self.faults.take("fail", mount.system, method, logged)
-        if fault is not None:
-            response = _fault_response(fault, mount)
-            record = self._log(mount.system, method, logged, response.status)
-            self.faults.triggered.append(("fail", record))
-            return response
+        system = mount.system
+        for hook in self.faults.hooks(system, method, logged, after=False):
+            hook(request)
+        name, fault = self.faults.pick(system, method, logged) or ("", None)
+        response: Response | None = None
+        if fault is not None and not fault.act:
+            if fault.kind == "drop":
+                return self._trigger(name, system, method, logged, None)
+            if fault.kind == "fail":
+                answer = fault_response(fault, mount.error)
+                return self._trigger(name, system, method, logged, answer)
+            if fault.kind == "corrupt":
+                return self._trigger(name, system, method, logged, corrupted(fault, None))
+            time.sleep(fault.seconds)  # a delay before acting
         with self.lock:
             response = self._dispatch(mount, request)
-        if self.faults.take("drop", mount.system, method, logged) is not None:
-            record = self._log(mount.system, method, logged, 0)
-            self.faults.triggered.append(("drop", record))
-            return None
-        self._log(mount.system, method, logged, response.status)
+        for hook in self.faults.hooks(system, method, logged, after=True):
+            hook(request)
+        if fault is None:
+            self._log(system, method, logged, response.status)
+            return response
+        if fault.act:
+            if fault.kind == "drop":
+                return self._trigger(name, system, method, logged, None)
+            if fault.kind == "fail":
+                response = fault_response(fault, mount.error)
+            elif fault.kind == "corrupt":
+                response = corrupted(fault, response)
+            elif fault.kind == "delay":
+                time.sleep(fault.seconds)
+        return self._trigger(name, system, method, logged, response)
+
+    def _trigger(self, name: str, system: str, method: str, path: str,
+                 response: Response | None) -> Response | None:
+        """Log a request that met a fault (status 0: dropped) and note the fault."""
+        record = self._log(system, method, path, 0 if response is None else response.status)
+        self.faults.triggered.append((name, record))
         return response
 
     def _dispatch(self, mount: Mount, request: Request) -> Response:

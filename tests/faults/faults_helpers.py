@@ -1,0 +1,156 @@
+"""Shared helpers of the fault-injection suite: runs on the sandbox and effect snapshots.
+
+The suite judges the connector by what happened in the simulated systems (effects), never
+by the requests it sent: a request may be answered 429, be lost, or act and get no answer,
+and what matters is that each expected change happened exactly once and no order was left
+behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import connector.commands.apply as apply_module
+from connector.commands.apply import run_flows
+from connector.engine import Summary
+from connector.http import RetryPolicy, Transport, new_client
+from connector.project import Config, env_name, load_config, require
+from connector.sandbox import Sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+FLOWS = ("adobe-commerce-to-amazon", "amazon-to-adobe-commerce", "amazon-to-vtex")
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+FAST_RETRY = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.05)
+
+
+def load(*, limits: bool = True, **flow_options: Any) -> Config:
+    """The shipped configuration. `limits=False` drops the mappings' rate limits (the
+    sandbox does not enforce them unless asked): SP-API's getOrder at 0.5/s or VTEX's 10
+    cancels a second would make a few hundred generated orders take minutes. `flow_options`
+    are set on every flow."""
+    config = require(load_config(REPO))
+    if not limits:
+        systems = {name: dataclasses.replace(system, rate_limits={})
+                   for name, system in config.systems.items()}
+        config = dataclasses.replace(config, systems=systems)
+    if flow_options:
+        options = {name: {**config.flow_options.get(name, {}), **flow_options}
+                   for name in config.flows}
+        config = dataclasses.replace(config, flow_options=options)
+    return config
+
+
+@dataclasses.dataclass
+class Net:
+    """The client side of a test run: timeouts, retry policy, recorded sleeps, and an
+    optional wrapper around the real HTTP transport (faults a server cannot produce, such as
+    a connect timeout)."""
+
+    read_timeout: float = 30.0
+    connect_timeout: float = 5.0
+    retry: RetryPolicy = FAST_RETRY
+    wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None
+    sleeps: list[float] = dataclasses.field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        time.sleep(seconds)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> Net:
+        """Make `run_flows` build its transport from these settings."""
+        net = self
+
+        def transport(client: httpx.Client, **kwargs: Any) -> Transport:
+            return Transport(client, read_timeout=net.read_timeout,
+                             connect_timeout=net.connect_timeout, retry=net.retry,
+                             sleep=net.sleep, **kwargs)
+
+        def client() -> httpx.Client:
+            return new_client(transport=net.wrap(httpx.HTTPTransport()) if net.wrap else None)
+
+        monkeypatch.setattr(apply_module, "Transport", transport)
+        monkeypatch.setattr(apply_module, "new_client", client)
+        return self
+
+
+def run(config: Config, sandbox: Sandbox, db: Path, flows: Sequence[str] = FLOWS,
+        env: Mapping[str, str] | None = None) -> list[Summary]:
+    """One `connector apply` in process, on the sandbox's clock."""
+    summaries, _ = run_flows(config, list(flows), f"sqlite:///{db}", sandbox.settings(),
+                             dict(env or {}), poll_scale=0.0, now=sandbox.clock.now)
+    return summaries
+
+
+def one(summaries: list[Summary]) -> Summary:
+    assert len(summaries) == 1
+    return summaries[0]
+
+
+def effects(sandbox: Sandbox) -> dict[str, Any]:
+    """What the connector changed, per order, in a form comparable across two sandboxes
+    seeded alike (ids the simulators allocate, such as Commerce entity ids, are left out)."""
+    with sandbox._lock:  # a consistent picture, even with a late request still running
+        amazon = {oid: (o["fulfillment"]["fulfillmentStatus"], len(o.get("packages") or []),
+                        tuple(sandbox.amazon.acknowledgements.get(oid, [])))
+                  for oid, o in sandbox.amazon.orders.items()}
+        vtex = {oid: (o["status"], len(o.get("cancellationRequests") or []))
+                for oid, o in sandbox.vtex.orders.items()}
+        reservations = {lock: r["Status"] for lock, r in sandbox.vtex.reservations.items()}
+        commerce = sandbox.commerce
+        documents: Counter[tuple[int, str]] = Counter()
+        for name, table in (("invoice", commerce.invoices), ("shipment", commerce.shipments),
+                            ("creditmemo", commerce.creditmemos)):
+            for document in table.values():
+                documents[(document["order_id"], name)] += 1
+        orders: dict[str, list[Any]] = {}
+        for order in commerce.orders.values():
+            entity = order["entity_id"]
+            orders.setdefault(str(order.get("increment_id")), []).append((
+                order["state"], documents[(entity, "invoice")], documents[(entity, "shipment")],
+                documents[(entity, "creditmemo")],
+                sorted(h["comment"] for h in order.get("status_histories") or [])))
+        customers = Counter(c["email"] for c in commerce.customers.values())
+    return {"amazon": amazon, "vtex": vtex, "reservations": reservations,
+            "commerce": orders, "customers": dict(customers)}
+
+
+def differences(got: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:
+    """Readable differences between two effect snapshots (empty when equal)."""
+    found = []
+    for part in sorted(set(got) | set(want)):
+        a, b = got.get(part, {}), want.get(part, {})
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                found.append(f"{part}[{key}]: got {a.get(key)!r}, want {b.get(key)!r}")
+    return found
+
+
+def mutations(sandbox: Sandbox, pattern: str = "", since: int = 0) -> list[Any]:
+    """Mutating requests the simulators saw (token requests excluded)."""
+    return [r for r in sandbox.requests[since:]
+            if r.method in MUTATING and "/auth/o2/token" not in r.path and pattern in r.path]
+
+
+def child_env(sandbox: Sandbox, state: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `connector` subprocess pointed at the sandbox."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    for system, values in sandbox.settings().items():
+        for name, value in values.items():
+            env[env_name(system, name)] = value
+    env["CONNECTOR_STATE"] = f"sqlite:///{state}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+CONNECTOR = [sys.executable, "-m", "connector"]
