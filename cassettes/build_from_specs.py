@@ -42,7 +42,8 @@ class Spec:
 
     def __init__(self, path: Path, name: str) -> None:
         text = path.read_text()
-        self.doc: dict[str, Any] = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        self.doc: dict[str, Any] = (json.loads(text) if path.suffix == ".json"
+                                    else yaml.safe_load(text))
         self.name = name
         self.base_path = str(self.doc.get("basePath") or "").rstrip("/")
 
@@ -206,7 +207,8 @@ def amazon(specs: Path) -> dict[str, dict[str, Any]]:
     shipment = "/orders/v0/orders/{orderId}/shipmentConfirmation"
     feed_ops = [("/feeds/2021-06-30/documents", "post"), ("/feeds/2021-06-30/feeds", "post"),
                 ("/feeds/2021-06-30/feeds/{feedId}", "get")]
-    order_ops = [("/orders/2026-01-01/orders", "get"), ("/orders/2026-01-01/orders/{orderId}", "get")]
+    order_ops = [("/orders/2026-01-01/orders", "get"),
+                 ("/orders/2026-01-01/orders/{orderId}", "get")]
     return {
         "spec-amazon-orders.yaml": cassette(
             ["amazon/orders_2026-01-01.json"], AMAZON_SANDBOX,
@@ -339,17 +341,19 @@ def adobe(specs: Path) -> dict[str, dict[str, Any]]:
                                  "is_visible_on_front": 0, "parent_id": 1}}
     create = {"entity": {"base_grand_total": 299.9, "customer_email": order["customer_email"],
                          "grand_total": 299.9, "items": [{"sku": "ECHO-POP-US-BLK"}]}}
+    page = "searchCriteria[currentPage]"
     minimal = "admin-schema-2.4.8.yaml {} (no example in the schema: minimal, from the definitions)"
     exchanges = [
-        (minimal.format("GetV1OrdersId"), interaction("GET", f"{base}/V1/orders/1", None, 200, order)),
+        (minimal.format("GetV1OrdersId"),
+         interaction("GET", f"{base}/V1/orders/1", None, 200, order)),
         (minimal.format("GetV1Orders by ext_order_id"),
          interaction("GET", f"{base}/V1/orders{_query(by_ext)}", None, 200, orders)),
         (minimal.format("GetV1Orders changed, page 1"),
-         interaction("GET", f"{base}/V1/orders{_query([*changed, ('searchCriteria[currentPage]', '1')])}",
-                     None, 200, orders)),
+         interaction("GET", f"{base}/V1/orders{_query([*changed, (page, '1')])}", None, 200,
+                     orders)),
         (minimal.format("GetV1Orders changed, page 2 (Magento answers the last page again)"),
-         interaction("GET", f"{base}/V1/orders{_query([*changed, ('searchCriteria[currentPage]', '2')])}",
-                     None, 200, orders)),
+         interaction("GET", f"{base}/V1/orders{_query([*changed, (page, '2')])}", None, 200,
+                     orders)),
         (minimal.format("PostV1OrdersIdCancel"),
          interaction("POST", f"{base}/V1/orders/1/cancel", None, 200, True)),
         (minimal.format("PostV1OrderOrderIdInvoice"),
@@ -362,7 +366,8 @@ def adobe(specs: Path) -> dict[str, dict[str, Any]]:
          interaction("POST", f"{base}/V1/orders/1/comments", history, 200, True)),
         (minimal.format("GetV1Shipments"),
          interaction("GET", f"{base}/V1/shipments{_query(shipments)}", None, 200, found)),
-        (minimal.format("PostV1Orders"), interaction("POST", f"{base}/V1/orders", create, 200, order)),
+        (minimal.format("PostV1Orders"),
+         interaction("POST", f"{base}/V1/orders", create, 200, order)),
     ]
     operations = [spec.describe(p, m) for p, m in [
         ("/V1/orders/{id}", "get"), ("/V1/orders", "get"), ("/V1/orders/{id}/cancel", "post"),

@@ -76,7 +76,8 @@ def record(flow: str, path: Path, root: Path = REPO) -> Summary:
     with _seeded_uuids(), Sandbox(now=lambda: FIXED) as sandbox, \
             tempfile.TemporaryDirectory(prefix="connector-record-") as tmp:
         settings = sandbox.settings()
-        redact = Redactor().extended(prepare(config, flow, {}, system_overrides=settings).redact.secrets)
+        runtime = prepare(config, flow, {}, system_overrides=settings)
+        redact = Redactor().extended(runtime.redact.secrets)
         with recorder(path, redact, started_at=FIXED,
                       meta={"flows": [flow], "mode": "apply",
                             "recorded_with": "cassettes/record_sandbox.py: the built-in sandbox, "

@@ -1,4 +1,4 @@
-"""`connector test --cassette FILE`: a recorded run (`apply --record`) replayed as a regression test.
+"""`connector test --cassette FILE`: a recorded run (`apply --record`) replayed as a test.
 
 The recorded flows run again, in apply mode (plan mode for a `plan --record` cassette), against
 the cassette alone: vcrpy record mode `none`, so every request must be answered from the file
@@ -24,7 +24,13 @@ A replayed request matches a recorded one when all of these hold:
 * body: equal after the recording's scrubbing (`connector.record`) is applied to the replayed
   request too, so a masked secret matches whatever value the replay sends; JSON bodies compare
   as data (key order and spacing do not matter).
-Headers are not compared. Each recorded exchange answers once; equal requests in recorded order.
+Headers are not compared. Each recorded exchange answers once; equal requests in recorded order
+(a run recorded with several orders at once may have interleaved two orders' equal requests,
+e.g. createFeedDocument, otherwise: record such runs with `concurrency: 1`).
+
+Time: every flow replays at `started_at`. A run that did not fix its clock started each flow a
+little later than that; only a `now` rendered into a changing request's body (confirm_shipment's
+fallback ship date) can show it, as a difference in that flow.
 
 The verdict, per recorded flow: a request the recording does not hold is a *new request* (the
 rules now do something the recorded run did not); it is answered with a 400 so that the run goes
@@ -49,6 +55,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import yaml
 
 from connector.client import SystemClient
 from connector.diagnostics import did_you_mean
@@ -283,7 +290,12 @@ def replay(config: Config, cassette: Path, flow: str | None,
 
     if not cassette.is_file():
         raise UsageError(f"no cassette {cassette}")
-    meta = read_metadata(cassette)
+    if flow is not None and flow not in config.flows:
+        raise UsageError(f"no flow {flow!r}{did_you_mean(flow, config.flows)}")
+    try:
+        meta = read_metadata(cassette)
+    except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise UsageError(f"{cassette} is not a vcrpy cassette: {exc}") from exc
     names = _flows(config, cassette, meta, flow)
     cases = {name: ReplayCase(cassette, name) for name in names}
     if meta.get("started_at"):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -20,9 +22,11 @@ import vcr
 from click.testing import CliRunner, Result
 
 from connector.cli import main
+from connector.commands.apply import run_flows
 from connector.http import HttpRequest, Transport, new_client
+from connector.plan import prepare
 from connector.project import load_config, require
-from connector.record import Scrubber, read_metadata, recorder, scrub_text
+from connector.record import Scrubber, read_metadata, recorder, scrub_text, write_metadata
 from connector.render import MASK, Redactor
 from connector.replay import (
     body_difference,
@@ -31,6 +35,7 @@ from connector.replay import (
     query_difference,
     replay_settings,
 )
+from connector.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"
@@ -75,6 +80,12 @@ def then_of(root: Path, flow: str, rule: str) -> str:
     return block[block.index("    then:"):]
 
 
+def drop_cancel_in_vtex(root: Path) -> None:
+    """The rule that cancels VTEX orders no longer does anything."""
+    block = then_of(root, "amazon-to-vtex", "cancel-in-vtex")
+    edit(root, "amazon-to-vtex", block, "    then: []\n")
+
+
 # --- the committed sandbox cassettes -----------------------------------------------------------
 
 
@@ -90,7 +101,7 @@ def test_sandbox_cassette_replays_with_the_shipped_rules(flow: str) -> None:
 
 def test_a_removed_action_is_a_missing_request(tmp_path: Path) -> None:
     root = project_copy(tmp_path)
-    edit(root, "amazon-to-vtex", then_of(root, "amazon-to-vtex", "cancel-in-vtex"), "    then: []\n")
+    drop_cancel_in_vtex(root)
     result = connector("test", "--project", str(root), "--cassette",
                        str(CASSETTES / "sandbox-amazon-to-vtex.yaml"))
     assert result.exit_code == 1
@@ -157,12 +168,68 @@ def test_a_wall_clock_apply_record_replays_and_blames_the_right_flow(tmp_path: P
     replayed = connector("test", "--project", str(root), "--cassette", str(cassette))
     assert replayed.exit_code == 0, replayed.output
     assert replayed.output.strip() == "3 passed, 0 failed"
-    edit(root, "amazon-to-vtex", then_of(root, "amazon-to-vtex", "cancel-in-vtex"), "    then: []\n")
+    drop_cancel_in_vtex(root)
     changed = connector("test", "--project", str(root), "--cassette", str(cassette))
     assert changed.exit_code == 1
     fails = [line for line in changed.output.splitlines() if line.startswith("FAIL")]
     assert len(fails) == 1 and ": amazon-to-vtex: " in fails[0]
     assert changed.output.rstrip().endswith("2 passed, 1 failed")
+
+
+def test_a_plan_recording_replays_in_plan_mode(tmp_path: Path) -> None:
+    """`plan --record` sends no change: its cassette replays read-only (metadata mode: plan);
+    replayed in apply mode, every action the plan showed would be a new request."""
+    config = require(load_config(REPO))
+    cassette = tmp_path / "plan.yaml"
+    with Sandbox() as sandbox:
+        settings = sandbox.settings()
+        redact = prepare(config, "amazon-to-vtex", {}, system_overrides=settings).redact
+        with recorder(cassette, redact, started_at=sandbox.clock.now(),
+                      meta={"flows": ["amazon-to-vtex"], "mode": "plan"}):
+            run_flows(config, ["amazon-to-vtex"], "sqlite:///:memory:", settings, {},
+                      dry_run=True, now=sandbox.clock.now)
+    result = connector("test", "--project", str(REPO), "--cassette", str(cassette))
+    assert (result.exit_code, result.output.strip()) == (0, "1 passed, 0 failed")
+    write_metadata(cassette, {"mode": "apply"})
+    as_apply = connector("test", "--project", str(REPO), "--cassette", str(cassette))
+    assert as_apply.exit_code == 1
+    assert "new request: POST /api/oms/pvt/orders/AMZ-111-0000001-0000001-01/cancel" \
+        in as_apply.output
+
+
+# --- no secret in any committed cassette ---------------------------------------------------------
+
+_CREDENTIAL_FIELDS = re.compile(
+    r"""(?<![\w-])(access_token|refresh_token|client_secret|client_id|token)"""
+    r"""(["']?[ \t]*[:=][ \t]*["']?)"""
+    r"""([^"'&\s,}]*)""")
+
+
+def _spellings(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+
+
+@pytest.mark.parametrize("cassette", sorted(p.name for p in CASSETTES.glob("*.yaml")))
+def test_no_secret_in_a_committed_cassette(cassette: str) -> None:
+    text = (CASSETTES / cassette).read_text()
+    with Sandbox(orders="empty") as sandbox:
+        secrets = [value for system in sandbox.settings().values()
+                   for name, value in system.items()
+                   if name in ("client_id", "client_secret", "refresh_token", "app_key",
+                               "app_token", "token")]
+    assert len(secrets) == 6
+    for secret in secrets:
+        for spelling in _spellings(secret):
+            assert spelling not in text, f"{cassette} holds a sandbox credential"
+    assert "Atza|" not in text and "Atzr|" not in text  # LWA access and refresh tokens
+    for field, _sep, value in _CREDENTIAL_FIELDS.findall(text):
+        assert value in ("", MASK, "refresh_token"), f"{cassette}: {field} = {value!r}"
+    for value in re.findall(r"X-Amz-(?:Signature|Credential|Security-Token)=([^&\s\"']*)", text):
+        assert value == MASK, f"{cassette}: a presigned URL's signature is not masked"
+    for header in ("x-amz-access-token", "authorization", "x-vtex-api-appkey",
+                   "x-vtex-api-apptoken"):
+        for value in re.findall(rf"(?im)^\s*{header}:\s*\n\s*- (.*)$", text):
+            assert value.strip("'\"") in (MASK, ""), f"{cassette}: header {header} = {value}"
 
 
 # --- metadata ----------------------------------------------------------------------------------

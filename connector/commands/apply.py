@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -64,13 +64,14 @@ def _sandbox(enabled: bool, latency: float = 0.0) -> Iterator[dict[str, dict[str
 
 
 @contextlib.contextmanager
-def _recording(path: Path | None, redact: Any) -> Iterator[None]:
+def _recording(path: Path | None, redact: Any, started_at: datetime,
+               meta: Mapping[str, Any]) -> Iterator[None]:
     if path is None:
         yield
         return
     from connector.record import recorder
 
-    with recorder(path, redact):
+    with recorder(path, redact, started_at=started_at, meta=meta):
         yield
 
 
@@ -146,7 +147,14 @@ def run_flows(
     transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
     summaries: list[Summary] = []
     try:
-        with _recording(record, redact):
+        started = (now or (lambda: datetime.now(timezone.utc)))()
+        if record is not None and now is None:
+            # One time for the whole recorded run, saved in the cassette, so that its replay
+            # reproduces the windows and any time rendered into a request.
+            now = lambda: started  # noqa: E731
+        meta = {"flows": list(names), "mode": "plan" if dry_run else "apply", "since": since,
+                "limit": limit}
+        with _recording(record, redact, started, meta):
             for runtime in runtimes:
                 summaries.append(_run_flow(runtime, transport, store, since, limit, dry_run, poll_scale,
                                            now))

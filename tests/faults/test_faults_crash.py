@@ -1,0 +1,247 @@
+"""Crash safety: `connector apply` killed with SIGKILL at exact points, then run again.
+
+The child process runs the real CLI against the sandbox served by this process; a sandbox
+hook kills it at the chosen request: after the simulator acted but before the answer was
+written (intent recorded, outcome not), before a request was served (and the request lost),
+mid-pagination, mid-feed. The next run must settle every pending action by reading the
+counterpart, and reach the very effects of an uninterrupted run on an identically seeded
+sandbox: same VTEX statuses and reservations, same Commerce orders and documents, same
+Amazon statuses, no duplicate effect. The killed run must not have moved the cursor; the
+final run must have moved it to its window's end.
+
+The child uses real time: the sandbox clock is never advanced here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from faults_helpers import CONNECTOR, REPO, child_env, differences, effects, reference
+
+from connector.sandbox import Sandbox
+from connector.sandbox.server import Request
+from connector.state import open_store
+
+TO_VTEX, TO_COMMERCE, TO_AMAZON = "amazon-to-vtex", "amazon-to-adobe-commerce", \
+    "adobe-commerce-to-amazon"
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+WINDOW = re.compile(r"\(([0-9TZ:-]+) → ([0-9TZ:-]+)\)")
+
+
+class Child:
+    """A `connector apply` subprocess that a sandbox hook can kill."""
+
+    def __init__(self, sandbox: Sandbox, state: Path, flow: str) -> None:
+        self.sandbox, self.state, self.flow = sandbox, state, flow
+        self.proc: subprocess.Popen[str] | None = None
+        self.killed = threading.Event()
+        self._started = threading.Event()
+
+    def kill(self, request: Request | None = None) -> None:
+        """Hook: SIGKILL the child now (from the server thread serving its request)."""
+        self._started.wait(10)
+        if self.proc is not None and not self.killed.is_set():
+            self.killed.set()
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)  # dead before the server writes a byte more
+
+    def run(self, timeout: float = 60.0) -> tuple[int, str]:
+        """Run to the end (or the kill); (exit code, stdout + stderr)."""
+        self.proc = subprocess.Popen(
+            [*CONNECTOR, "apply", "--flow", self.flow], cwd=REPO, text=True,
+            env=child_env(self.sandbox, self.state), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self._started.set()
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            raise
+        return self.proc.returncode, out
+
+
+def nth(count: int, action: Callable[[Request], None],
+        match: Callable[[Request], bool] = lambda r: True) -> Callable[[Request], None]:
+    """A hook that calls `action` on the `count`-th request it sees that `match`es."""
+    seen = [0]
+    lock = threading.Lock()
+
+    def hook(request: Request) -> None:
+        if not match(request):
+            return
+        with lock:
+            seen[0] += 1
+            due = seen[0] == count
+        if due:
+            action(request)
+
+    return hook
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+def crash_and_recover(sandbox: Sandbox, state: Path, flow: str, arm: Callable[[Child], None],
+                      orders: str | int, seed: int = 0) -> int:
+    """Run the child with the kill armed, check it died there, run it again until clean,
+    and compare the effects with an uninterrupted run. Returns how many ledger entries the
+    killed run left pending (intents whose outcome it never recorded)."""
+    child = Child(sandbox, state, flow)
+    arm(child)
+    code, out = child.run()
+    assert child.killed.is_set() and code == -signal.SIGKILL, f"not killed ({code}):\n{out}"
+    sandbox.faults.clear()
+    with open_store(f"sqlite:///{state}") as store:
+        assert store.get_cursor(flow) is None  # the killed run did not move the cursor
+        pending = store.entries(flow, "pending")
+    out = ""
+    for _ in range(3):
+        code, out = Child(sandbox, state, flow).run()
+        if code == 0:
+            break
+    assert code == 0, out
+    assert differences(effects(sandbox), reference([flow], orders, seed)) == []
+    window = WINDOW.search(out)
+    assert window is not None, out
+    with open_store(f"sqlite:///{state}") as store:
+        assert store.get_cursor(flow) == window.group(2)
+    assert sandbox.errors == []
+    return len(pending)
+
+
+def is_mutation(request: Request) -> bool:
+    return request.method in MUTATING and not request.path.endswith("/o2/token")
+
+
+# --- amazon-to-vtex on generated orders --------------------------------------------------------
+
+
+@pytest.fixture
+def vtex_box() -> Iterator[Sandbox]:
+    with Sandbox(orders=60, seed=1) as box:
+        yield box
+
+
+@pytest.mark.parametrize("count", [1, 7])
+def test_killed_after_vtex_acted_before_it_answered(vtex_box: Sandbox, state: Path,
+                                                    count: int) -> None:
+    """Between intent and outcome: the cancel (or reservation) is done in VTEX, the
+    ledger says pending. The next run reads VTEX and sends only what is still wanted."""
+    def arm(child: Child) -> None:
+        vtex_box.faults.on_next("vtex", "POST", ".", nth(count, child.kill), count=None,
+                                after=True)
+
+    assert crash_and_recover(vtex_box, state, TO_VTEX, arm, 60, 1) >= 1
+
+
+def test_killed_before_a_request_was_served(vtex_box: Sandbox, state: Path) -> None:
+    """Intent recorded, request lost with the process: the next run sends it."""
+    lost: list[str] = []
+
+    def arm(child: Child) -> None:
+        def kill_and_lose(request: Request) -> None:
+            lost.append(request.path)  # this request never reaches the simulator
+            vtex_box.faults.drop_next("vtex", "POST", re.escape(request.path) + "$",
+                                      act=False)
+            child.kill()
+
+        vtex_box.faults.on_next("vtex", "POST", "/cancel$", nth(3, kill_and_lose), count=None)
+
+    assert crash_and_recover(vtex_box, state, TO_VTEX, arm, 60, 1) >= 1
+    assert len(lost) == 1
+    assert [r.status for r in vtex_box.requests if r.path == lost[0]][:1] == [0]
+
+
+def test_killed_mid_pagination(state: Path) -> None:
+    with Sandbox(orders=150, seed=2) as sandbox:
+        def arm(child: Child) -> None:
+            sandbox.faults.on_next("amazon", "GET", r"^/orders/2026-01-01/orders$",
+                                   nth(1, child.kill, lambda r: bool(r.arg("paginationToken"))),
+                                   count=None)
+
+        crash_and_recover(sandbox, state, TO_VTEX, arm, 150, 2)
+        listings = [r for r in sandbox.requests if r.path == "/orders/2026-01-01/orders"]
+        assert len(listings) >= 4  # two pages killed at the second, two pages again
+
+
+# --- amazon-to-adobe-commerce on generated orders ---------------------------------------------
+
+
+@pytest.fixture
+def commerce_box() -> Iterator[Sandbox]:
+    with Sandbox(orders=60, seed=3) as box:
+        yield box
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_killed_after_commerce_created_an_order(commerce_box: Sandbox, state: Path,
+                                                count: int) -> None:
+    """The order exists in Commerce, the ledger says pending: the next run's look-up finds
+    it, so it is never created twice (increment_id is unique there anyway)."""
+    def arm(child: Child) -> None:
+        commerce_box.faults.on_next("adobe-commerce", "POST", r"^/V1/orders$",
+                                    nth(count, child.kill), count=None, after=True)
+
+    assert crash_and_recover(commerce_box, state, TO_COMMERCE, arm, 60, 3) >= 1
+    creates = [r for r in commerce_box.requests if r.path == "/V1/orders" and r.method == "POST"]
+    assert all(r.status in (0, 200) for r in creates), creates  # none refused as a duplicate
+
+
+def test_killed_after_a_commerce_invoice(commerce_box: Sandbox, state: Path) -> None:
+    """complete_order is two steps (invoice, ship): killed after the invoice, the next run
+    reads the order invoiced and only ships it."""
+    def arm(child: Child) -> None:
+        commerce_box.faults.on_next("adobe-commerce", "POST", r"/invoice$", nth(1, child.kill),
+                                    count=None, after=True)
+
+    crash_and_recover(commerce_box, state, TO_COMMERCE, arm, 60, 3)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "mapping gap: adobe-commerce add_comment has no precondition on the order's comment "
+    "history and Magento has no idempotency key, so a comment whose answer was lost is "
+    "added again by the next run (see the report)"))
+def test_killed_after_a_commerce_comment(commerce_box: Sandbox, state: Path) -> None:
+    def arm(child: Child) -> None:
+        commerce_box.faults.on_next("adobe-commerce", "POST", r"/comments$",
+                                    nth(1, child.kill), count=None, after=True)
+
+    crash_and_recover(commerce_box, state, TO_COMMERCE, arm, 60, 3)
+
+
+# --- adobe-commerce-to-amazon: the feed and the shipment confirmation --------------------------
+
+
+@pytest.fixture
+def amazon_box() -> Iterator[Sandbox]:
+    with Sandbox() as box:
+        box.amazon.feeds_api.polls_before_done = 0  # the child polls every 30 s otherwise
+        yield box
+
+
+@pytest.mark.parametrize(("method", "path", "after"), [
+    ("POST", r"/feeds/2021-06-30/documents$", True),  # document created, not uploaded
+    ("PUT", r"^/amazon-uploads/", True),  # uploaded, no feed
+    ("POST", r"/feeds/2021-06-30/feeds$", True),  # feed created: Amazon will process it
+    ("GET", r"/feeds/2021-06-30/feeds/\d+$", False),  # while polling
+    ("POST", r"/shipmentConfirmation$", True),  # shipment confirmed, answer lost
+], ids=["document", "upload", "feed", "poll", "confirm"])
+def test_killed_mid_feed_or_confirmation(amazon_box: Sandbox, state: Path, method: str,
+                                         path: str, after: bool) -> None:
+    def arm(child: Child) -> None:
+        amazon_box.faults.on_next("amazon", method, path, child.kill, after=after)
+
+    assert crash_and_recover(amazon_box, state, TO_AMAZON, arm, "scenarios") >= 1
+    feeds = amazon_box.amazon.feeds
+    assert [f["processingStatus"] for f in feeds.values()].count("DONE") >= 1
+    assert amazon_box.amazon.acknowledgements["113-0000003-0000002"] == ["Failure"]  # once
