@@ -27,7 +27,7 @@ from connector.http import RateLimiter, Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, env_name, load_config, require
 from connector.render import Redactor
-from connector.state import StateStore, open_store
+from connector.state import Busy, StateStore, open_store
 
 SANDBOX_STATE = ".connector/sandbox.db"
 
@@ -156,8 +156,14 @@ def run_flows(
                 "limit": limit}
         with _recording(record, redact, started, meta):
             for runtime in runtimes:
-                summaries.append(_run_flow(runtime, transport, store, since, limit, dry_run, poll_scale,
-                                           now))
+                try:
+                    summaries.append(_run_flow(runtime, transport, store, since, limit, dry_run,
+                                               poll_scale, now))
+                except Busy as exc:
+                    # Another process runs this flow: it does the work; the other flows go on.
+                    busy = Summary(runtime.flow.name)
+                    busy.errors.append(str(exc))
+                    summaries.append(busy)
     finally:
         transport.close()
         if store is not None:
