@@ -41,6 +41,7 @@ class CompiledRule:
     predicate: conditions.Predicate
     statuses: frozenset[Any] | None
     actors: frozenset[Any] | None
+    targets: frozenset[Any] | None  # the counterpart statuses it can match
 
 
 @dataclass(frozen=True)
@@ -71,23 +72,29 @@ class CompiledFlow:
                 predicate=conditions.compile_condition(rule.when),
                 statuses=_values_for(rule.when, "status"),
                 actors=_values_for(rule.when, "actor"),
+                targets=_values_for(rule.when, "target.status"),
             )
             for i, rule in enumerate(flow.rules)
         ]
-        self._index: dict[tuple[Any, Any], list[CompiledRule]] = {}
+        self._index: dict[tuple[Any, Any, Any], list[CompiledRule]] = {}
 
-    def candidates(self, status: Any, actor: Any) -> list[CompiledRule]:
-        """Rules that can match an order with this status and actor, in file order."""
-        key = (status, actor)
-        found = self._index.get(key)
+    def candidates(self, status: Any, actor: Any, target_status: Any = None) -> list[CompiledRule]:
+        """Rules that can match an order with this status, actor and counterpart status, in
+        file order (a rule's top-level tests on those fields decide; the rest is checked)."""
+        key = (status, actor, target_status)
+        try:
+            found = self._index.get(key)
+        except TypeError:  # an unhashable value (a list where a status belongs): no index
+            return list(self.rules)
         if found is None:
             try:
                 found = [
                     r for r in self.rules
                     if (r.statuses is None or status in r.statuses)
                     and (r.actors is None or actor in r.actors)
+                    and (r.targets is None or target_status in r.targets)
                 ]
-            except TypeError:  # an unhashable status: no index, check every rule
+            except TypeError:  # an unhashable value: no index, check every rule
                 return list(self.rules)
             if len(self._index) < 10_000:
                 self._index[key] = found
@@ -95,7 +102,9 @@ class CompiledFlow:
 
     def evaluate(self, context: Mapping[str, Any]) -> Decision:
         matched: list[Rule] = []
-        for compiled in self.candidates(context.get("status"), context.get("actor")):
+        target = context.get("target")
+        target_status = target.get("status") if isinstance(target, Mapping) else None
+        for compiled in self.candidates(context.get("status"), context.get("actor"), target_status):
             if compiled.predicate(context):
                 matched.append(compiled.rule)
                 if self.flow.hit_policy == "first":
