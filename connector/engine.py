@@ -207,6 +207,11 @@ class FlowRun:
                     return
             if not acted or self.options.dry_run:
                 break
+        else:
+            # Still acting (or re-evaluating a stale plan) when the rounds ran out: the
+            # order is looked at again next run, not left behind by the cursor.
+            self._watch(order_id, {"reason": "re-evaluate"})
+            return
         if store is not None and not self.options.dry_run:
             if watch_hours is not None:
                 self._watch(order_id, {"reason": "waiting for the counterpart"}, watch_hours)

@@ -7,7 +7,8 @@ after sending leave the outcome unknown, and resending could cancel or invoice t
 turns a repeated cancel into a confirmed one; Magento has no idempotency keys). So for
 non-idempotent requests those raise `AmbiguousOutcome`, and the engine settles the action
 by reading the target's state, never by resending blindly. Reads (`idempotent=True`) are
-retried freely.
+retried freely, also when a 2xx says it is JSON and does not parse (a cut or garbled body);
+such an answer to a write is the caller's to judge (`HttpResponse.malformed`).
 
 TLS certificates are always verified (httpx's default; `new_client` sets `verify=True`
 explicitly and nothing here turns it off), because every request carries a bearer token

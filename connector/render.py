@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from connector import templates
 from connector.errors import TemplateError
@@ -56,8 +56,14 @@ class Redactor:
         return text
 
     def extended(self, more: Iterable[str]) -> Redactor:
-        return Redactor(tuple(sorted({*self.secrets, *(m for m in more if m and len(m) >= 4)},
-                                     key=len, reverse=True)))
+        """Also mask `more`, each in every spelling a remote system may echo it back in
+        (raw, percent- or form-encoded as in a query or form body, JSON-escaped)."""
+        added = {form for m in more if m and len(m) >= 4 for form in _spellings(m)}
+        return Redactor(tuple(sorted({*self.secrets, *added}, key=len, reverse=True)))
+
+
+def _spellings(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
 
 
 def secret_values(declared: Mapping[str, Setting], values: Mapping[str, Any]) -> list[str]:

@@ -16,6 +16,13 @@ relative to the system's `base_url` (the token and presigned upload URLs, which 
 it, are logged with their full path) and status 0 means a dropped connection;
 `sandbox.errors` keeps any exception raised inside a simulator (answered as 500).
 
+Faults: `sandbox.faults` makes matching requests fail the ways networks and servers do,
+before or after the simulator acts (429, 5xx, HTML pages, lost requests, dropped
+connections, late answers, cut or garbled JSON, hooks for a third party's change or a
+client's death, a seeded random mix; see `faults.py`); `sandbox.expire_tokens()` expires
+the LWA tokens and `sandbox.amazon.feeds_api.fatal_next()` fails the next feed.
+`connector.sandbox.effects` snapshots what a run changed, to compare with a fault-free run.
+
 Time: like SP-API, searchOrders serves no change younger than two minutes, so a change made
 during a run (by the connector or by a test helper) shows up in a later run only after
 `sandbox.advance(180)` (or with `sandbox.amazon.freshness_lag = timedelta(0)`).

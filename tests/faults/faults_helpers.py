@@ -12,7 +12,6 @@ import dataclasses
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from connector.engine import Summary
 from connector.http import RetryPolicy, Transport, new_client
 from connector.project import Config, env_name, load_config, require
 from connector.sandbox import Sandbox
+from connector.sandbox.effects import effects
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = ("adobe-commerce-to-amazon", "amazon-to-adobe-commerce", "amazon-to-vtex")
@@ -97,45 +97,6 @@ def run(config: Config, sandbox: Sandbox, db: Path, flows: Sequence[str] = FLOWS
 def one(summaries: list[Summary]) -> Summary:
     assert len(summaries) == 1
     return summaries[0]
-
-
-def effects(sandbox: Sandbox) -> dict[str, Any]:
-    """What the connector changed, per order, in a form comparable across two sandboxes
-    seeded alike (ids the simulators allocate, such as Commerce entity ids, are left out)."""
-    with sandbox._lock:  # a consistent picture, even with a late request still running
-        amazon = {oid: (o["fulfillment"]["fulfillmentStatus"], len(o.get("packages") or []),
-                        tuple(sandbox.amazon.acknowledgements.get(oid, [])))
-                  for oid, o in sandbox.amazon.orders.items()}
-        vtex = {oid: (o["status"], len(o.get("cancellationRequests") or []))
-                for oid, o in sandbox.vtex.orders.items()}
-        reservations = {lock: r["Status"] for lock, r in sandbox.vtex.reservations.items()}
-        commerce = sandbox.commerce
-        documents: Counter[tuple[int, str]] = Counter()
-        for name, table in (("invoice", commerce.invoices), ("shipment", commerce.shipments),
-                            ("creditmemo", commerce.creditmemos)):
-            for document in table.values():
-                documents[(document["order_id"], name)] += 1
-        orders: dict[str, list[Any]] = {}
-        for order in commerce.orders.values():
-            entity = order["entity_id"]
-            orders.setdefault(str(order.get("increment_id")), []).append((
-                order["state"], documents[(entity, "invoice")], documents[(entity, "shipment")],
-                documents[(entity, "creditmemo")],
-                sorted(h["comment"] for h in order.get("status_histories") or [])))
-        customers = Counter(c["email"] for c in commerce.customers.values())
-    return {"amazon": amazon, "vtex": vtex, "reservations": reservations,
-            "commerce": orders, "customers": dict(customers)}
-
-
-def differences(got: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:
-    """Readable differences between two effect snapshots (empty when equal)."""
-    found = []
-    for part in sorted(set(got) | set(want)):
-        a, b = got.get(part, {}), want.get(part, {})
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                found.append(f"{part}[{key}]: got {a.get(key)!r}, want {b.get(key)!r}")
-    return found
 
 
 def mutations(sandbox: Sandbox, pattern: str = "", since: int = 0) -> list[Any]:

@@ -19,13 +19,15 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import CONNECTOR, REPO, child_env, differences, effects, reference
+from faults_helpers import CONNECTOR, REPO, child_env, reference
 
 from connector.sandbox import Sandbox
+from connector.sandbox.effects import differences, effects
 from connector.sandbox.server import Request
 from connector.state import open_store
 
@@ -92,7 +94,7 @@ def state(tmp_path: Path) -> Path:
 
 
 def crash_and_recover(sandbox: Sandbox, state: Path, flow: str, arm: Callable[[Child], None],
-                      orders: str | int, seed: int = 0) -> int:
+                      orders: str | int, seed: int = 0, *, exact_comments: bool = False) -> int:
     """Run the child with the kill armed, check it died there, run it again until clean,
     and compare the effects with an uninterrupted run. Returns how many ledger entries the
     killed run left pending (intents whose outcome it never recorded)."""
@@ -100,6 +102,7 @@ def crash_and_recover(sandbox: Sandbox, state: Path, flow: str, arm: Callable[[C
     arm(child)
     code, out = child.run()
     assert child.killed.is_set() and code == -signal.SIGKILL, f"not killed ({code}):\n{out}"
+    quiet(sandbox)  # requests the child sent before it died are served (or dropped) first
     sandbox.faults.clear()
     with open_store(f"sqlite:///{state}") as store:
         assert store.get_cursor(flow) is None  # the killed run did not move the cursor
@@ -110,13 +113,25 @@ def crash_and_recover(sandbox: Sandbox, state: Path, flow: str, arm: Callable[[C
         if code == 0:
             break
     assert code == 0, out
-    assert differences(effects(sandbox), reference([flow], orders, seed)) == []
+    # A comment in flight when the child died is added again (the xfail test below):
+    # compared apart from that, so that everything else is held exact.
+    got = effects(sandbox, distinct_comments=not exact_comments)
+    assert differences(got, reference([flow], orders, seed)) == []
     window = WINDOW.search(out)
     assert window is not None, out
     with open_store(f"sqlite:///{state}") as store:
         assert store.get_cursor(flow) == window.group(2)
     assert sandbox.errors == []
     return len(pending)
+
+
+def quiet(sandbox: Sandbox, idle: float = 0.3, limit: float = 10.0) -> None:
+    """Wait until the sandbox has logged no request for `idle` seconds."""
+    deadline = time.monotonic() + limit
+    seen = -1
+    while len(sandbox.requests) != seen and time.monotonic() < deadline:
+        seen = len(sandbox.requests)
+        time.sleep(idle)
 
 
 def is_mutation(request: Request) -> bool:
@@ -159,17 +174,17 @@ def test_killed_before_a_request_was_served(vtex_box: Sandbox, state: Path) -> N
 
     assert crash_and_recover(vtex_box, state, TO_VTEX, arm, 60, 1) >= 1
     assert len(lost) == 1
-    assert [r.status for r in vtex_box.requests if r.path == lost[0]][:1] == [0]
+    assert 0 in [r.status for r in vtex_box.requests if r.path == lost[0]]
 
 
 def test_killed_mid_pagination(state: Path) -> None:
-    with Sandbox(orders=150, seed=2) as sandbox:
+    with Sandbox(orders=110, seed=2) as sandbox:  # two pages of searchOrders
         def arm(child: Child) -> None:
             sandbox.faults.on_next("amazon", "GET", r"^/orders/2026-01-01/orders$",
                                    nth(1, child.kill, lambda r: bool(r.arg("paginationToken"))),
                                    count=None)
 
-        crash_and_recover(sandbox, state, TO_VTEX, arm, 150, 2)
+        crash_and_recover(sandbox, state, TO_VTEX, arm, 110, 2)
         listings = [r for r in sandbox.requests if r.path == "/orders/2026-01-01/orders"]
         assert len(listings) >= 4  # two pages killed at the second, two pages again
 
@@ -216,7 +231,7 @@ def test_killed_after_a_commerce_comment(commerce_box: Sandbox, state: Path) -> 
         commerce_box.faults.on_next("adobe-commerce", "POST", r"/comments$",
                                     nth(1, child.kill), count=None, after=True)
 
-    crash_and_recover(commerce_box, state, TO_COMMERCE, arm, 60, 3)
+    crash_and_recover(commerce_box, state, TO_COMMERCE, arm, 60, 3, exact_comments=True)
 
 
 # --- adobe-commerce-to-amazon: the feed and the shipment confirmation --------------------------

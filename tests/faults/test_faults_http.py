@@ -1,8 +1,11 @@
 """Each fault of the issue, one test each, on the sandbox with the shipped configuration.
 
-Every test ends by comparing the sandbox's effects with those of a fault-free run on an
-identically seeded sandbox (`reference`): the fault may cost a run, never an order, and
-never a duplicate effect. Retry delays are shortened (`Net`) except where a test checks them.
+A test whose fault is transient ends by comparing the sandbox's effects with those of a
+fault-free run on an identically seeded sandbox (`reference`): the fault may cost a run,
+never an order, and never a duplicate effect. Stale plans (the counterpart changed between
+the read and the write) must be skipped and the order evaluated again, not counted as
+failures; real failures are recorded with their reason, retried with backoff and parked.
+Retry delays are shortened (`Net`) except where a test checks them.
 """
 
 from __future__ import annotations
@@ -14,21 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faults_helpers import (
-    Net,
-    differences,
-    effects,
-    load,
-    mutations,
-    one,
-    reference,
-    run,
-    settle,
-)
+from faults_helpers import Net, load, mutations, one, reference, run, settle
 
 from connector.http import RetryPolicy
 from connector.project import Config
 from connector.sandbox import Sandbox
+from connector.sandbox.effects import differences, effects
 from connector.sandbox.server import Request
 from connector.state import open_store
 
@@ -394,6 +388,27 @@ def test_target_cancelled_between_read_and_write_is_stale(config: Config, sandbo
     assert [r.status for r in mutations(sandbox, f"{V3}/cancel")] == [400]
 
 
+def test_commerce_order_held_between_read_and_cancel_is_stale(config: Config, sandbox: Sandbox,
+                                                               db: Path, net: Net) -> None:
+    """Magento answers `false` (canCancel) for an order a person put on hold meanwhile: not
+    a failure, the fresh read calls for the on-hold report instead."""
+    amazon_id = "112-0000002-0000004"
+
+    def hold(request: Request) -> None:
+        with sandbox._lock:
+            order = sandbox.commerce.order_by_increment_id(amazon_id)
+            assert order is not None
+            order.update(hold_before_state=order["state"], hold_before_status=order["status"],
+                         state="holded", status="holded")
+
+    sandbox.faults.on_next("adobe-commerce", "POST", r"/cancel$", hold)
+    summary = one(run(config, sandbox, db, [TO_COMMERCE]))
+    assert not summary.failed and not summary.errors and summary.skipped >= 1
+    assert any(amazon_id in item and "release it" in item for item in summary.attention)
+    order = sandbox.commerce.order_by_increment_id(amazon_id)
+    assert order is not None and order["state"] == "holded"
+
+
 # --- failures across runs ------------------------------------------------------------------------
 
 
@@ -429,4 +444,18 @@ def test_one_order_failing_never_stops_the_others(config: Config, sandbox: Sandb
     statuses = {oid: o["status"] for oid, o in sandbox.vtex.orders.items()}
     assert statuses["AMZ-111-0000001-0000002-01"] == "handling"  # looked up as absent: waits
     settle(config, sandbox, db, [TO_VTEX])
+    same_as_reference(sandbox, TO_VTEX)
+
+
+def test_order_still_acting_when_rounds_run_out_is_read_again(sandbox: Sandbox, db: Path,
+                                                               net: Net) -> None:
+    """With no re-evaluation round left after the first cancel of a two-step order (or
+    after a stale refusal), the order is watched, so the next run finishes it instead of
+    the cursor leaving it behind."""
+    config = load(max_reevaluations=0)
+    first = one(run(config, sandbox, db, [TO_VTEX]))
+    assert sandbox.vtex.orders[V1]["status"] == "cancellation-requested"
+    assert first.watched >= 1
+    settle(config, sandbox, db, [TO_VTEX])
+    assert sandbox.vtex.orders[V1]["status"] == "canceled"
     same_as_reference(sandbox, TO_VTEX)
