@@ -57,8 +57,8 @@ SUMMARY = re.compile(r"^(\S+): (\d+) order\(s\): (\d+) action\(s\) done, (\d+) a
 
 
 def soak_project(folder: Path) -> Path:
-    """The shipped project, without client-side rate limits, with a 1 s retry backoff and
-    more concurrency per flow."""
+    """The shipped project, without client-side rate limits, with a 1 s retry backoff,
+    more concurrency per flow and a 26 h first look-back."""
     shutil.copytree(ROOT / "mappings", folder / "mappings")
     shutil.copytree(ROOT / "rules", folder / "rules")
     for mapping in (folder / "mappings").glob("*.yaml"):
@@ -67,7 +67,10 @@ def soak_project(folder: Path) -> Path:
         mapping.write_text(yaml.safe_dump(data, sort_keys=False))
     project = yaml.safe_load((ROOT / "connector.yaml").read_text())
     for flow in project["flows"].values():
-        flow.update(retry_backoff_seconds=1, max_attempts=20, concurrency=16)
+        # lookback 26 h: the oldest generated orders are just under 24 h old, and the
+        # fault-free reference's first runs take minutes; 24 h would drop them from one side
+        flow.update(retry_backoff_seconds=1, max_attempts=20, concurrency=16,
+                    lookback_hours=26)
     (folder / "connector.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
     return folder
 
