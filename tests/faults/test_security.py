@@ -127,7 +127,6 @@ def test_secrets_never_in_cli_output_state_or_cassette(sandbox: Sandbox,
         "plan": cli("plan", env=env),
         "plan json": cli("plan", "--format", "json", env=env),
         "apply": cli("apply", "--record", str(cassette), env=env),
-        "apply again": cli("apply", env=env),
         "explain": cli("explain", str(order), "--flow", TO_VTEX, "--target", str(target),
                        env=env),
     }
