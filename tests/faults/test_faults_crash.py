@@ -3,13 +3,14 @@
 The child process runs the real CLI against the sandbox served by this process; a sandbox
 hook kills it at the chosen request: after the simulator acted but before the answer was
 written (intent recorded, outcome not), before a request was served (and the request lost),
-mid-pagination, mid-feed. The next run must settle every pending action by reading the
+mid-pagination, mid-feed. The next run (in process, on the same state file: the start-up
+of a second child would only cost time) must settle every pending action by reading the
 counterpart, and reach the very effects of an uninterrupted run on an identically seeded
 sandbox: same VTEX statuses and reservations, same Commerce orders and documents, same
 Amazon statuses, no duplicate effect. The killed run must not have moved the cursor; the
 final run must have moved it to its window's end.
 
-The child uses real time: the sandbox clock is never advanced here.
+Both runs use real time: the sandbox clock is never advanced here.
 """
 
 from __future__ import annotations
