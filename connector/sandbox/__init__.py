@@ -1,4 +1,4 @@
-"""The built-in sandbox: a local simulator of Amazon SP-API, VTEX and Adobe Commerce.
+"""The built-in sandbox: a local simulator of Amazon SP-API, Walmart, VTEX and Adobe Commerce.
 
 It serves the endpoints the shipped mappings use, with the request and response shapes of the
 official specs (`shared/specs/`), seeded orders (docs/scenarios.md) and the systems' state
@@ -10,7 +10,8 @@ cassette recording and benchmarks all run against it.
         ...                                    # run flows
         assert sandbox.vtex.orders["AMZ-111-0000001-0000001-01"]["status"] == "canceled"
 
-Inspect or change state through `sandbox.amazon`, `sandbox.vtex` and `sandbox.commerce`;
+Inspect or change state through `sandbox.amazon`, `sandbox.walmart`, `sandbox.vtex` and
+`sandbox.commerce`;
 `sandbox.requests` logs every request as `(system, method, path, status)`, where `path` is
 relative to the system's `base_url` (the token and presigned upload URLs, which are not under
 it, are logged with their full path) and status 0 means a dropped connection;
@@ -20,7 +21,7 @@ Faults: `sandbox.faults` makes matching requests fail the ways networks and serv
 before or after the simulator acts (429, 5xx, HTML pages, lost requests, dropped
 connections, late answers, cut or garbled JSON, hooks for a third party's change or a
 client's death, a seeded random mix; see `faults.py`); `sandbox.expire_tokens()` expires
-the LWA tokens and `sandbox.amazon.feeds_api.fatal_next()` fails the next feed.
+the LWA and Walmart tokens and `sandbox.amazon.feeds_api.fatal_next()` fails the next feed.
 `connector.sandbox.effects` snapshots what a run changed, to compare with a fault-free run.
 
 Time: like SP-API, searchOrders serves no change younger than two minutes, so a change made
@@ -51,14 +52,22 @@ from connector.sandbox.seed import (
 )
 from connector.sandbox.server import Faults, RequestRecord, SandboxServer
 from connector.sandbox.vtex import Vtex
+from connector.sandbox.walmart import Walmart
+from connector.sandbox.walmart_seed import (
+    AFFILIATE,
+    add_walmart_scenarios,
+    generated_walmart,
+    install_walmart,
+)
 
 __all__ = ["Faults", "RequestRecord", "Sandbox", "environment", "serve"]
 
 
 class Sandbox:
-    """The three simulated systems behind one loopback HTTP server.
+    """The four simulated systems behind one loopback HTTP server.
 
-    `orders` is "scenarios" (docs/scenarios.md), "empty", or a number of generated orders;
+    `orders` is "scenarios" (docs/scenarios.md), "empty", or a number of generated Amazon
+    orders (`walmart_orders` adds that many generated Walmart orders);
     `rate_limits` is False (off), True (SP-API's published limits) or a mapping of operation
     name to (rate per second, burst) overriding them; `token_ttl` is the LWA token lifetime in
     seconds; `now` replaces the wall clock (the sandbox adds `advance()`'s offset to it).
@@ -68,7 +77,7 @@ class Sandbox:
                  rate_limits: bool | Mapping[str, tuple[float, float]] = False,
                  orders: str | int = "scenarios", token_ttl: float = 3600.0,
                  now: Callable[[], datetime] | None = None, host: str = "127.0.0.1",
-                 port: int = 0, seed: int = 0) -> None:
+                 port: int = 0, seed: int = 0, walmart_orders: int = 0) -> None:
         self.clock = Clock(now)
         self._lock = threading.RLock()
         self.faults = Faults()
@@ -76,18 +85,24 @@ class Sandbox:
                              rate_limits)
         self.vtex = Vtex(self.clock, self._lock)
         self.commerce = Commerce(self.clock, self._lock)
+        self.walmart = Walmart(self.clock, self._lock)
         self._server = SandboxServer(
-            [*self.amazon.mounts(), *self.vtex.mounts(), *self.commerce.mounts()],
+            [*self.amazon.mounts(), *self.walmart.mounts(), *self.vtex.mounts(),
+             *self.commerce.mounts()],
             self._lock, self.faults, host, port)
         self._server.latency = latency
-        install(self._seed(orders, seed), self.amazon, self.vtex, self.commerce)
+        data = self._seed(orders, seed)
+        if walmart_orders:
+            generated_walmart(data, walmart_orders, self.clock.now(), seed)
+        install(data, self.amazon, self.vtex, self.commerce)
+        install_walmart(data, self.walmart)
 
     def _seed(self, orders: str | int, seed: int) -> SeedData:
         now = self.clock.now()
         if isinstance(orders, int) and not isinstance(orders, bool):
             return generated(orders, now, seed)
         if orders == "scenarios":
-            return scenarios(now)
+            return add_walmart_scenarios(scenarios(now), now)
         if orders == "empty":
             return SeedData()
         raise ValueError(f"orders must be 'scenarios', 'empty' or a number, not {orders!r}")
@@ -136,10 +151,11 @@ class Sandbox:
         return self._server.errors
 
     def expire_tokens(self) -> None:
-        """Expire every Amazon access token now: the next SP-API call with one gets 403
-        and the client must fetch a new one (VTEX keys and the Commerce token do not
-        expire)."""
+        """Expire every Amazon and Walmart access token now: the next SP-API call with one
+        gets 403, the next Walmart call 401, and the client must fetch a new one (VTEX keys
+        and the Commerce token do not expire)."""
         self.amazon.expire_tokens()
+        self.walmart.expire_tokens()
 
     def advance(self, delta: float | timedelta) -> None:
         """Move sandbox time forward (token expiry, Amazon's two-minute lag, stamps)."""
@@ -188,9 +204,13 @@ class Sandbox:
                        "client_secret": self.amazon.credentials["client_secret"],
                        "refresh_token": self.amazon.credentials["refresh_token"],
                        "marketplace_ids": "ATVPDKIKX0DER"},
+            "walmart": {"base_url": f"{base}/walmart",
+                        "client_id": self.walmart.credentials["client_id"],
+                        "client_secret": self.walmart.credentials["client_secret"]},
             "vtex": {"base_url": f"{base}/vtex", "account": "sandbox",
                      "app_key": self.vtex.credentials["app_key"],
-                     "app_token": self.vtex.credentials["app_token"], "affiliate_id": "AMZ"},
+                     "app_token": self.vtex.credentials["app_token"], "affiliate_id": "AMZ",
+                     "walmart_affiliate_id": AFFILIATE},
             "adobe-commerce": {"base_url": f"{base}/adobe-commerce/rest/default",
                                "token": self.commerce.token, "website_id": "1",
                                "store_id": "1"},

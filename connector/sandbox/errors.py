@@ -1,9 +1,13 @@
-"""The error bodies of the three systems, in one place so every module answers alike.
+"""The error bodies of the simulated systems, in one place so every module answers alike.
 
 - SP-API: `{"errors": [{code, message, details?}]}` (ErrorList in every model).
 - VTEX OMS: `{"error": {code, message, exception}}` (StartHandling's 401/409 examples).
 - Adobe Commerce: `{"message": "...%1...", "parameters": [...]}` (error-response), with
   placeholders left in the message as Magento does.
+- Walmart: items are `GatewayError` (`us-mp-orders.json` `#/GatewayError`: code, field,
+  description, info, severity, category, causes, errorIdentifiers), in the envelopes the
+  research notes observed: `{"errors": {"error": [...]}}` from the orders service and
+  `{"error": [...]}` from the gateway (401). Codes are `<CODE>.<SERVICE>`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 
 from connector.sandbox.server import HttpError, Response
 
-__all__ = ["amazon_error", "amazon_invalid", "magento_error", "vtex_error"]
+__all__ = ["amazon_error", "amazon_invalid", "magento_error", "vtex_error", "walmart_error",
+           "walmart_invalid"]
 
 
 def amazon_error(status: int, code: str, message: str, details: str | None = None,
@@ -42,3 +47,20 @@ def magento_error(status: int, message: str, parameters: Any = None) -> Response
     if parameters is not None:
         body["parameters"] = parameters
     return Response.json(status, body)
+
+
+def walmart_error(status: int, code: str, description: str, *, field: str = "",
+                  gateway: bool = False, category: str = "DATA") -> Response:
+    """A Walmart error: one GatewayError, in the orders service's or the gateway's envelope."""
+    service = "GMP_GATEWAY_API" if gateway else "GMP_ORDER_API"
+    item = {"code": f"{code}.{service}", "field": field or code.lower(),
+            "description": description, "info": description, "severity": "ERROR",
+            "category": category, "causes": [], "errorIdentifiers": {}}
+    body: dict[str, Any] = {"error": [item]} if gateway else {"errors": {"error": [item]}}
+    return Response.json(status, body)
+
+
+def walmart_invalid(description: str, field: str = "",
+                    code: str = "INVALID_REQUEST_CONTENT") -> HttpError:
+    """A 400 from the orders service, raised from deep inside a handler."""
+    return HttpError(walmart_error(400, code, description, field=field))

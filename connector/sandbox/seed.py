@@ -27,7 +27,8 @@ from connector.sandbox.records import (
 )
 from connector.sandbox.vtex import Vtex
 
-__all__ = ["SCENARIOS", "Kind", "SeedData", "generated", "install", "scenarios"]
+__all__ = ["SCENARIOS", "Kind", "SeedData", "add_commerce", "add_vtex", "generated", "install",
+           "scenarios"]
 
 SKUS = ("SKU-1", "SKU-2", "SKU-3")
 STOCK = 100
@@ -98,6 +99,7 @@ class SeedData:
     commerce_invoices: list[dict[str, Any]] = field(default_factory=list)
     commerce_shipments: list[dict[str, Any]] = field(default_factory=list)
     commerce_customers: list[dict[str, Any]] = field(default_factory=list)
+    walmart_orders: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _lines(order_id: str, index: int) -> list[Line]:
@@ -122,27 +124,40 @@ def _add(data: SeedData, order_id: str, kind: Kind, index: int, created: datetim
         updated=updated, lines=lines, buyer=buyer, cancelled_by=kind.cancelled_by,
         buyer_request=kind.buyer_request))
     if kind.vtex is not None:
-        vtex = vtex_order(order_id, status=kind.vtex, sequence=500000 + index, created=created,
-                          updated=updated, lines=lines, buyer=buyer)
-        data.vtex_orders.append(vtex)
-        if kind.vtex in _ACTIVE_VTEX:
-            data.vtex_reservations.append(vtex_reservation(
-                vtex["items"][0]["lockId"], created=created, lines=lines, buyer=buyer,
-                status=2 if kind.vtex in ("ready-for-handling", "handling") else 1))
+        add_vtex(data, order_id, kind.vtex, 500000 + index, created, updated, lines, buyer)
     if kind.commerce is not None:
-        state, *flags = kind.commerce.split("+")
-        entity_id = len(data.commerce_orders) + 1
-        order = commerce_order(order_id, entity_id=entity_id, first_item_id=entity_id * 10,
-                               state=state, created=created, updated=updated, lines=lines,
-                               buyer=buyer, invoiced="invoiced" in flags,
-                               shipped="shipped" in flags, canceled=state == "canceled")
-        data.commerce_orders.append(order)
-        if "invoiced" in flags:
-            data.commerce_invoices.append(commerce_document(
-                "invoice", entity_id, order, first_item_id=entity_id * 10))
-        if "shipped" in flags:
-            data.commerce_shipments.append(commerce_document(
-                "shipment", entity_id, order, first_item_id=entity_id * 10, track=UPS_TRACK))
+        add_commerce(data, order_id, kind.commerce, created, updated, lines, buyer)
+
+
+def add_vtex(data: SeedData, order_id: str, status: str, sequence: int, created: datetime,
+             updated: datetime, lines: list[Line], buyer: Buyer, affiliate: str = "AMZ") -> None:
+    """Seed the VTEX order `{affiliate}-{order_id}-01` (and its reservation while active)."""
+    vtex = vtex_order(order_id, status=status, sequence=sequence, created=created,
+                      updated=updated, lines=lines, buyer=buyer, affiliate=affiliate)
+    data.vtex_orders.append(vtex)
+    if status in _ACTIVE_VTEX:
+        data.vtex_reservations.append(vtex_reservation(
+            vtex["items"][0]["lockId"], created=created, lines=lines, buyer=buyer,
+            status=2 if status in ("ready-for-handling", "handling") else 1))
+
+
+def add_commerce(data: SeedData, order_id: str, spec: str, created: datetime,
+                 updated: datetime, lines: list[Line], buyer: Buyer) -> None:
+    """Seed the Commerce order with `ext_order_id` = `order_id`; `spec` is a state with
+    optional `+invoiced` / `+shipped` (see `Kind.commerce`)."""
+    state, *flags = spec.split("+")
+    entity_id = len(data.commerce_orders) + 1
+    order = commerce_order(order_id, entity_id=entity_id, first_item_id=entity_id * 10,
+                           state=state, created=created, updated=updated, lines=lines,
+                           buyer=buyer, invoiced="invoiced" in flags,
+                           shipped="shipped" in flags, canceled=state == "canceled")
+    data.commerce_orders.append(order)
+    if "invoiced" in flags:
+        data.commerce_invoices.append(commerce_document(
+            "invoice", entity_id, order, first_item_id=entity_id * 10))
+    if "shipped" in flags:
+        data.commerce_shipments.append(commerce_document(
+            "shipment", entity_id, order, first_item_id=entity_id * 10, track=UPS_TRACK))
 
 
 def scenarios(now: datetime) -> SeedData:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sandbox_helpers import Api, amazon_token
+from sandbox_helpers import Api, amazon_token, walmart_headers, walmart_token
 
 from connector.sandbox import Sandbox
 
@@ -57,3 +57,10 @@ def vtex(sandbox: Sandbox, client: httpx.Client) -> Api:
 def commerce(sandbox: Sandbox, client: httpx.Client) -> Api:
     settings = sandbox.settings()["adobe-commerce"]
     return Api(client, settings["base_url"], {"Authorization": f"Bearer {settings['token']}"})
+
+
+@pytest.fixture
+def walmart(sandbox: Sandbox, client: httpx.Client) -> Api:
+    return Api(client, sandbox.settings()["walmart"]["base_url"],
+               {**walmart_headers(), "Accept": "application/json",
+                "WM_SEC.ACCESS_TOKEN": walmart_token(sandbox, client)})

@@ -13,9 +13,12 @@ from sandbox_helpers import Api
 from connector.sandbox import Sandbox, environment, serve
 from connector.sandbox.__main__ import main
 from connector.sandbox.seed import SCENARIOS
+from connector.sandbox.walmart_seed import WALMART_SCENARIOS
 
 SCENARIO_DOC_IDS = {f"111-0000001-{n:07d}" for n in range(1, 11)} | {
     f"112-0000002-{n:07d}" for n in range(1, 8)} | {f"113-0000003-{n:07d}" for n in range(1, 5)}
+WALMART_DOC_IDS = {f"40000000001{n:02d}" for n in range(1, 11)} | {
+    f"40000000002{n:02d}" for n in range(1, 8)} | {f"40000000003{n:02d}" for n in range(1, 5)}
 
 
 def test_settings_point_at_the_sandbox(sandbox: Sandbox) -> None:
@@ -46,14 +49,17 @@ def test_base_url_needs_a_running_sandbox() -> None:
 
 def test_seed_matches_the_scenarios_document(sandbox: Sandbox) -> None:
     assert set(sandbox.amazon.orders) == SCENARIO_DOC_IDS == set(SCENARIOS)
+    assert set(sandbox.walmart.orders) == WALMART_DOC_IDS == set(WALMART_SCENARIOS)
     assert set(sandbox.vtex.orders) == {f"AMZ-{i}-01" for i in (
         "111-0000001-0000001", "111-0000001-0000002", "111-0000001-0000003",
         "111-0000001-0000004", "111-0000001-0000005", "111-0000001-0000008",
-        "111-0000001-0000009", "111-0000001-0000010")}
+        "111-0000001-0000009", "111-0000001-0000010")} | {
+        f"WLM-400000000010{n}-01" for n in (1, 2, 3, 4, 5, 6, 8, 9)} | {"WLM-4000000000110-01"}
     assert {o["ext_order_id"] for o in sandbox.commerce.orders.values()} == {
         "112-0000002-0000004", "112-0000002-0000006", "112-0000002-0000007",
         "113-0000003-0000001", "113-0000003-0000002", "113-0000003-0000003",
-        "113-0000003-0000004"}
+        "113-0000003-0000004"} | {f"400000000020{n}" for n in (4, 5, 6, 7)} | {
+        f"400000000030{n}" for n in (1, 2, 3, 4)}
     now = sandbox.clock.now()
     for order in sandbox.amazon.orders.values():
         for stamp in (order["createdTime"], order["lastUpdatedTime"]):
@@ -235,12 +241,14 @@ def test_helpers_add_records_in_the_spec_shapes(sandbox: Sandbox, amazon: Api, v
     got = vtex.get("/api/oms/pvt/orders/AMZ-111-0000001-0000007-01").json()
     assert got["marketplaceOrderId"] == "111-0000001-0000007" and got["status"] == "handling"
     imported = sandbox.add_commerce_order("112-0000002-0000002", invoiced=True, shipped=True)
-    assert imported["entity_id"] == 8 and imported["customer_email"] == "buyer2@example.com"
+    entity_id = imported["entity_id"]
+    assert entity_id == max(sandbox.commerce.orders)
+    assert imported["customer_email"] == "buyer2@example.com"
     shipments = commerce.get("/V1/shipments", params={
         "searchCriteria[filter_groups][0][filters][0][field]": "order_id",
-        "searchCriteria[filter_groups][0][filters][0][value]": "8"}).json()
+        "searchCriteria[filter_groups][0][filters][0][value]": str(entity_id)}).json()
     assert shipments["items"][0]["tracks"][0]["carrier_code"] == "ups"
-    assert commerce.post("/V1/orders/8/cancel").json() is False  # fully invoiced
+    assert commerce.post(f"/V1/orders/{entity_id}/cancel").json() is False  # fully invoiced
 
 
 def test_amazon_helpers_cancel_and_request(sandbox: Sandbox) -> None:
