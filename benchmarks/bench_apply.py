@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector.commands.apply import run_flows  # noqa: E402
+from connector.runner import run_flows  # noqa: E402
 from connector.project import load_config, require  # noqa: E402
 from connector.sandbox import Sandbox  # noqa: E402
 

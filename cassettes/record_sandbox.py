@@ -29,7 +29,7 @@ from unittest import mock
 
 from vcr.serializers import yamlserializer
 
-from connector.commands.apply import run_flows
+from connector.runner import run_flows
 from connector.engine import Summary
 from connector.plan import prepare
 from connector.project import load_config, require

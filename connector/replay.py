@@ -57,16 +57,14 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from connector.client import SystemClient
+from connector import runner
 from connector.diagnostics import did_you_mean
-from connector.engine import FlowRun, RunOptions
 from connector.errors import ConnectorError, HTTPError, UsageError
 from connector.fetch import parse_iso
-from connector.http import RateLimiter, Transport, new_client
+from connector.http import Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, resolve_settings
 from connector.record import Scrubber, read_metadata, scrub_request, scrub_text
-from connector.render import Redactor
 from connector.state import StateStore, open_store
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -253,20 +251,20 @@ def replay_settings(config: Config, names: Sequence[str],
     return result
 
 
+def replay_run_settings(meta: Mapping[str, Any], now: datetime) -> runner.RunSettings:
+    """The recorded run's command options, one order at a time (exchanges in a stable
+    order) and without waiting; the flow's own options (retries included) come from the
+    project, as in any run."""
+    limit = meta.get("limit")
+    return runner.RunSettings(
+        since=meta.get("since"), limit=int(limit) if limit else None,
+        dry_run=meta.get("mode") == "plan", concurrency=1, poll_scale=0.0,
+        now=lambda: now, sleep=lambda seconds: None)
+
+
 def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore,
               meta: Mapping[str, Any], now: datetime) -> None:
-    clients = {name: SystemClient(system, runtime.system_settings[name], transport, runtime.redact)
-               for name, system in runtime.systems.items()}
-    options = runtime.options
-    limit = meta.get("limit")
-    FlowRun(runtime, clients, store, RunOptions(
-        since=meta.get("since"), limit=int(limit) if limit else None,
-        dry_run=meta.get("mode") == "plan", concurrency=1,
-        max_reevaluations=int(options.get("max_reevaluations", 3)),
-        lookback_hours=float(options.get("lookback_hours", 24)),
-        watch_hours=float(options.get("watch_hours", 48)),
-        poll_scale=0.0, now=lambda: now, sleep=lambda seconds: None,
-    )).run()
+    runner.run_flow(runtime, transport, store, replay_run_settings(meta, now))
 
 
 def _is_token_exchange(request: Any) -> bool:
@@ -311,20 +309,18 @@ def replay(config: Config, cassette: Path, flow: str | None,
                                      f"{did_you_mean(name, config.flows)}")
     overrides = replay_settings(config, runnable, environ)
     runtimes = [prepare(config, name, environ, system_overrides=overrides) for name in runnable]
-    redact = Redactor()
-    for runtime in runtimes:
-        redact = redact.extended(runtime.redact.secrets)
+    redact = runner.redactor(runtimes)
     scrubber = Scrubber(redact)
     player = vcr.VCR(record_mode="none",
                      before_record_request=lambda request: scrub_request(request, scrubber))
     for name, matcher in matchers(lambda text: scrub_text(text, scrubber)).items():
         player.register_matcher(name, matcher)
     current: list[ReplayCase] = []
-    transport = Transport(
-        new_client(transport=_ReplayTransport(lambda line: current[-1].lines.append(line),
-                                              lambda text: scrub_text(text, scrubber))),
-        limiter=RateLimiter(sleep=lambda seconds: None), redact=redact,
-        sleep=lambda seconds: None)
+    # No rate limits (None: the cassette answers at once) and no waits.
+    transport = runner.new_transport(
+        None, redact, sleep=lambda seconds: None,
+        client=new_client(transport=_ReplayTransport(lambda line: current[-1].lines.append(line),
+                                                     lambda text: scrub_text(text, scrubber))))
     with tempfile.TemporaryDirectory(prefix="connector-replay-") as tmp, \
             player.use_cassette(str(cassette), match_on=(
                 "method", "replay_path", "replay_query", "replay_body")) as tape:

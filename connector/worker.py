@@ -31,15 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from connector.client import SystemClient
-from connector.commands.apply import _check_settings
-from connector.engine import FlowRun, RunOptions, Summary, flow_key
+from connector import runner
+from connector.engine import flow_key
 from connector.errors import ConnectorError, UsageError
-from connector.execute import RetryAcrossRuns
-from connector.http import RateLimiter, Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, load_config, require, resolve_settings
-from connector.render import Redactor
+from connector.report import describe
 from connector.state import Busy, StateStore, _hide_password
 
 if TYPE_CHECKING:
@@ -149,14 +146,11 @@ class Fleet:
         self.failures = 0
         self._lock = threading.Lock()
         self._runtimes: dict[Partition, FlowRuntime] = {}
-        redact = Redactor()
-        for flow, partition in partitions(config, self.env):  # fail now, not in every job
-            runtime = self._runtime(flow, partition)
-            _check_settings(runtime)
-            redact = redact.extended(runtime.redact.secrets)
-        self.redact = redact
-        limits = {name: dict(system.rate_limits) for name, system in config.systems.items()}
-        self.transport = Transport(new_client(), limiter=RateLimiter(limits), redact=redact)
+        # Fail now, naming every flow's missing settings, not in every job.
+        runtimes = [self._runtime(flow, partition) for flow, partition in partitions(config, self.env)]
+        runner.check_settings(runtimes)
+        self.redact = runner.redactor(runtimes)
+        self.transport = runner.new_transport(config, self.redact)
 
     def _runtime(self, flow: str, partition: str) -> FlowRuntime:
         key = (flow, partition)
@@ -178,18 +172,8 @@ class Fleet:
         name = flow_key(flow, partition)
         try:
             runtime = self._runtime(flow, partition)
-            clients = {system: SystemClient(spec, runtime.system_settings[system],
-                                            self.transport, runtime.redact)
-                       for system, spec in runtime.systems.items()}
-            options = runtime.options
-            summary = FlowRun(runtime, clients, self.store, RunOptions(
-                partition=partition,
-                concurrency=int(options.get("concurrency", 8)),
-                max_reevaluations=int(options.get("max_reevaluations", 3)),
-                lookback_hours=float(options.get("lookback_hours", 24)),
-                watch_hours=float(options.get("watch_hours", 48)),
-                retry=RetryAcrossRuns.from_options(options),
-            )).run()
+            summary = runner.run_flow(runtime, self.transport, self.store,
+                                      runner.RunSettings(partition=partition))
         except Busy as exc:
             return self._say(f"{name}: skipped: {exc}")
         except ConnectorError as exc:
@@ -201,7 +185,7 @@ class Fleet:
         if summary.failed or summary.unknown or summary.errors:
             with self._lock:
                 self.failures += 1
-        return self._say(_describe(name, summary))
+        return self._say(describe(name, summary))
 
     def _say(self, text: str) -> str:
         with self._lock:
@@ -210,16 +194,6 @@ class Fleet:
 
     def close(self) -> None:
         self.transport.close()
-
-
-def _describe(name: str, s: Summary) -> str:
-    lines = [f"{name}: {s.orders} order(s): {s.done} action(s) done, {s.already} already done, "
-             f"{s.skipped} skipped, {s.failed} failed"
-             + (f", {s.unknown} unknown outcome(s)" if s.unknown else "")
-             + (f", {s.watched} order(s) watched" if s.watched else "")]
-    lines += [f"  attention: {item}" for item in s.attention]
-    lines += [f"  failed: {item}" for item in s.errors]
-    return "\n".join(lines)
 
 
 def build_app(url: str, runner: Runner, parts: Callable[[], Sequence[Partition]], *,

@@ -22,7 +22,7 @@ import vcr
 from click.testing import CliRunner, Result
 
 from connector.cli import main
-from connector.commands.apply import run_flows
+from connector.runner import run_flows
 from connector.http import HttpRequest, Transport, new_client
 from connector.plan import prepare
 from connector.project import load_config, require

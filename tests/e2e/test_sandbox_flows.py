@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from connector.commands.apply import run_flows
+from connector.runner import run_flows
 from connector.engine import Summary
 from connector.project import Config, load_config, require
 from connector.sandbox import Sandbox

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-import connector.commands.apply as apply_module
-from connector.commands.apply import run_flows
+import connector.runner as runner_module
+from connector.runner import run_flows
 from connector.engine import Summary
 from connector.http import RetryPolicy, Transport, new_client
 from connector.project import Config, env_name, load_config, require
@@ -78,8 +78,8 @@ class Net:
         def client() -> httpx.Client:
             return new_client(transport=net.wrap(httpx.HTTPTransport()) if net.wrap else None)
 
-        monkeypatch.setattr(apply_module, "Transport", transport)
-        monkeypatch.setattr(apply_module, "new_client", client)
+        monkeypatch.setattr(runner_module, "Transport", transport)
+        monkeypatch.setattr(runner_module, "new_client", client)
         return self
 
 
@@ -146,9 +146,9 @@ def reference(flows: Sequence[str] = FLOWS, orders: str | int = "scenarios",
         import tempfile
 
         config = load(limits=False)
-        patched = apply_module.Transport, apply_module.new_client
+        patched = runner_module.Transport, runner_module.new_client
         # mypy: the module attributes are reassigned on purpose (a test's Net may be on)
-        apply_module.Transport, apply_module.new_client = Transport, new_client
+        runner_module.Transport, runner_module.new_client = Transport, new_client
         try:
             with Sandbox(orders=orders, seed=seed) as sandbox, \
                     tempfile.TemporaryDirectory() as tmp:
@@ -159,5 +159,5 @@ def reference(flows: Sequence[str] = FLOWS, orders: str | int = "scenarios",
                 assert sandbox.errors == []
                 _REFERENCES[key] = effects(sandbox)
         finally:
-            apply_module.Transport, apply_module.new_client = patched
+            runner_module.Transport, runner_module.new_client = patched
     return _REFERENCES[key]

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from faults_helpers import CONNECTOR, REPO, child_env, load, one, reference
 
-from connector.commands.apply import run_flows
+from connector.runner import run_flows
 from connector.sandbox import Sandbox
 from connector.sandbox.effects import differences, effects
 from connector.sandbox.server import Request
