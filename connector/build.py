@@ -25,6 +25,7 @@ from connector.model import (
     Poll,
     RateLimit,
     Request,
+    ResponseFormat,
     Rule,
     RuleTest,
     Setting,
@@ -215,6 +216,8 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
                 poll=poll,
                 when=when,
                 fail_if=sd.get("fail_if", ""),
+                fail_message=sd.get("fail_message", ""),
+                response=_response(sd.get("response")),
                 where=_where(doc, spath),
             )
         )
@@ -228,6 +231,13 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
         mutating=bool(data.get("mutating", True)),
         where=_where(doc, path, key=True),
     )
+
+
+def _response(data: Mapping[str, Any] | None) -> ResponseFormat | None:
+    if not data:
+        return None
+    return ResponseFormat(format=data.get("format", "json"), lists=tuple(data.get("lists", ())),
+                          compression_from=data.get("compression_from", ""))
 
 
 def action_calls(doc: Loaded, items: list[Any], path: PathKey) -> tuple[ActionCall, ...]:

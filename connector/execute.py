@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connector import conditions
+from connector import conditions, documents
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
-from connector.http import AmbiguousOutcome, HttpResponse, error_message
-from connector.model import Step
+from connector.http import MAX_BODY, AmbiguousOutcome, HttpResponse, error_message
+from connector.model import ResponseFormat, Step
 from connector.normalise import search
 from connector.plan import Planned
 from connector.state import StateStore
@@ -83,8 +83,11 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
         if response.status not in step.expect:
             retryable = response.status == 429 or response.status >= 500
             raise StepFailed(f"step {step.name}: {client.describe_error(response)}", retryable=retryable)
-        body = response.json()
-        if response.malformed and _unreadable(response, step):
+        if step.response is not None:
+            body = _document(client, step, step.response, response, context)
+        else:
+            body = response.json()
+        if step.response is None and response.malformed and _unreadable(response, step):
             # Answered "yes" in a body we cannot read (cut short, garbled, a proxy's HTML
             # page): the outputs are lost and, for a write, whether it acted is unknown.
             message = (f"step {step.name}: {client.system.name} answered {response.status} "
@@ -94,8 +97,10 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
                                                      "taken effect"))
             raise StepFailed(client.redact(message), retryable=True)
         if step.fail_if and search(step.fail_if, body):
+            said = search(step.fail_message, body) if step.fail_message else None
+            text = said if isinstance(said, str) and said else response.text[:300]
             raise StepFailed(f"step {step.name}: {client.system.name} refused: "
-                             f"{client.redact(response.text[:300])}", retryable=False)
+                             f"{client.redact(text[:1000])}", retryable=False)
         if step.poll is not None:
             if step.poll.fail_if and search(step.poll.fail_if, body):
                 raise StepFailed(f"step {step.name}: {client.redact(json.dumps(body, default=str)[:300])}",
@@ -106,6 +111,20 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
                 continue
         return {name: search(expr, body) for name, expr in step.outputs.items()}
     raise StepFailed(f"step {step.name}: still not finished after {attempts} polls", retryable=True)
+
+
+def _document(client: SystemClient, step: Step, spec: ResponseFormat, response: HttpResponse,
+              context: dict[str, Any]) -> Any:
+    """The body of a step that declares its format (an XML report, gzip when an earlier
+    step's output says so). A body that does not decode is a retryable failure: the step
+    is a read of a document, and reading it again is harmless."""
+    compression = search(spec.compression_from, context) if spec.compression_from else None
+    try:
+        return documents.decode(response.body, spec.format,
+                                compression=compression if isinstance(compression, str) else None,
+                                lists=spec.lists, limit=MAX_BODY)
+    except documents.DocumentError as exc:
+        raise StepFailed(f"step {step.name}: {client.system.name}: {exc}", retryable=True) from None
 
 
 def _unreadable(response: HttpResponse, step: Step) -> bool:

@@ -82,7 +82,19 @@ class Step:
     poll: Poll | None = None
     when: Condition | None = None
     fail_if: str = ""  # JMESPath on the response: the step failed when truthy (Magento's `false`)
+    fail_message: str = ""  # JMESPath on the response: the remote side's own words for it
+    response: ResponseFormat | None = None  # how to read a body that is not plain JSON
     where: Where = Where("")
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """How a step's body is read (see `connector.documents`): an XML document, perhaps
+    compressed with the algorithm an earlier step's output names (`compression_from`)."""
+
+    format: str = "json"  # json | xml
+    lists: tuple[str, ...] = ()  # XML elements always read as lists
+    compression_from: str = ""  # JMESPath over the step context: GZIP, or empty/null
 
 
 @dataclass(frozen=True)

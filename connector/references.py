@@ -320,6 +320,14 @@ class _Checker:
                 self.jmespath(doc, spath + ("outputs", out), expr)
             if step.fail_if:
                 self.jmespath(doc, spath + ("fail_if",), step.fail_if)
+            if step.fail_message:
+                self.jmespath(doc, spath + ("fail_message",), step.fail_message)
+            if step.response is not None and step.response.compression_from:
+                where = spath + ("response", "compression_from")
+                self.jmespath(doc, where, step.response.compression_from)
+                problem = step_path(step.response.compression_from)
+                if problem:
+                    self.add(doc, where, "unknown-path", problem)
             if step.poll is not None:
                 self.jmespath(doc, spath + ("poll", "until"), step.poll.until)
                 if step.poll.fail_if:

@@ -351,7 +351,8 @@ def test_cancel_feed_examples_through_execute_and_steps(config: Config, store: S
     amazon = client(config, runtime, "amazon", "spec-amazon-feeds.yaml")
     planned = plan(runtime, "amazon.cancel_order", commerce_source(config), amazon_target(config))
     assert planned.action is not None
-    create_document, _upload, create_feed, wait = planned.action.steps
+    steps = {step.name: step for step in planned.action.steps}
+    create_document, create_feed, wait = steps["create_document"], steps["create_feed"], steps["wait"]
     document = examples("spec-amazon-feeds.yaml", "createFeedDocument")[0]
     with spec_vcr("spec-amazon-feeds.yaml").use_cassette(
             str(CASSETTES / "spec-amazon-feeds.yaml")) as tape, \

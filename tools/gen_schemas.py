@@ -88,6 +88,17 @@ step = {
         "expect": {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}, "minItems": 1},
         "outputs": {"type": "object", "additionalProperties": {"type": "string"}},
         "fail_if": {"type": "string", "description": "JMESPath on the response: the step fails when it is truthy"},
+        "fail_message": {"type": "string", "description": "JMESPath on the response: the failure's message (the remote side's own words)"},
+        "response": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "How the body is read when it is not plain JSON (an XML report, a gzip download)",
+            "properties": {
+                "format": {"enum": ["json", "xml"]},
+                "lists": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+                "compression_from": {"type": "string", "description": "JMESPath over the step context naming the compression (GZIP), e.g. steps.get_report.compressionAlgorithm"},
+            },
+        },
         "poll": {
             "type": "object",
             "required": ["until"],

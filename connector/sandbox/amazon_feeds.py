@@ -4,12 +4,14 @@ Flow (feeds_2021-06-30.json and the research notes): createFeedDocument returns 
 URL on this server; the client PUTs the XML there with the same Content-Type; createFeed
 queues it; getFeed moves IN_QUEUE → IN_PROGRESS → DONE over successive polls (FATAL when the
 XML does not parse); getFeedDocument(resultFeedDocumentId) gives a URL to the XML
-ProcessingReport. Amazon processes feeds whether or not anyone polls, so a pending feed is
+ProcessingReport (gzip-compressed, `compressionAlgorithm: GZIP`, unless `compress_reports`
+is off), with a `Result` for each message in error. Amazon processes feeds whether or not anyone polls, so a pending feed is
 also processed when orders are next read.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import itertools
@@ -71,11 +73,21 @@ class AmazonFeeds:
         # getFeed calls before DONE: the first answers IN_QUEUE, the last one IN_PROGRESS.
         self.polls_before_done = 2
         self._fatal = 0  # a fault switch: feeds still to end FATAL (see fatal_next)
+        # Processing reports are stored gzip-compressed, and getFeedDocument says so with
+        # compressionAlgorithm GZIP (as Amazon may); False serves them plain.
+        self.compress_reports = True
+        self._rejections: dict[str, str] = {}  # a fault switch (see reject_next)
 
     def fatal_next(self, count: int = 1) -> None:
         """Make the next `count` feeds processed end FATAL without applying anything, as
         when Amazon fails a whole feed (the processing report says why)."""
         self._fatal += count
+
+    def reject_next(self, order_id: str, description: str) -> None:
+        """Make the next message for `order_id` end in a report Error with `description`,
+        applying nothing: Amazon refuses messages for reasons the sandbox does not model (a
+        locked order, an internal error), and says so only in the processing report."""
+        self._rejections[order_id] = description
 
     def routes(self) -> list[Route]:
         """The Feeds API operations, mounted under /amazon with the SP-API auth."""
@@ -162,10 +174,13 @@ class AmazonFeeds:
     def get_document(self, request: Request) -> Response:
         """getFeedDocument: `{feedDocumentId, url}` (GET-signed), 404 when unknown."""
         document_id = request.params["feedDocumentId"]
-        if document_id not in self.documents:
+        document = self.documents.get(document_id)
+        if document is None:
             return _not_found(f"Feed document {document_id} not found")
-        return Response.json(200, {"feedDocumentId": document_id,
-                                   "url": self._url("GET", document_id)})
+        answer = {"feedDocumentId": document_id, "url": self._url("GET", document_id)}
+        if document.get("compressionAlgorithm"):
+            answer["compressionAlgorithm"] = document["compressionAlgorithm"]
+        return Response.json(200, answer)
 
     def create_feed(self, request: Request) -> Response:
         """createFeed: queue an order acknowledgement feed → 202 `{feedId}`."""
@@ -252,7 +267,10 @@ class AmazonFeeds:
         report = _report(feed_id, processed, results)
         document_id = f"amzn1.tortuga.4.na.{uuid.uuid4()}"
         self.documents[document_id] = {"contentType": "text/xml; charset=UTF-8",
-                                       "content": report}
+                                       "content": gzip.compress(report, mtime=0)
+                                       if self.compress_reports else report}
+        if self.compress_reports:
+            self.documents[document_id]["compressionAlgorithm"] = "GZIP"
         feed.update(processingStatus=status, processingEndTime=now,
                     resultFeedDocumentId=document_id)
 
@@ -262,6 +280,8 @@ class AmazonFeeds:
             return "The message has no OrderAcknowledgement element"
         order_id = (ack.findtext("AmazonOrderID") or "").strip()
         code = (ack.findtext("StatusCode") or "").strip()
+        if order_id in self._rejections:
+            return self._rejections.pop(order_id)
         order = self.amazon.orders.get(order_id)
         if order is None:
             return f"AmazonOrderID {order_id!r} was not found"

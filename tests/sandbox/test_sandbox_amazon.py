@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 from typing import Any
@@ -316,7 +317,8 @@ def _report(amazon: Api, document_id: str) -> ET.Element:
     document = amazon.get(f"/feeds/2021-06-30/documents/{document_id}").json()
     response = amazon.client.get(document["url"])
     assert response.status_code == 200
-    return ET.fromstring(response.content)
+    assert document["compressionAlgorithm"] == "GZIP"  # the sandbox's default
+    return ET.fromstring(gzip.decompress(response.content))
 
 
 def test_feed_cancels_an_unshipped_order_and_refuses_a_shipped_one(sandbox: Sandbox,
