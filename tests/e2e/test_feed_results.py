@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.commands.apply import run_flows
+from connector.runner import run_flows
 from connector.engine import Summary
 from connector.project import Config, load_config, require
 from connector.sandbox import Sandbox
