@@ -126,8 +126,10 @@ class _Checker:
         seen: dict[str, int] = {}
         for i, rule in enumerate(flow.rules):
             if rule.id in seen:
+                first_line = doc.position(("rules", seen[rule.id]))[0]
                 self.add(doc, ("rules", i, "id"), "duplicate-rule-id",
-                         f"rule id '{rule.id}' is already used by rule {seen[rule.id] + 1}")
+                         f"rule id '{rule.id}' is already used by the rule at line {first_line}",
+                         "rule ids name rules in test cases, plans and logs: rename one")
             seen.setdefault(rule.id, i)
             self.condition(doc, ("rules", i, "when"), rule.when, lambda p: self.rule_path(flow, p), RULE_NAMES)
             for j, call in enumerate(rule.then):

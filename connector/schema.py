@@ -48,7 +48,7 @@ def check(doc: Loaded, kind: str) -> list[Diagnostic]:
         # (with its did-you-mean) is the finding that helps, so it goes first.
         unknown = [e for e in group if e.validator == "additionalProperties"]
         for err in unknown or [best_match(group)]:
-            findings.append(_diagnostic(doc, err))
+            findings.append(_diagnostic(doc, err, kind))
     return _drop_nested(findings)
 
 
@@ -63,7 +63,7 @@ def _drop_nested(findings: list[Diagnostic]) -> list[Diagnostic]:
     return result
 
 
-def _diagnostic(doc: Loaded, err: ValidationError) -> Diagnostic:
+def _diagnostic(doc: Loaded, err: ValidationError, kind: str) -> Diagnostic:
     # Descend to the deepest error of the best branch: it names the real problem.
     while err.context:
         deeper = best_match(err.context)
@@ -105,4 +105,39 @@ def _diagnostic(doc: Loaded, err: ValidationError) -> Diagnostic:
         return error(doc.file, line, col, "schema-invalid-name", f"{where}: invalid name {name!r}",
                      "names are lower case letters, digits, '_' and '-' (for example cancel_order)")
     line, col = doc.position(path)
-    return error(doc.file, line, col, "schema-invalid", f"{where}: {err.message}")
+    return error(doc.file, line, col, "schema-invalid", f"{where}: {err.message}",
+                 _invalid_hint(err, schema_node, kind))
+
+
+_KINDS = {"object": "a mapping ('key: value' lines or {...})", "array": "a list ('- ' items or [...])",
+          "string": "a string", "integer": "a whole number", "number": "a number",
+          "boolean": "true or false", "null": "nothing (null)"}
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "nothing" if value is None else "a string"
+
+
+def _invalid_hint(err: ValidationError, schema_node: dict[str, Any], kind: str) -> str:
+    """What the key takes, said in YAML terms, and where to read its full shape."""
+    more = f"`connector schema {kind}` prints the full shape"
+    described = schema_node.get("description")
+    if err.validator == "type":
+        wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        names = " or ".join(_KINDS.get(str(w), str(w)) for w in wanted)
+        return f"this key takes {names}, not {_kind_of(err.instance)}; {more}"
+    if err.validator == "pattern":
+        return f"the value must match {err.validator_value}; {described or more}"
+    if err.validator in ("minItems", "minProperties", "minLength"):
+        return f"it must not be empty; {more}"
+    if err.validator == "const":
+        return f"the only value allowed here is {err.validator_value!r}"
+    return str(described) if described else more

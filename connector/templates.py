@@ -154,30 +154,50 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
-def check_syntax(source: str, kind: str = "text") -> str | None:
-    """The syntax error of a template (with its line inside the template), or None."""
-    env = {"text": TEXT, "path": PATH, "xml": XML}[kind]
+@functools.lru_cache(maxsize=8192)
+def _parse(source: str) -> jinja2.nodes.Template | jinja2.TemplateSyntaxError:
+    """The template's syntax tree (or its syntax error), parsed once for every check.
+
+    `validate` asks three questions of each template (syntax, names, dotted paths); parsing
+    is the costly part, and the three environments share one syntax, so one parse serves all.
+    """
     try:
-        env.parse(source)
+        return TEXT.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        return f"line {exc.lineno} of the template: {exc.message}"
+        return exc
+
+
+def _tree(source: str) -> jinja2.nodes.Template | None:
+    if "{" not in source:  # no `{{`, `{%` or `{#`: plain text, nothing to parse
+        return None
+    parsed = _parse(source)
+    return None if isinstance(parsed, jinja2.TemplateSyntaxError) else parsed
+
+
+def check_syntax(source: str, kind: str = "text") -> str | None:
+    """The syntax error of a template (with its line inside the template), or None.
+
+    `kind` is accepted for symmetry with `render`: the environments share one syntax.
+    """
+    if "{" not in source:
+        return None
+    parsed = _parse(source)
+    if isinstance(parsed, jinja2.TemplateSyntaxError):
+        return f"line {parsed.lineno} of the template: {parsed.message}"
     return None
 
 
 def check_expression(source: str) -> str | None:
-    try:
-        TEXT.parse("{{ " + source + " }}")
-    except jinja2.TemplateSyntaxError as exc:
-        return str(exc.message)
+    parsed = _parse("{{ " + source + " }}")
+    if isinstance(parsed, jinja2.TemplateSyntaxError):
+        return str(parsed.message)
     return None
 
 
 def variables(source: str) -> set[str]:
     """Top-level names a template reads (for `validate`: names the context does not have)."""
-    try:
-        return set(jinja2.meta.find_undeclared_variables(TEXT.parse(source)))
-    except jinja2.TemplateSyntaxError:
-        return set()
+    tree = _tree(source)
+    return set() if tree is None else set(jinja2.meta.find_undeclared_variables(tree))
 
 
 def dotted_references(source: str) -> set[str]:
@@ -186,9 +206,8 @@ def dotted_references(source: str) -> set[str]:
     Only plain attribute chains from a context name are reported; subscripts with
     non-constant keys end the chain.
     """
-    try:
-        tree = TEXT.parse(source)
-    except jinja2.TemplateSyntaxError:
+    tree = _tree(source)
+    if tree is None:
         return set()
     found: set[str] = set()
     for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name)):

@@ -73,3 +73,40 @@ def test_binary_files(tmp_path: Path, content: bytes, code: str) -> None:
 def test_unsafe_tags_are_rejected() -> None:
     doc, findings = load_text("a: !!python/object/apply:os.system ['echo hi']\n", "f.yaml")
     assert [(f.code, f.line, f.column) for f in findings] == [("yaml-tag", 1, 4)]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "hint"),
+    [
+        ("source: amazon\nrules:\n\t- id: a\n", 3, 1, "line 3 is indented with a tab"),
+        ('source: "amazon\ntarget: vtex\n', 3, 1, "quote opened at line 1, column 9 is never closed"),
+        ("rules:\n  - id: a\n   when: {}\n", 3, 4, "indentation: this line is not aligned"),
+        ("source: amazon\n  target: vtex\n", 2, 9, "indented deeper than the key above it"),
+        ("source: amazon\ntarget vtex\nrules: []\n", 3, 1, "line 2, column 1 is neither 'key: value'"),
+        ("rules: [a, b\n", 2, 1, "'[' or '{' opened at line 1, column 8"),
+    ],
+)
+def test_syntax_errors_get_a_hint(text: str, line: int, column: int, hint: str) -> None:
+    _, findings = load_text(text, "f.yaml")
+    assert [(f.code, f.line, f.column) for f in findings] == [("yaml-syntax", line, column)]
+    assert hint in findings[0].hint
+
+
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
+def test_same_nodes_and_marks_with_or_without_libyaml(
+        loader: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    import connector.load as load
+
+    if not hasattr(yaml, loader):
+        pytest.skip("PyYAML built without libyaml")
+    text = "a: 1\nb:\n  - {c: 'x', d: 2.5}\n  - null\ne: 2026-11-01\nf: [yes, true]\n"
+    monkeypatch.setattr(load, "_FAST_LOADER", getattr(yaml, loader))
+    doc, findings = load.load_text(text, "f.yaml")
+    assert findings == [] and doc is not None
+    assert doc.data == {"a": 1, "b": [{"c": "x", "d": 2.5}, None], "e": "2026-11-01",
+                        "f": [True, True]}
+    assert doc.position(("b", 0, "d")) == (3, 17) and doc.position(("e",), key=True) == (5, 1)
+    _, bad = load.load_text("a: [1, 2\n", "f.yaml")
+    assert bad[0].message == "YAML syntax error: expected ',' or ']', but got '<stream end>'"

@@ -121,3 +121,33 @@ def test_ambiguous_action_needs_the_system_name(tmp_path: Path) -> None:
     findings, _ = findings_for(tmp_path, [])
     found = [(f.line, f.column, f.hint) for f in findings if f.code == "ambiguous-action"]
     assert found == [(6, 12, "write amazon.cancel_order or vtex.cancel_order")]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("rules/duplicate-rule-id.yaml", "rule id 'a' is already used by the rule at line 5"),
+        ("rules/schema-invalid.yaml", "hint: this key takes a mapping ('key: value' lines or {...}), "
+                                      "not a list; `connector schema rules` prints the full shape"),
+        ("yaml/syntax.yaml", "hint: a '[' or '{' is not closed where expected"),
+    ],
+)
+def test_findings_say_what_to_do(fixture: str, expected: str) -> None:
+    path = FIXTURES / "invalid" / fixture
+    result = CliRunner().invoke(main, ["validate", "--project", str(VALID), str(path)])
+    assert result.exit_code == 1 and expected in result.output, result.output
+
+
+def test_summary_counts_the_file_that_failed_to_parse(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "broken.yaml").write_text("source: amazon\nrules: [\n")
+    result = CliRunner().invoke(main, ["validate", "--project", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == "1 error(s), 0 warning(s) in 1 file(s)"
+
+
+def test_validate_does_not_tell_the_user_to_run_validate(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["validate", "--project", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "[project-not-found]" in result.output
+    assert "run 'connector validate'" not in result.output + (result.stderr or "")

@@ -9,6 +9,7 @@ from typing import TextIO
 from connector import references
 from connector.analysis import analyse_flow
 from connector.diagnostics import Diagnostic, Severity, render
+from connector.errors import ConfigError
 from connector.project import load_config, settings_findings
 
 
@@ -23,11 +24,25 @@ def findings_for(root: Path, paths: Sequence[Path]) -> tuple[list[Diagnostic], i
             continue  # analysis over a flow with broken references would only add noise
         if flow.source in config.systems and flow.target in config.systems:
             findings += analyse_flow(flow, config.systems)
-    return sorted(set(findings)), len(config.docs)
+    # Files that failed to parse or to match their schema count too: they were read.
+    files = set(config.docs) | {f.file for f in findings if f.file}
+    return sorted(set(findings)), len(files)
 
 
 def run(root: Path, paths: Sequence[Path], fmt: str, strict: bool, out: TextIO) -> int:
-    findings, files = findings_for(root, paths)
+    try:
+        findings, files = findings_for(root, paths)
+    except ConfigError as exc:
+        # Printed here in the chosen format: the CLI's "run 'connector validate'" advice
+        # for other commands would be circular.
+        findings, files = sorted(exc.diagnostics), 0
+        _report(findings, files, fmt, out)
+        return exc.exit_code
+    return _report(findings, files, fmt, out, strict)
+
+
+def _report(findings: list[Diagnostic], files: int, fmt: str, out: TextIO,
+            strict: bool = False) -> int:
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
     warnings = sum(1 for f in findings if f.severity is Severity.WARNING)
     text = render(findings, fmt)
