@@ -68,10 +68,33 @@ def _jmespath(value: Any, expression: str) -> Any:
         raise TemplateError(f"jmespath {expression!r}: {exc}") from exc
 
 
+def _epoch_ms(value: Any) -> int:
+    """`{{ now | epoch_ms }}`: an ISO 8601 date-time (a space instead of `T`, as Magento
+    writes them, is fine; no offset means UTC) as integer milliseconds since the epoch, the
+    timestamp shape some APIs want in JSON bodies."""
+    from datetime import datetime, timezone
+
+    if isinstance(value, bool) or value is None:
+        raise TemplateError(f"epoch_ms: not a date-time: {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip().replace(" ", "T", 1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise TemplateError(f"epoch_ms: not an ISO 8601 date-time: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
 def _make(finalize: Any) -> _Env:
     env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize)
     env.filters["tojson"] = _to_json
     env.filters["jmespath"] = _jmespath
+    env.filters["epoch_ms"] = _epoch_ms
     env.policies["json.dumps_function"] = _to_json
     return env
 

@@ -73,3 +73,20 @@ def test_variables_and_references(source: str, names: set[str], refs: set[str]) 
 def test_syntax_error_reported_with_line() -> None:
     assert templates.check_syntax("a\n{{ x }") is not None
     assert templates.check_syntax("{{ x }}") is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2020-02-04T13:11:06Z", 1580821866000),
+    ("2020-02-04T13:11:06.5+00:00", 1580821866500),
+    ("2020-02-04 13:11:06", 1580821866000),       # Magento's spelling, UTC
+    ("2020-02-04T15:11:06+02:00", 1580821866000),
+    (1580821866000, 1580821866000),
+])
+def test_epoch_ms_filter(value: object, expected: int) -> None:
+    assert templates.render_value("{{ value | epoch_ms }}", {"value": value}) == expected
+
+
+@pytest.mark.parametrize("value", ["yesterday", None, True])
+def test_epoch_ms_refuses_what_is_not_a_time(value: object) -> None:
+    with pytest.raises(TemplateError, match="epoch_ms"):
+        templates.render_value("{{ value | epoch_ms }}", {"value": value})
