@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
@@ -68,26 +69,35 @@ def _jmespath(value: Any, expression: str) -> Any:
         raise TemplateError(f"jmespath {expression!r}: {exc}") from exc
 
 
-def _epoch_ms(value: Any) -> int:
-    """`{{ now | epoch_ms }}`: an ISO 8601 date-time (a space instead of `T`, as Magento
-    writes them, is fine; no offset means UTC) as integer milliseconds since the epoch, the
-    timestamp shape some APIs want in JSON bodies."""
-    from datetime import datetime, timezone
-
-    if isinstance(value, bool) or value is None:
-        raise TemplateError(f"epoch_ms: not a date-time: {value!r}")
-    if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip().replace(" ", "T", 1)
+def _moment(value: Any, name: str) -> datetime:
+    """An ISO 8601 date-time (a space instead of `T`, as Magento writes them, is fine; no
+    offset means UTC), for the date filters."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise TemplateError(f"{name}: not a date-time: {value!r}")
+    text = value.strip().replace(" ", "T", 1)
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise TemplateError(f"epoch_ms: not an ISO 8601 date-time: {value!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+        raise TemplateError(f"{name}: not an ISO 8601 date-time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _epoch_ms(value: Any) -> int:
+    """`{{ now | epoch_ms }}`: a date-time as integer milliseconds since the epoch (numbers
+    pass through), the timestamp shape some APIs want in JSON bodies."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    return int(_moment(value, "epoch_ms").timestamp() * 1000)
+
+
+def _add_days(value: Any, days: float) -> str:
+    """`{{ window.before | add_days(-180) }}`: a date-time moved by `days`, in UTC with `Z`."""
+    if isinstance(days, bool) or not isinstance(days, (int, float)):
+        raise TemplateError(f"add_days: the number of days must be a number, not {days!r}")
+    moment = _moment(value, "add_days") + timedelta(days=days)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _make(finalize: Any) -> _Env:
@@ -95,6 +105,7 @@ def _make(finalize: Any) -> _Env:
     env.filters["tojson"] = _to_json
     env.filters["jmespath"] = _jmespath
     env.filters["epoch_ms"] = _epoch_ms
+    env.filters["add_days"] = _add_days
     env.policies["json.dumps_function"] = _to_json
     return env
 

@@ -86,7 +86,19 @@ def test_epoch_ms_filter(value: object, expected: int) -> None:
     assert templates.render_value("{{ value | epoch_ms }}", {"value": value}) == expected
 
 
+@pytest.mark.parametrize(("name", "template"), [("epoch_ms", "{{ value | epoch_ms }}"),
+                                              ("add_days", "{{ value | add_days(1) }}")])
 @pytest.mark.parametrize("value", ["yesterday", None, True])
-def test_epoch_ms_refuses_what_is_not_a_time(value: object) -> None:
-    with pytest.raises(TemplateError, match="epoch_ms"):
-        templates.render_value("{{ value | epoch_ms }}", {"value": value})
+def test_date_filters_refuse_what_is_not_a_time(name: str, template: str, value: object) -> None:
+    with pytest.raises(TemplateError, match=name):
+        templates.render_value(template, {"value": value})
+
+
+@pytest.mark.parametrize(("value", "days", "expected"), [
+    ("2026-12-06T04:00:00Z", -180, "2026-06-09T04:00:00Z"),
+    ("2026-12-06 04:00:00", 1.5, "2026-12-07T16:00:00Z"),
+    ("2026-12-06T04:00:00+02:00", 0, "2026-12-06T02:00:00Z"),
+])
+def test_add_days_filter(value: str, days: float, expected: str) -> None:
+    assert templates.render("{{ value | add_days(days) }}", {"value": value, "days": days}) \
+        == expected
