@@ -138,7 +138,8 @@ def plan(project: Path, flow: str | None, since: str | None, limit: int | None, 
     """Show the actions apply would run, and the rule that chose each. Reads only."""
     from connector.commands import apply as command
 
-    _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout)
+    _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout,
+         err=sys.stderr)
 
 
 @main.command()

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from connector.checks import check
 from connector.client import SystemClient
 from connector.diagnostics import did_you_mean
 from connector.engine import FlowRun, RunOptions, Summary
@@ -28,7 +29,7 @@ from connector.errors import ConnectorError, UsageError
 from connector.execute import RetryAcrossRuns
 from connector.http import RateLimiter, Transport, new_client
 from connector.plan import FlowRuntime, prepare
-from connector.project import Config, env_name
+from connector.project import Config, env_name, require
 from connector.render import Redactor
 from connector.state import Busy, StateStore, open_store
 
@@ -56,6 +57,12 @@ class RunSettings:
 
 
 # --- flows and their settings -----------------------------------------------------------------
+
+
+def load_checked(root: Path) -> Config:
+    """The project's configuration, refused with validate's findings (`ConfigError`, exit 2)
+    when `connector validate` finds an error: a run must not guess at a broken flow."""
+    return require(check(root))
 
 
 def select_flows(config: Config, flow: str | None) -> list[str]:

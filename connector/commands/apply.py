@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TextIO
 
 from connector import report, runner
-from connector.project import load_config, require
 
 
 def run(
@@ -28,12 +27,13 @@ def run(
     record: Path | None,
     out: TextIO,
     environ: Mapping[str, str] | None = None,
+    err: TextIO | None = None,
 ) -> int:
     env = runner.environment(environ)
-    config = require(load_config(root))
+    config = runner.load_checked(root)
     names = runner.select_flows(config, flow)
     state_url = runner.state_url(root, config, env, sandbox=sandbox)
-    if sandbox and not dry_run:
+    if sandbox:  # plan too: the simulator starts fresh, so must the state describing it
         runner.fresh_sandbox_state(root)
     with runner.sandbox(sandbox) as overrides:
         summaries, redact = runner.run_flows(
@@ -41,7 +41,7 @@ def run(
             dry_run=dry_run, record=record, poll_scale=0.01 if sandbox else 1.0,
             progress=_progress if sys.stderr.isatty() else None)
     if dry_run:
-        report.print_plan(summaries, fmt, out, redact)
+        report.print_plan(summaries, fmt, out, redact, err=err)
     else:
         report.print_summary(summaries, out)
     return 1 if any(s.failed or s.unknown or s.errors for s in summaries) else 0
