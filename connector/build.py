@@ -168,6 +168,7 @@ def system(doc: Loaded) -> System:
             op: RateLimit(rate=float(v["rate"]), burst=int(v["burst"]))
             for op, v in (conn.get("rate_limits") or {}).items()
         },
+        rate_limits_account=str(conn.get("rate_limits_account", "")),
         domains=domains,
         normalise=normalise,
         listing=listing,

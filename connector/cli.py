@@ -138,8 +138,7 @@ def plan(project: Path, flow: str | None, since: str | None, limit: int | None, 
     """Show the actions apply would run, and the rule that chose each. Reads only."""
     from connector.commands import apply as command
 
-    _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout,
-         err=sys.stderr)
+    _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout)
 
 
 @main.command()

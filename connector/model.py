@@ -208,6 +208,10 @@ class System:
     lookups: dict[str, Lookup]  # keyed by the *other* system's name
     actions: dict[str, Action]
     where: Where
+    # What identifies the account the server's rate-limit buckets belong to (a template over
+    # the settings; SP-API's are per application and seller): processes whose rendering is
+    # the same share buckets through the state store. "" = one account per system name.
+    rate_limits_account: str = ""
 
 
 # --- rules ---------------------------------------------------------------------------

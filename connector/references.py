@@ -253,6 +253,8 @@ class _Checker:
 
         conn = data["connection"]
         strings(("connection", "base_url"), ("settings",))
+        if "rate_limits_account" in conn:
+            strings(("connection", "rate_limits_account"), ("settings",))
         for key in ("headers",):
             if key in conn:
                 strings(("connection", key), ("settings", "token"))

@@ -4,7 +4,6 @@ plan listing for `plan` (text and JSON). Written once so the two commands cannot
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -38,15 +37,10 @@ def plan_rows(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
 
 
 def print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO,
-               redact: Callable[[str], str], err: TextIO | None = None) -> None:
-    """The planned actions; then what could not be planned (`failed:` lines), never a bare
-    "nothing to do" when orders failed. With JSON on `out`, the failures go to `err`."""
+               redact: Callable[[str], str]) -> None:
     rows = plan_rows(summaries)
-    failures = [(s.flow, item) for s in summaries for item in s.errors]
     if fmt == "json":
         print(redact(json.dumps(rows, indent=2, default=str)), file=out)
-        for flow, item in failures:
-            print(redact(f"{flow}: failed: {item}"), file=err or sys.stderr)
         return
     for s in summaries:
         print(f"{s.flow}: {s.orders} order(s)", file=out)
@@ -55,10 +49,5 @@ def print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO,
         state = "would run" if row["runs"] else "skip: " + "; ".join(str(r) for r in reasons)
         print(redact(f"  {row['flow']} {row['order']}: {row['action']} "
                      f"{json.dumps(row['args'], default=str)} [{row['rule']}] {state}"), file=out)
-    for flow, item in failures:
-        print(redact(f"  {flow} failed: {item}"), file=out)
-    if failures:  # on stderr too, so that a cron job's mail or a CI log says why it exited 1
-        print(f"{len(failures)} order(s) or action(s) could not be planned: see the failed "
-              "lines" + ("" if rows else "; nothing else to do"), file=err or sys.stderr)
-    elif not rows:
+    if not rows:
         print("nothing to do", file=out)

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from connector.checks import check
+from connector import templates
 from connector.client import SystemClient
 from connector.diagnostics import did_you_mean
 from connector.engine import FlowRun, RunOptions, Summary
@@ -29,7 +29,8 @@ from connector.errors import ConnectorError, UsageError
 from connector.execute import RetryAcrossRuns
 from connector.http import RateLimiter, Transport, new_client
 from connector.plan import FlowRuntime, prepare
-from connector.project import Config, env_name, require
+from connector.project import Config, env_name
+from connector.ratelimit import TokenStore, account_key
 from connector.render import Redactor
 from connector.state import Busy, StateStore, open_store
 
@@ -57,12 +58,6 @@ class RunSettings:
 
 
 # --- flows and their settings -----------------------------------------------------------------
-
-
-def load_checked(root: Path) -> Config:
-    """The project's configuration, refused with validate's findings (`ConfigError`, exit 2)
-    when `connector validate` finds an error: a run must not guess at a broken flow."""
-    return require(check(root))
 
 
 def select_flows(config: Config, flow: str | None) -> list[str]:
@@ -116,14 +111,36 @@ def redactor(runtimes: Sequence[FlowRuntime]) -> Redactor:
 
 def new_transport(config: Config | None, redact: Callable[[str], str], *,
                   client: httpx.Client | None = None,
-                  sleep: Callable[[float], None] | None = None) -> Transport:
+                  sleep: Callable[[float], None] | None = None,
+                  store: TokenStore | None = None,
+                  runtimes: Sequence[FlowRuntime] = (),
+                  wall_clock: Callable[[], float] | None = None) -> Transport:
     """The HTTP transport of a run: the mappings' rate limits (none without a `config`),
-    one limiter for all flows, secrets redacted from its errors."""
+    one limiter for all flows, secrets redacted from its errors. With the run's state
+    `store`, the buckets are kept there and shared by every process using that store, per
+    account (each system's `rate_limits_account`, rendered with the `runtimes`' settings)."""
     limits = ({name: dict(system.rate_limits) for name, system in config.systems.items()}
               if config is not None else {})
     waits: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    shared: dict[str, Any] = {} if store is None else {
+        "shared": store, "accounts": rate_accounts(runtimes)}
+    if wall_clock is not None:
+        shared["wall_clock"] = wall_clock
     return Transport(client if client is not None else new_client(),
-                     limiter=RateLimiter(limits, **waits), redact=redact, **waits)
+                     limiter=RateLimiter(limits, **waits, **shared), redact=redact, **waits)
+
+
+def rate_accounts(runtimes: Sequence[FlowRuntime]) -> dict[str, str]:
+    """Each system's rate-limit account key: `<system>-<digest>` of its rendered
+    `rate_limits_account` (the system's name alone when the mapping declares none)."""
+    accounts: dict[str, str] = {}
+    for runtime in runtimes:
+        for name, system in runtime.systems.items():
+            if system.rate_limits_account and name not in accounts:
+                identity = templates.render(system.rate_limits_account,
+                                            {"settings": runtime.system_settings[name]})
+                accounts[name] = f"{name}-{account_key(name, identity)}"
+    return accounts
 
 
 def clients(runtime: FlowRuntime, transport: Transport) -> dict[str, SystemClient]:
@@ -236,7 +253,7 @@ def run_flows(
     runtimes = prepare_flows(config, names, environ, overrides)
     redact = redactor(runtimes)
     store = open_run_store(state, dry_run, now)
-    transport = new_transport(config, redact)
+    transport = new_transport(config, redact, store=store, runtimes=runtimes)
     summaries: list[Summary] = []
     try:
         started = (now or (lambda: datetime.now(timezone.utc)))()

@@ -118,6 +118,14 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             raise ConnectorError(f"state store write failed: {_message(exc)}") from exc
 
+    @contextmanager
+    def _bucket_write(self) -> Iterator[_Translating]:
+        """A token-bucket update as an asynchronous commit (this transaction only): no wait
+        for the WAL flush, since a lost bucket update costs a few early requests at worst."""
+        with self._write() as conn:
+            conn.execute("SET LOCAL synchronous_commit TO OFF", ())
+            yield conn
+
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection() as conn:

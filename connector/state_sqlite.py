@@ -68,6 +68,8 @@ class SQLiteStore(SqlStore):
         self._now = now
         self._lock = threading.Lock()
         self._lock_dir: str | None = None  # lock files of a :memory: store
+        self._buckets: sqlite3.Connection | None = None  # see _bucket_write
+        self._buckets_lock = threading.Lock()
         try:
             self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                          check_same_thread=False)
@@ -114,10 +116,41 @@ class SQLiteStore(SqlStore):
                 self._rollback()
                 raise
 
-    def _rollback(self) -> None:
+    @contextmanager
+    def _bucket_write(self) -> Iterator[sqlite3.Connection]:
+        """A token-bucket update on a connection of its own with `synchronous=NORMAL`: in WAL
+        mode that skips the fsync per commit (the ledger's connection keeps FULL), and a
+        request waiting for a token does not queue behind the engine's ledger writes. A
+        `:memory:` database is one connection's own, so there the main connection serves."""
+        if self._path == ":memory:":
+            with self._write() as conn:
+                yield conn
+            return
+        with self._buckets_lock:
+            try:
+                if self._buckets is None:
+                    self._buckets = sqlite3.connect(self._path, timeout=30.0,
+                                                    isolation_level=None,
+                                                    check_same_thread=False)
+                    self._buckets.execute("PRAGMA synchronous=NORMAL")
+                conn = self._buckets
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._buckets is not None:
+                    self._rollback(self._buckets)
+                raise ConnectorError(f"state store write failed: {exc}") from exc
+            except BaseException:
+                if self._buckets is not None:
+                    self._rollback(self._buckets)
+                raise
+
+    def _rollback(self, conn: sqlite3.Connection | None = None) -> None:
+        conn = conn or self._conn
         try:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass  # the original error is the one worth reporting
 
@@ -129,6 +162,10 @@ class SQLiteStore(SqlStore):
                 raise ConnectorError(f"state store read failed: {exc}") from exc
 
     def close(self) -> None:
+        with self._buckets_lock:
+            if self._buckets is not None:
+                self._buckets.close()
+                self._buckets = None
         with self._lock:
             self._conn.close()
             if self._lock_dir is not None:

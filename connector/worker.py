@@ -150,7 +150,9 @@ class Fleet:
         runtimes = [self._runtime(flow, partition) for flow, partition in partitions(config, self.env)]
         runner.check_settings(runtimes)
         self.redact = runner.redactor(runtimes)
-        self.transport = runner.new_transport(config, self.redact)
+        # The store keeps the rate-limit buckets: every worker (and apply) shares them.
+        self.transport = runner.new_transport(config, self.redact, store=store,
+                                              runtimes=runtimes)
 
     def _runtime(self, flow: str, partition: str) -> FlowRuntime:
         key = (flow, partition)

@@ -104,3 +104,37 @@ def test_no_module_imports_a_command_module(module: str) -> None:
     commands = {name for name in _imports(path)
                 if name.startswith("connector.commands.") and name != own}
     assert commands == set()
+
+
+def test_apply_runs_draw_rate_limits_from_the_state_store(tmp_path: Path) -> None:
+    """A run's buckets are rows of its state store, named by account digest, so another
+    process on the store draws from the same tokens; no credential is stored."""
+    import sqlite3
+
+    from connector.sandbox import Sandbox
+
+    state = tmp_path / "state.db"
+    with Sandbox() as box:
+        settings = box.settings()
+        runner.run_flows(shipped(), ["amazon-to-vtex"], f"sqlite:///{state}", settings, {},
+                         poll_scale=0.0, now=box.clock.now)
+    with sqlite3.connect(state) as conn:
+        buckets = [name for (name,) in conn.execute("SELECT bucket FROM rate_buckets")]
+    conn.close()
+    amazon = runner.rate_accounts([prepare(shipped(), "amazon-to-vtex", {},
+                                           system_overrides=settings)])["amazon"]
+    assert f"{amazon}/amazon/searchOrders" in buckets
+    assert any(name.startswith("vtex-") and name.endswith("/vtex/GetOrder") for name in buckets)
+    secrets = [str(settings["amazon"][key]) for key in ("client_secret", "refresh_token")]
+    assert not any(secret in name for secret in secrets for name in buckets)
+
+
+def test_rate_limit_accounts_follow_the_credentials() -> None:
+    def account(refresh_token: str) -> str:
+        runtime = prepare(shipped(), "amazon-to-vtex", {
+            "CONNECTOR_AMAZON_CLIENT_ID": "app", "CONNECTOR_AMAZON_REFRESH_TOKEN": refresh_token})
+        return runner.rate_accounts([runtime])["amazon"]
+
+    assert account("Atzr|seller-1") == account("Atzr|seller-1")
+    assert account("Atzr|seller-1") != account("Atzr|seller-2")  # another seller's buckets
+    assert "seller" not in account("Atzr|seller-1")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from connector import report, runner
+from connector.project import load_config, require
 
 
 def run(
@@ -27,13 +28,12 @@ def run(
     record: Path | None,
     out: TextIO,
     environ: Mapping[str, str] | None = None,
-    err: TextIO | None = None,
 ) -> int:
     env = runner.environment(environ)
-    config = runner.load_checked(root)
+    config = require(load_config(root))
     names = runner.select_flows(config, flow)
     state_url = runner.state_url(root, config, env, sandbox=sandbox)
-    if sandbox:  # plan too: the simulator starts fresh, so must the state describing it
+    if sandbox and not dry_run:
         runner.fresh_sandbox_state(root)
     with runner.sandbox(sandbox) as overrides:
         summaries, redact = runner.run_flows(
@@ -41,7 +41,7 @@ def run(
             dry_run=dry_run, record=record, poll_scale=0.01 if sandbox else 1.0,
             progress=_progress if sys.stderr.isatty() else None)
     if dry_run:
-        report.print_plan(summaries, fmt, out, redact, err=err)
+        report.print_plan(summaries, fmt, out, redact)
     else:
         report.print_summary(summaries, out)
     return 1 if any(s.failed or s.unknown or s.errors for s in summaries) else 0
