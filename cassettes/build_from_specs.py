@@ -2,7 +2,8 @@
 
     python cassettes/build_from_specs.py [SPECS_DIR]    # default: ../shared/specs beside the repo
 
-Every Amazon and VTEX interaction is an official example, unchanged: SP-API's
+Walmart's cassette is built by `spec_walmart.py` (its examples, unchanged). Every Amazon and
+VTEX interaction is an official example, unchanged: SP-API's
 `x-amzn-api-sandbox` static cases (the request parameters and the answer Amazon's static sandbox
 gives for them; the host is that sandbox's) and the VTEX specs' request and response examples.
 The Adobe Commerce admin schema has no examples at all, so its records are the smallest the
@@ -384,7 +385,9 @@ def main(argv: Sequence[str]) -> int:
     if not specs.is_dir():
         print(f"no specs folder {specs} (pass it as the first argument)", file=sys.stderr)
         return 2
-    for name, data in {**amazon(specs), **vtex(specs), **adobe(specs)}.items():
+    from spec_walmart import walmart  # beside this script; it builds on the helpers above
+
+    for name, data in {**amazon(specs), **vtex(specs), **adobe(specs), **walmart(specs)}.items():
         (HERE / name).write_text(yamlserializer.serialize(data))
         print(f"cassettes/{name}: {len(data['interactions'])} interaction(s)")
     return 0

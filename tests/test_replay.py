@@ -228,7 +228,7 @@ def test_no_secret_in_a_committed_cassette(cassette: str) -> None:
     for value in re.findall(r"X-Amz-(?:Signature|Credential|Security-Token)=([^&\s\"']*)", text):
         assert value == MASK, f"{cassette}: a presigned URL's signature is not masked"
     for header in ("x-amz-access-token", "authorization", "x-vtex-api-appkey",
-                   "x-vtex-api-apptoken"):
+                   "x-vtex-api-apptoken", r"wm_sec\.access_token"):
         for value in re.findall(rf"(?im)^\s*{header}:\s*\n\s*- (.*)$", text):
             assert value.strip("'\"") in (MASK, ""), f"{cassette}: header {header} = {value}"
 
