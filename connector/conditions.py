@@ -188,8 +188,26 @@ def explain(cond: Condition, context: Mapping[str, Any]) -> tuple[bool, list[str
     if op in ("true", "expr"):
         return ok, [describe(cond)]
     actual = lookup(context, cond.path)
-    shown = "missing" if actual is MISSING else repr(actual)
-    return ok, [f"{describe(cond)} (is {shown})"]
+    return ok, [f"{describe(cond)} (is {shown(actual)})"]
+
+
+#: Longest value shown in a reason; longer ones are cut (a whole raw record helps no one).
+SHOWN_MAX = 80
+
+
+def shown(value: Any) -> str:
+    """A value as a reason shows it: a record by its id, anything else short.
+
+    `target exists` reads only whether the counterpart is there, so its id says enough;
+    the fields a rule reads have their own conditions, each showing its own value.
+    """
+    if value is MISSING:
+        return "missing"
+    if isinstance(value, Mapping) and value.get("id") is not None:
+        system = f"{value['system']} " if value.get("system") else ""
+        return f"{system}record {value['id']!r}"
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
 
 
 def leaves(cond: Condition) -> list[Condition]:

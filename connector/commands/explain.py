@@ -7,6 +7,7 @@ secrets masked; later steps that need earlier responses show placeholders.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -19,9 +20,10 @@ from connector.diagnostics import did_you_mean
 from connector.errors import ConnectorError, UsageError
 from connector.evaluate import rule_context
 from connector.normalise import canonical, looks_canonical, normalise
+from connector.model import Action, System
 from connector.plan import FlowRuntime, Planned, plan_call, prepare
 from connector.project import load_config, require
-from connector.render import render_request, show
+from connector.render import RenderedRequest, render_request, show
 
 
 class _Later(dict[str, Any]):
@@ -54,34 +56,108 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _order(runtime: FlowRuntime, data: Mapping[str, Any], system: str) -> dict[str, Any]:
+def _order(runtime: FlowRuntime, data: Mapping[str, Any], system: str, path: Path) -> dict[str, Any]:
     sys = runtime.systems[system]
     for wrapper in ("order", "payload"):  # getOrder responses wrap the record
         inner = data.get(wrapper)
         if isinstance(inner, dict) and len(data) <= 2:
             data = inner
-    return canonical(data, sys) if looks_canonical(data) else normalise(sys, data)
+    order = canonical(data, sys) if looks_canonical(data) else normalise(sys, data)
+    _readable(order, data, sys, path)
+    return order
+
+
+def _readable(order: Mapping[str, Any], data: Mapping[str, Any], system: System, path: Path) -> None:
+    """Refuse a record explain cannot read, naming what is missing, rather than explain `None`.
+
+    An order of another API version, or a whole list response, normalises to an order with
+    no id and no status: every rule would fail and the output would look like a verdict.
+    """
+    raw = order.get("raw") or {}
+    fields = system.normalise.fields
+    if order.get("id") is None:
+        where = f"the mapping reads it from '{fields.get('id', 'id')}'" if raw else "no 'id' key"
+        raise UsageError(f"{path}: explain cannot read this as one {system.name} order: no order "
+                         f"id ({where}){_shape(data)}")
+    status = order.get("status")
+    declared = system.domains.status
+    if status is None or (declared and status not in declared):
+        where = (f"read from '{fields.get('status', 'status')}'" if raw else "the 'status' key")
+        got = "no status" if status is None else f"status {status!r}"
+        raise UsageError(f"{path}: order {order['id']}: {got} ({where}) is not one the "
+                         f"{system.name} mapping declares: {', '.join(declared)}{_shape(data)}")
+
+
+def _shape(data: Mapping[str, Any]) -> str:
+    """What the record looks like instead: a list response, or its top-level keys."""
+    for key, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            count = f"{len(value)} record{'s' if len(value) != 1 else ''}"
+            return (f"; this looks like a list response ('{key}' holds {count}): "
+                    f"save one of them to a file and explain that")
+        if isinstance(value, dict):
+            inner = _shape(value)
+            if "list response" in inner:
+                return inner.replace("('", f"('{key}.", 1)
+    keys = ", ".join(sorted(map(str, data))[:8]) or "none"
+    return f"; the record's top-level keys are: {keys}"
 
 
 def _placeholders(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (f"<{k}>" if v is None else v) for k, v in values.items()}
 
 
+def _run_time_steps(action: Action) -> _Later:
+    """Every step's declared outputs as placeholders (`<steps.create_feed.feedId>`)."""
+    steps = _Later("steps")
+    for step in action.steps:
+        outputs = _Later(f"steps.{step.name}")
+        outputs.update({name: f"<steps.{step.name}.{name}>" for name in step.outputs})
+        steps[step.name] = outputs
+    return steps
+
+
+def _finish(value: Any) -> Any:
+    """Run-time values left in a rendered body shown as their placeholder, not as `{}`."""
+    if isinstance(value, _Later):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finish(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finish(v) for v in value]
+    return value
+
+
+def _shown_request(rendered: RenderedRequest, url_from: str) -> RenderedRequest:
+    url = f"<{url_from}>" if url_from else rendered.url
+    for placeholder in ("%3C", "%3E"):  # a placeholder in a path segment, shown as written
+        url = url.replace(placeholder, {"%3C": "<", "%3E": ">"}[placeholder])
+    return dataclasses.replace(rendered, url=url, json=_finish(rendered.json))
+
+
 def describe_steps(runtime: FlowRuntime, planned: Planned) -> list[str]:
-    """Rendered requests of an action's steps; run-time values shown as placeholders."""
+    """Rendered requests of an action's steps; run-time values shown as placeholders.
+
+    A step that depends on earlier responses (the feed XML uploaded to a presigned URL, a
+    createFeed naming the uploaded document) is rendered too, the values only known at run
+    time written `<steps.NAME.OUTPUT>`.
+    """
     if planned.action is None:
         return []
     system = runtime.systems[planned.system]
     settings = _placeholders(runtime.system_settings[planned.system])
-    context = {**planned.context, "steps": _Later("steps"), "token": "<access token>"}
+    context = {**planned.context, "steps": _run_time_steps(planned.action), "token": "<access token>"}
     lines = []
     for step in planned.action.steps:
         if step.when is not None and not conditions.compile_condition(step.when)(context):
             lines.append(f"step {step.name}: skipped ({conditions.describe(step.when)} is false)")
             continue
+        request, auth = step.request, system.auth.headers
+        if request.url_from:  # a presigned URL from an earlier response: no auth headers sent
+            request, auth = dataclasses.replace(request, url_from="", path="/"), {}
         try:
-            request = render_request(system, step.request, context, settings, system.auth.headers)
-            text = show(request, runtime.redact)
+            rendered = render_request(system, request, context, settings, auth)
+            text = show(_shown_request(rendered, step.request.url_from), runtime.redact)
         except ConnectorError as exc:
             text = f"(rendered at run time: {runtime.redact(str(exc))})"
         lines.append(f"step {step.name}:")
@@ -112,8 +188,8 @@ def run(
         settings[name] = value
     runtime = prepare(config, flow_name, os.environ, settings)
     flow = runtime.flow
-    order = _order(runtime, read_json(order_file), flow.source)
-    target = _order(runtime, read_json(target_file), flow.target) if target_file else None
+    order = _order(runtime, read_json(order_file), flow.source, order_file)
+    target = _order(runtime, read_json(target_file), flow.target, target_file) if target_file else None
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     context = rule_context(order, target, runtime.settings, runtime.public_settings, {}, now)
     print(f"order {order['id']} ({flow.source}): status={order['status']} actor={order['actor']} "

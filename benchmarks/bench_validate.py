@@ -1,0 +1,110 @@
+"""`connector validate` time on large rule tables, before and after, side by side (on demand).
+
+    python benchmarks/bench_validate.py [--baseline REV] [--repeat 3]
+
+Generates the 1,000-rule first-hit table of bench_evaluate.py and an 8,000-rule one (about
+1.9 MB), then times `python -m connector validate` as a whole process (what an integrator's
+CI pays, imports included) with this tree's code and with the code of git revision REV
+(default: the last commit before the validate speed work), alternating runs and keeping the
+fastest of each. Also prints where the time goes in this tree (load, schema, references,
+analysis) and the time per megabyte, which should stay about flat from 0.24 to 1.9 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_evaluate import generated_flow  # noqa: E402
+
+#: main just before libyaml, single template parse and the analysis fixes.
+DEFAULT_BASELINE = "c363161"
+
+
+def export(rev: str, into: Path) -> Path:
+    """The `connector` package of revision `rev`, unpacked under `into`."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "connector"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def whole_process(code: Path, project: Path) -> tuple[float, str]:
+    """Seconds for one `validate --format json` process with the package under `code`."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "connector", "validate", "--format", "json",
+                           "--project", str(project)], env=env, capture_output=True, text=True)
+    return time.perf_counter() - start, done.stdout or done.stderr
+
+
+def stages(project: Path) -> str:
+    """Where the time goes in this tree, in process (imports excluded)."""
+    from connector import references, schema
+    from connector.analysis import analyse_flow
+    from connector.load import load_file
+    from connector.project import load_config
+
+    rules = project / "rules" / "amazon-to-vtex.yaml"
+    start = time.perf_counter()
+    doc, _ = load_file(rules)
+    loaded = time.perf_counter()
+    assert doc is not None
+    schema.check(doc, "rules")
+    checked = time.perf_counter()
+    config, _ = load_config(project)
+    configured = time.perf_counter()
+    references.check(config)
+    referenced = time.perf_counter()
+    for flow in config.flows.values():
+        analyse_flow(flow, config.systems)
+    analysed = time.perf_counter()
+    return (f"load {loaded - start:.3f} s, schema {checked - loaded:.3f} s, "
+            f"references {referenced - configured:.3f} s, analysis {analysed - referenced:.3f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision to compare with")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", default="1000,8000", help="rule counts to generate")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base_dir = Path(tmp) / "baseline"
+        base_dir.mkdir()
+        base = export(args.baseline, base_dir)
+        print(f"{'rules':>6} {'size':>8} {'before':>8} {'after':>8} {'ratio':>6}  after per MB")
+        for count in (int(n) for n in args.sizes.split(",")):
+            project = Path(tmp) / f"r{count}"
+            project.mkdir()
+            generated_flow(project, count, random.Random(7))
+            size = (project / "rules" / "amazon-to-vtex.yaml").stat().st_size / 1e6
+            before: list[float] = []
+            after: list[float] = []
+            outputs = set()
+            for _ in range(args.repeat):
+                seconds, output = whole_process(base, project)
+                before.append(seconds)
+                seconds, output_now = whole_process(ROOT, project)
+                after.append(seconds)
+                outputs.add((output, output_now))
+            b, a = min(before), min(after)
+            same = all(old == new for old, new in outputs)
+            print(f"{count:>6} {size:>6.2f}MB {b:>7.2f}s {a:>7.2f}s {b / a:>5.1f}x  {a / size:.2f} s/MB"
+                  f"  ({'same findings' if same else 'DIFFERENT findings'}, "
+                  f"{output_now.count(chr(10) + '  {')} findings)")
+            print(f"{'':>6} after, in process: {stages(project)}")
+
+
+if __name__ == "__main__":
+    main()

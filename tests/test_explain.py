@@ -1,0 +1,72 @@
+"""`connector explain`: what it shows of the counterpart, the records it refuses, the steps it renders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from connector.cli import main
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "docs" / "examples"
+ORDERS = Path(__file__).parent / "fixtures" / "orders"
+
+
+def _explain(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["explain", "--project", str(ROOT), *args])
+    return result.exit_code, result.output
+
+
+def test_counterpart_shown_by_its_id_not_its_whole_record() -> None:
+    code, out = _explain(str(EXAMPLES / "amazon-order-cancelled.json"), "--flow", "amazon-to-vtex",
+                         "--target", str(EXAMPLES / "vtex-order-handling.json"))
+    assert code == 0, out
+    assert "because target exists (is vtex record 'AMZ-202-1234567-8901234-01')" in out
+    assert "'raw'" not in out and "MATCH cancel-in-vtex" in out
+    assert "(is 'handling')" in out
+
+
+@pytest.mark.parametrize(
+    ("record", "missing"),
+    [
+        (ORDERS / "amazon-order-v0.json",
+         "no order id (the mapping reads it from 'orderId'); the record's top-level keys are: AmazonOrderId"),
+        (ORDERS / "amazon-search-orders.json",
+         "no order id (the mapping reads it from 'orderId'); this looks like a list response "
+         "('orders' holds 1 record)"),
+        ({"orderId": "1", "fulfillment": {"fulfillmentStatus": "SHIPPD"}},
+         "order 1: status 'SHIPPD' (read from 'fulfillment.fulfillmentStatus') is not one the amazon "
+         "mapping declares"),
+        ({"id": "1", "status": None}, "order 1: no status (the 'status' key)"),
+    ],
+)
+def test_refuses_what_it_cannot_read(tmp_path: Path, record: Path | dict[str, object], missing: str) -> None:
+    if isinstance(record, dict):
+        path = tmp_path / "order.json"
+        path.write_text(json.dumps(record))
+        record = path
+    code, out = _explain(str(record), "--flow", "amazon-to-vtex")
+    assert code == 2, out
+    assert missing in out and "no rule matched" not in out and "Traceback" not in out
+
+
+def test_steps_after_earlier_responses_are_rendered_with_placeholders(tmp_path: Path) -> None:
+    commerce = tmp_path / "commerce.json"
+    commerce.write_text(json.dumps({"id": "000000123", "status": "canceled",
+                                    "attributes": {"ext_order_id": "202-1234567-8901234"}}))
+    amazon = tmp_path / "amazon.json"
+    amazon.write_text(json.dumps({"id": "202-1234567-8901234", "status": "UNSHIPPED",
+                                  "fulfilment": "merchant",
+                                  "items": [{"id": "20212345678901", "sku": "S", "quantity": 1}]}))
+    code, out = _explain(str(commerce), "--flow", "adobe-commerce-to-amazon", "--target", str(amazon))
+    assert code == 0, out
+    upload = out[out.index("step upload:"):out.index("step create_feed:")]
+    assert "PUT <steps.create_document.url>" in upload
+    assert "x-amz-access-token" not in upload  # a presigned URL gets no auth header
+    assert "<AmazonOrderID>202-1234567-8901234</AmazonOrderID>" in upload
+    assert "<AmazonOrderItemCode>20212345678901</AmazonOrderItemCode>" in upload
+    assert '"inputFeedDocumentId": "<steps.create_document.feedDocumentId>"' in out
+    assert "/feeds/2021-06-30/feeds/<steps.create_feed.feedId>" in out
