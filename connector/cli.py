@@ -81,6 +81,22 @@ def schema(kind: str) -> None:
 
 
 @main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--from", "flow", default="amazon-to-vtex", show_default=True, metavar="FLOW",
+              help="The shipped flow to start from (its rules, both mappings, connector.yaml).")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init(directory: Path, flow: str, force: bool) -> None:
+    """Start a project in DIRECTORY from a shipped flow, with the schema modelines.
+
+    Writes connector.yaml, mappings/, rules/ and .connector/schemas/ (for editors);
+    `connector validate --strict` is clean on the result. Exit 2 rather than overwrite.
+    """
+    from connector.commands import init as command
+
+    _run(command.run, directory, flow, force, sys.stdout)
+
+
+@main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @project_option
 @click.option("--flow", help="Only this flow's cases.")
