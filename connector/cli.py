@@ -51,8 +51,21 @@ project_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="connector")
-def main() -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Events of a run on stderr: json writes one JSON object per event (run, "
+                   "flow, order, rule, action, HTTP request), secrets masked. Default: "
+                   "CONNECTOR_LOG_FORMAT, else text (the summary and progress only).")
+def main(log_format: str | None) -> None:
     """Configuration-driven order connector for marketplace integrations."""
+    import os
+
+    from connector.observe import logs
+
+    try:
+        logs.configure(logs.choose(log_format, os.environ), sys.stderr)
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
 
 
 @main.command()

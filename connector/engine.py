@@ -10,14 +10,17 @@ the cursor then advances past every order, because each is recorded one way or t
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from connector import observe
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.execute import (
@@ -85,6 +88,15 @@ def _where(item: Planned) -> str:
     return f"{item.context['source'].get('id')}: {item.name} [{item.rule.id}]"
 
 
+def _ended(item: Planned, outcome: str, message: str, started: float, **more: Any) -> None:
+    """The `action.end` event: the action's outcome as the summary counts it, and timing."""
+    level = logging.WARNING if outcome in (FAILED, UNKNOWN, PARKED) else logging.INFO
+    with observe.bound(rule=item.rule.id, action=item.name, key=item.key):
+        observe.emit("action.end", level, outcome=outcome, message=message or None,
+                     reasons=list(item.reasons) or None,
+                     duration_seconds=round(time.monotonic() - started, 3), **more)
+
+
 def flow_key(flow: str, partition: str = "") -> str:
     """The state-store key of a flow's cursor and watch list, per partition."""
     return f"{flow}@{partition}" if partition else flow
@@ -111,6 +123,7 @@ class FlowRun:
         self.now = options.now()
         self.now_iso = iso(self.now)
         self.watching: set[str] = set()
+        self._bound: dict[str, Any] = {}
         # Cursor and watch list are per partition (flow × source account/marketplace).
         self.key = flow_key(runtime.flow.name, options.partition)
 
@@ -120,11 +133,39 @@ class FlowRun:
         whole-flow run excludes every partition run of the flow and the reverse. `Busy` if
         another process holds it. The lock dies with its holder, and a crashed run's pending
         entries are settled here by re-planning, as after any crash."""
-        if self.store is None or self.options.dry_run:
-            return self._run()
-        within = self.flow.name if self.options.partition else None
-        with self.store.lock(self.key, within=within):
-            return self._run()
+        run_id = observe.context().get("run") or uuid.uuid4().hex[:12]
+        with observe.bound(run=run_id, flow=self.flow.name, partition=self.options.partition):
+            self._bound = dict(observe.context())  # for the pool's threads
+            if self.store is None or self.options.dry_run:
+                return self._observed()
+            within = self.flow.name if self.options.partition else None
+            with self.store.lock(self.key, within=within):
+                return self._observed()
+
+    def _observed(self) -> Summary:
+        """`_run` between its `flow.start` and `flow.end` events (with the counts, the
+        run's duration, and the partition's watched orders and parked actions now)."""
+        started = time.monotonic()
+        observe.emit("flow.start", mode="plan" if self.options.dry_run else "apply")
+        try:
+            summary = self._run()
+        except Exception as exc:
+            observe.emit("flow.end", logging.ERROR, outcome="error",
+                         error=self.runtime.redact(str(exc)),
+                         duration_seconds=round(time.monotonic() - started, 3))
+            raise
+        s = summary
+        counts = {"orders": s.orders, "done": s.done, "already": s.already,
+                  "skipped": s.skipped, "failed": s.failed, "unknown": s.unknown,
+                  "watched": s.watched, "parked": s.parked, "deferred": s.deferred}
+        if self.store is not None and observe.active():
+            counts["watching_now"] = len(self.store.watched(self.key, self.now_iso))
+            counts["parked_now"] = len(self.store.entries(self.flow.name, "parked"))
+        observe.emit("flow.end", outcome="failed" if s.failed or s.unknown or s.errors else "ok",
+                     window=[s.window.after, s.window.before] if s.window else None,
+                     duration_seconds=round(time.monotonic() - started, 3),
+                     errors=list(s.errors), attention=list(s.attention), **counts)
+        return summary
 
     def _run(self) -> Summary:
         store, flow = self.store, self.flow
@@ -162,12 +203,14 @@ class FlowRun:
     def process(self, raw: dict[str, Any]) -> None:
         order = normalise(self.source.system, raw)
         order_id = str(order["id"])
-        try:
-            self._process(order)
-        except (HTTPError, ConnectorError) as exc:
-            message = self.runtime.redact(str(exc))
-            self.summary.note("errors", f"{order_id}: {message}")
-            self._watch(order_id, {"reason": "error", "error": message})
+        with observe.bound(**self._bound, order=order_id):
+            try:
+                self._process(order)
+            except (HTTPError, ConnectorError) as exc:
+                message = self.runtime.redact(str(exc))
+                self.summary.note("errors", f"{order_id}: {message}")
+                observe.emit("order.error", logging.WARNING, error=message)
+                self._watch(order_id, {"reason": "error", "error": message})
 
     def _process(self, order: dict[str, Any]) -> None:
         flow, store = self.flow, self.store
@@ -176,15 +219,25 @@ class FlowRun:
         for _round in range(self.options.max_reevaluations + 1):
             target = find_counterpart(self.target, flow.source, order)
             outputs = _outputs(store, flow.name, order_id)
-            planned, _decision = plan_order(self.runtime, order, target, outputs, self.now_iso)
+            planned, decision = plan_order(self.runtime, order, target, outputs, self.now_iso)
+            observe.emit("order.evaluated", round=_round, status=order.get("status"),
+                         counterpart=(target or {}).get("id"),
+                         rules=[rule.id for rule in decision.matched],
+                         actions=[item.name for item in planned])
             acted = False
             for item in planned:
                 if self.options.dry_run:
                     self.summary.planned.append((order_id, item))
+                    observe.emit("action.planned", rule=item.rule.id, action=item.name,
+                                 key=item.key, runs=item.runnable,
+                                 reasons=list(item.reasons) or None)
                     continue
+                started = time.monotonic()
                 result, message = self._act(item)
                 if result == REFUSED:
                     fresh = self._stale(item, order)
+                    _ended(item, FAILED if fresh is None else "skipped", message, started,
+                           stale=fresh is not None)
                     if fresh is None:
                         self._failed(item, message)
                         result = FAILED
@@ -233,6 +286,7 @@ class FlowRun:
             return  # keep the first deadline: re-watching every run would never expire
         until = iso(self.now + timedelta(hours=hours or self.options.watch_hours))
         self.store.watch(self.key, order_id, until, json.dumps(payload))
+        observe.emit("order.watched", until=until, reason=payload.get("reason"))
         self.watching.add(order_id)
         self.summary.add(watched=1)
 
@@ -240,6 +294,14 @@ class FlowRun:
         """Run one planned action: (its status, its failure message). A refusal (a 4xx, a
         `fail_if`) comes back as REFUSED, uncounted: the caller tells a stale plan from a
         real failure."""
+        with observe.bound(rule=item.rule.id, action=item.name, key=item.key):
+            started = time.monotonic()
+            status, message = self._act_counted(item)
+            if status != REFUSED:  # told by the caller, once it knows stale from failed
+                _ended(item, status, message, started)
+            return status, message
+
+    def _act_counted(self, item: Planned) -> tuple[str, str]:
         store = self.store
         if store is None:
             raise ConnectorError("apply needs a state store")

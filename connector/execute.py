@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connector import conditions, documents
+from connector import conditions, documents, observe
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.http import MAX_BODY, AmbiguousOutcome, HttpResponse, error_message
@@ -177,7 +177,11 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
         for step in action.steps:
             if step.when is not None and not conditions.compile_condition(step.when)(context):
                 continue
-            step_outputs = _run_step(client, step, context, sleep, poll_scale)
+            started = time.monotonic()
+            with observe.bound(step=step.name):
+                step_outputs = _run_step(client, step, context, sleep, poll_scale)
+            observe.emit("action.step", step=step.name,
+                         duration_seconds=round(time.monotonic() - started, 3))
             context["steps"] = {**context["steps"], step.name: step_outputs}
             outputs.update(step_outputs)
     except AmbiguousOutcome as exc:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from connector import observe
 from connector.error_bodies import error_message, render_magento  # noqa: F401 (re-exported)
 from connector.errors import ConnectorError, HTTPError
 from connector.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
@@ -277,7 +278,10 @@ class Transport:
         status: int | None = None
         reason = ""
         for attempt in range(1, self._retry.max_attempts + 1):
-            self._limiter.acquire(req.system, req.operation)
+            waited = self._limiter.acquire(req.system, req.operation)
+            if waited > 0:
+                observe.emit("ratelimit.wait", system=req.system, operation=req.operation,
+                             seconds=round(waited, 3))
             started = self._clock()
             retry_after: str | None = None
             now = self._wall_clock()
@@ -323,8 +327,10 @@ class Transport:
                 # an HTTP-date Retry-After is relative to the server's clock
                 now = _http_date(resp.headers.get("date", "")) or now
             if attempt < self._retry.max_attempts:
-                self._sleep(self._retry.delay(attempt, retry_after, now=now,
-                                              random=self._random))
+                delay = self._retry.delay(attempt, retry_after, now=now, random=self._random)
+                observe.emit("http.retry_wait", system=req.system, operation=req.operation,
+                             status=status, reason=reason, seconds=round(delay, 3))
+                self._sleep(delay)
         raise RetriesExhausted(self._redact(
             f"{where}: gave up after {self._retry.max_attempts} attempts: {reason}"),
             status=status, reason=reason)
@@ -366,6 +372,15 @@ class Transport:
             body=b"".join(chunks), elapsed=self._clock() - started)
 
     def _log(self, req: HttpRequest, attempt: int, outcome: str, started: float) -> None:
+        if observe.active():
+            status = int(outcome) if outcome.isdigit() else None
+            quiet = status is not None and status < 500 and status != 429
+            observe.emit("http.request", logging.INFO if quiet else logging.WARNING,
+                         system=req.system,
+                         operation=req.operation or None, method=req.method,
+                         path=_public_url(req.url, path_only=True), status=status,
+                         error=None if status else outcome, attempt=attempt,
+                         duration_seconds=round(self._clock() - started, 3))
         if logger.isEnabledFor(logging.DEBUG):
             path = _public_url(req.url, path_only=True)
             logger.debug(self._redact(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,13 +22,14 @@ from typing import Any
 
 import httpx
 
-from connector import templates
+from connector import observe, templates
 from connector.client import SystemClient
 from connector.diagnostics import did_you_mean
 from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import ConnectorError, UsageError
 from connector.execute import RetryAcrossRuns
 from connector.http import RateLimiter, Transport, new_client
+from connector.observe import logs
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, env_name
 from connector.ratelimit import TokenStore, account_key
@@ -103,6 +105,7 @@ def redactor(runtimes: Sequence[FlowRuntime]) -> Redactor:
     redact = Redactor()
     for runtime in runtimes:
         redact = redact.extended(runtime.redact.secrets)
+    logs.add_secrets(redact.secrets)  # the JSON log lines are masked with them too
     return redact
 
 
@@ -265,7 +268,7 @@ def run_flows(
                                poll_scale=poll_scale, now=now, progress=progress)
         meta = {"flows": list(names), "mode": "plan" if dry_run else "apply", "since": since,
                 "limit": limit}
-        with recording(record, redact, started, meta):
+        with recording(record, redact, started, meta), observe.bound(run=uuid.uuid4().hex[:12]):
             for runtime in runtimes:
                 try:
                     summaries.append(run_flow(runtime, transport, store, settings))

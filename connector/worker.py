@@ -149,7 +149,7 @@ class Fleet:
         # Fail now, naming every flow's missing settings, not in every job.
         runtimes = [self._runtime(flow, partition) for flow, partition in partitions(config, self.env)]
         runner.check_settings(runtimes)
-        self.redact = runner.redactor(runtimes)
+        self.redact = runner.redactor(runtimes)  # also masks the JSON log lines
         # The store keeps the rate-limit buckets: every worker (and apply) shares them.
         self.transport = runner.new_transport(config, self.redact, store=store,
                                               runtimes=runtimes)

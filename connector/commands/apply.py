@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from connector import report, runner
+from connector.observe import logs
 from connector.project import load_config, require
 
 
@@ -39,7 +40,7 @@ def run(
         summaries, redact = runner.run_flows(
             config, names, state_url, overrides, env, since=since, limit=limit,
             dry_run=dry_run, record=record, poll_scale=0.01 if sandbox else 1.0,
-            progress=_progress if sys.stderr.isatty() else None)
+            progress=_progress if sys.stderr.isatty() and not logs.enabled() else None)
     if dry_run:
         report.print_plan(summaries, fmt, out, redact)
     else:
