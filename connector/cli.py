@@ -192,7 +192,13 @@ def apply(project: Path, flow: str | None, since: str | None, limit: int | None,
               metavar="SECONDS", help="How often every partition is queued (the fleet shares it).")
 @click.option("--once", is_flag=True,
               help="Queue every partition once, work until the queue is empty, then exit.")
-def worker(project: Path, concurrency: int, every: int, once: bool) -> None:
+@click.option("--metrics-port", type=click.IntRange(min=0, max=65535), metavar="PORT",
+              help="Serve Prometheus metrics of the runs on this port (0: any free port, "
+                   "printed), at /metrics.")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True,
+              help="Address the metrics are served on (loopback unless told otherwise).")
+def worker(project: Path, concurrency: int, every: int, once: bool, metrics_port: int | None,
+           metrics_address: str) -> None:
     """Run one worker of a fleet sharing the PostgreSQL state store in CONNECTOR_STATE.
 
     Partitions (flow x source marketplace) are queued every --every seconds and spread over
@@ -201,7 +207,8 @@ def worker(project: Path, concurrency: int, every: int, once: bool) -> None:
     """
     from connector import worker as command
 
-    _run(command.run, project, concurrency, every, once, sys.stdout)
+    _run(command.run, project, concurrency, every, once, sys.stdout,
+         metrics_port=metrics_port, metrics_address=metrics_address)
 
 
 @main.command()

@@ -22,6 +22,7 @@ exactly the hard parts of a lease scheme, and procrastinate has them tested and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -316,17 +317,31 @@ async def _serve(app: procrastinate.App, parts: Sequence[Partition], *, concurre
 
 
 def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
-        environ: Mapping[str, str] | None = None) -> int:
+        environ: Mapping[str, str] | None = None, *, metrics_port: int | None = None,
+        metrics_address: str = "127.0.0.1") -> int:
     """`connector worker`. Exit 0 when every partition run succeeded, 1 when one failed
-    (its failed actions are recorded and retried by later runs), 2 on a configuration error."""
+    (its failed actions are recorded and retried by later runs), 2 on a configuration error.
+    With `metrics_port`, Prometheus metrics of the runs are served there while it works."""
     env = dict(os.environ if environ is None else environ)
     config = require(load_config(root))
     url = state_url(config, env)
     every_cron(every)  # refuse a bad --every before connecting
     _procrastinate()
+    _log_to_stderr()
+    with contextlib.ExitStack() as stack:
+        served = ""
+        if metrics_port is not None:
+            from connector.observe import metrics
+
+            _, port = stack.enter_context(metrics.serving(metrics_port, metrics_address))
+            served = f"worker: metrics on http://{metrics_address}:{port}/metrics"
+        return _work(url, config, env, concurrency, every, once, out, served)
+
+
+def _work(url: str, config: Config, env: Mapping[str, str], concurrency: int, every: int,
+          once: bool, out: TextIO, served: str) -> int:
     from connector.state_postgres import PostgresStore
 
-    _log_to_stderr()
     with PostgresStore(url, pool_size=max(4, 4 * concurrency)) as store:
         ensure_queue_schema(url)
         fleet = Fleet(config, env, store, out)
@@ -337,6 +352,8 @@ def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
             print(f"worker: {len(parts)} partition(s), concurrency {concurrency}"
                   + (", until the queue is empty" if once else f", scheduling every {every} s"),
                   file=out, flush=True)
+            if served:
+                print(served, file=out, flush=True)
             asyncio.run(_serve(app, parts, concurrency=concurrency, once=once))
         finally:
             fleet.close()
