@@ -19,6 +19,7 @@ from connector.model import (
     Flow,
     Listing,
     Lookup,
+    Notifications,
     Normalise,
     Pagination,
     Param,
@@ -176,7 +177,17 @@ def system(doc: Loaded) -> System:
         lookups=lookups,
         actions=actions,
         where=_where(doc, ()),
+        notifications=_notifications(doc, data.get("notifications")),
     )
+
+
+def _notifications(doc: Loaded, data: Mapping[str, Any] | None) -> Notifications | None:
+    if not data:
+        return None
+    return Notifications(
+        transport=str(data["transport"]), queue_url=str(data["queue_url"]),
+        order_id=str(data["order_id"]), partition=str(data.get("partition", "")),
+        accept=str(data.get("accept", "")), where=_where(doc, ("notifications",), key=True))
 
 
 def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -> Action:

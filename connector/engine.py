@@ -30,6 +30,7 @@ from connector.fetch import Window, get_order, iso, list_changed, window
 from connector.lookup import find_counterpart
 from connector.normalise import normalise
 from connector.plan import FlowRuntime, Planned, plan_order
+from connector.notify.queued import take_queued
 from connector.state import StateStore
 
 
@@ -48,6 +49,7 @@ class Summary:
     watched: int = 0
     parked: int = 0
     deferred: int = 0
+    notified: int = 0  # orders a notification queued (read again by id unless listed)
     attention: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     planned: list[tuple[str, Planned]] = field(default_factory=list)
@@ -190,10 +192,15 @@ class FlowRun:
                         continue
                     if raw is not None:
                         records[order_id] = raw
+        queued = (take_queued(store, self.source, self.flow.name, self.options.partition,
+                              records, self.summary) if store is not None else [])
         self.summary.orders = len(records)
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
             for count, _ in enumerate(pool.map(self.process, list(records.values())), start=1):
                 self.options.progress(flow.name, count, len(records))
+        if store is not None and not self.options.dry_run:
+            for item in queued:  # each is recorded (done, failed-and-watched, or watched)
+                store.dequeue(item)
         if store is not None and not self.options.dry_run and self.options.since is None \
                 and not truncated:
             # Every order is recorded (done, failed-and-watched, or watched): move on.

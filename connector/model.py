@@ -164,6 +164,19 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class Notifications:
+    """Change notifications from a message queue (`notifications:`): each accepted message
+    names one order (and its partition) to re-read by id; the listing stays the catch-up."""
+
+    transport: str  # sqs
+    queue_url: str  # template over the settings; renders empty: notifications are off
+    order_id: str  # JMESPath over the message body
+    partition: str = ""  # JMESPath over the message body; "": one partition
+    accept: str = ""  # JMESPath over the message body; "": every message
+    where: Where = Where("")
+
+
+@dataclass(frozen=True)
 class Auth:
     kind: str  # none | headers | lwa | bearer
     headers: dict[str, str] = field(default_factory=dict)
@@ -212,6 +225,7 @@ class System:
     # the settings; SP-API's are per application and seller): processes whose rendering is
     # the same share buckets through the state store. "" = one account per system name.
     rate_limits_account: str = ""
+    notifications: Notifications | None = None
 
 
 # --- rules ---------------------------------------------------------------------------

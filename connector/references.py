@@ -275,6 +275,16 @@ class _Checker:
         for other, spec in (orders.get("lookup") or {}).items():
             strings(("orders", "lookup", other, "request"), ("settings", "order"), request_kind)
             self.jmespath(doc, ("orders", "lookup", other, "found"), spec["found"])
+        notes = data.get("notifications") or {}
+        if notes:
+            strings(("notifications", "queue_url"), ("settings",))
+            for key in ("order_id", "partition", "accept"):
+                if key in notes:
+                    self.jmespath(doc, ("notifications", key), notes[key])
+            if "get" not in orders:
+                self.add(doc, ("notifications",), "notifications-without-get",
+                         "notifications need orders.get: each notified order is read again "
+                         "by its id", key=True)
         for sub, value in walk(data["normalise"], ("normalise",)):
             if isinstance(value, str) and (len(sub) == 2 or sub[-1] == "path" or sub[1] in ("attributes",) and len(sub) == 3
                                            or (sub[1] == "items" and len(sub) == 4)):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -61,6 +61,16 @@ class LedgerEntry:
     new: bool = False
 
 
+@dataclass(frozen=True)
+class QueuedOrder:
+    """An order a notification queued for its flow partition's next run."""
+
+    flow: str
+    partition: str
+    order_id: str
+    version: int  # bumped by each further notification; `dequeue` removes only this one
+
+
 class Busy(ConnectorError):
     """Another process runs this flow partition: this run stops without acting. Exit code 1,
     as for failures: the configuration is fine, and the holder or the next run does the work."""
@@ -87,6 +97,9 @@ class StateStore(Protocol):
     def watch(self, flow: str, order_id: str, until_iso: str, payload_json: str) -> None: ...
     def watched(self, flow: str, now_iso: str) -> list[tuple[str, str]]: ...
     def unwatch(self, flow: str, order_id: str) -> None: ...
+    def enqueue(self, orders: Sequence[tuple[str, str, str]]) -> None: ...
+    def queued(self, flow: str, partition: str | None = None) -> list[QueuedOrder]: ...
+    def dequeue(self, order: QueuedOrder) -> None: ...
     def take_token(self, bucket: str, *, rate: float, burst: int, now: float) -> float: ...
     def drain_bucket(self, bucket: str, *, rate: float, burst: int, now: float) -> None: ...
     def lock(self, key: str, *, within: str | None = None) -> AbstractContextManager[None]: ...

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.errors import ConnectorError
-from connector.state import LedgerEntry, Status, _stamp, migrations, normalise_iso
+from connector.state import LedgerEntry, QueuedOrder, Status, _stamp, migrations, normalise_iso
 
 if TYPE_CHECKING:
     from typing import Self
@@ -240,6 +240,37 @@ class SqlStore(ABC):
         with self._write() as conn:
             conn.execute("DELETE FROM watch WHERE flow = ? AND order_id = ?", (flow, order_id))
 
+
+    # --- orders queued by notifications -------------------------------------------------------
+
+    def enqueue(self, orders: Sequence[tuple[str, str, str]]) -> None:
+        """Queue (flow, partition, order id) rows in one transaction: committed when this
+        returns, so the notification that named them may be deleted. An order queued
+        already gets a new version (its run re-reads it once more)."""
+        now = _stamp(self._now())
+        with self._write() as conn:
+            for flow, partition, order_id in orders:
+                conn.execute(
+                    "INSERT INTO order_queue (flow, partition_key, order_id, version, queued_at) "
+                    "VALUES (?, ?, ?, 1, ?) ON CONFLICT (flow, partition_key, order_id) DO "
+                    "UPDATE SET version = order_queue.version + 1, queued_at = excluded.queued_at",
+                    (flow, partition, order_id, now))
+
+    def queued(self, flow: str, partition: str | None = None) -> list[QueuedOrder]:
+        """The flow's queued orders of one partition (every partition's when None: a run of
+        the whole flow), oldest first."""
+        where, params = ("flow = ?", (flow,)) if partition is None else (
+            "flow = ? AND partition_key = ?", (flow, partition))
+        rows = self._read("SELECT flow, partition_key, order_id, version FROM order_queue "
+                          f"WHERE {where} ORDER BY queued_at, order_id", params)
+        return [QueuedOrder(str(f), str(p), str(o), int(v)) for f, p, o, v in rows]
+
+    def dequeue(self, order: QueuedOrder) -> None:
+        """Remove a queued order its run has dealt with, unless notified again since."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM order_queue WHERE flow = ? AND partition_key = ? AND "
+                         "order_id = ? AND version = ?",
+                         (order.flow, order.partition, order.order_id, order.version))
 
     # --- shared token buckets -----------------------------------------------------------------
 

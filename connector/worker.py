@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -354,7 +354,36 @@ def _work(url: str, config: Config, env: Mapping[str, str], concurrency: int, ev
                   file=out, flush=True)
             if served:
                 print(served, file=out, flush=True)
-            asyncio.run(_serve(app, parts, concurrency=concurrency, once=once))
+            with _notifications(config, env, store, parts, fleet, once):
+                asyncio.run(_serve(app, parts, concurrency=concurrency, once=once))
         finally:
             fleet.close()
     return 1 if once and fleet.failures else 0
+
+
+@contextlib.contextmanager
+def _notifications(config: Config, env: Mapping[str, str], store: StateStore,
+                   parts: Sequence[Partition], fleet: Fleet, once: bool) -> Iterator[None]:
+    """Sources with notifications on (`connector.notify`): their messages are turned into
+    queued orders, which each partition's run reads beside its listing. `--once` empties
+    the queues first; otherwise a background receiver long-polls them while the worker runs."""
+    from connector.notify import receive
+
+    found = receive.sources(config, env, parts)
+    if not found:
+        yield
+        return
+    queues = receive.open_queues(found, env)
+    for source in found:
+        fleet._say(f"worker: notifications of {source.system} from {source.queue_url}")
+    if once:
+        received = receive.drain(queues, store, fleet._say)
+        fleet._say(f"worker: {received} notification(s) received")
+        yield
+        return
+    receiver = receive.Receiver(queues, store, fleet._say)
+    receiver.start()
+    try:
+        yield
+    finally:
+        receiver.stop()

@@ -166,6 +166,10 @@ mapping = {
                         "expires_field": {"type": "string"},
                     },
                 },
+                "rate_limits_account": {
+                    "type": "string",
+                    "description": "Template over the settings naming the account the rate limits belong to (processes that render it the same share buckets through the state store); stored only as a digest",
+                },
                 "rate_limits": {
                     "type": "object",
                     "additionalProperties": {
@@ -207,6 +211,19 @@ mapping = {
                 },
                 "get": {"$ref": "#/$defs/lookup"},
                 "lookup": {"type": "object", "additionalProperties": {"$ref": "#/$defs/lookup"}},
+            },
+        },
+        "notifications": {
+            "description": "Change notifications read from a message queue: each message queues one order for its partition's worker, which re-reads it by id (orders.get); polling stays the catch-up.",
+            "type": "object",
+            "required": ["transport", "queue_url", "order_id"],
+            "additionalProperties": False,
+            "properties": {
+                "transport": {"enum": ["sqs"], "description": "The queue's protocol: sqs (Amazon SQS long polling; credentials from the AWS environment)"},
+                "queue_url": {"type": "string", "description": "Template over the settings: the queue's URL; empty turns notifications off"},
+                "accept": {"type": "string", "description": "JMESPath over the message body: a message for which it is not true is reported and dropped (e.g. the notification type)"},
+                "order_id": {"type": "string", "description": "JMESPath over the message body to the order id (the id orders.get reads)"},
+                "partition": {"type": "string", "description": "JMESPath over the message body to the partition key (e.g. the marketplace id); absent: one partition"},
             },
         },
         "normalise": {
@@ -347,6 +364,10 @@ project = {
                     "watch_hours": {"type": "number", "minimum": 0},
                     "concurrency": {"type": "integer", "minimum": 1, "maximum": 64},
                     "max_reevaluations": {"type": "integer", "minimum": 0, "maximum": 10},
+                    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                     "description": "Runs an action may fail before it is parked for a person (default 5)"},
+                    "retry_backoff_seconds": {"type": "number", "minimum": 0,
+                                              "description": "Wait before the first retry of a failed action, doubled after each failure up to 6 h (default 300)"},
                 },
             },
         },
