@@ -15,6 +15,7 @@ from connector.model import (
     Action,
     ActionCall,
     Auth,
+    Condition,
     Domains,
     Flow,
     Listing,
@@ -233,6 +234,11 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
                 where=_where(doc, spath),
             )
         )
+    follow_up: Condition | bool = True
+    if isinstance(data.get("follow_up"), bool):
+        follow_up = bool(data["follow_up"])
+    elif "follow_up" in data:
+        follow_up = conditions.parse(data["follow_up"], doc.file, path + ("follow_up",), _position(doc))
     return Action(
         system=system_name,
         name=name,
@@ -242,6 +248,7 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
         steps=tuple(steps),
         mutating=bool(data.get("mutating", True)),
         where=_where(doc, path, key=True),
+        follow_up=follow_up,
     )
 
 

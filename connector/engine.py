@@ -1,14 +1,16 @@
 """The pipeline for one flow: fetch → normalise → look up → evaluate → plan → execute → record.
 
-Orders are processed concurrently (bounded), each order's actions in order. After an order's
-actions the counterpart is read again and the rules evaluated again (bounded), so two-step
-transitions such as VTEX's `cancellation-requested` finish in one run. An order that waits for
+Orders are processed concurrently (bounded), each order's actions in order. After an action
+that can lead to another step (its `follow_up`) the counterpart is read again and the rules
+evaluated again (bounded), so two-step transitions such as VTEX's `cancellation-requested`
+finish in one run; an action that cannot costs no re-read. An order that waits for
 its counterpart, or whose action failed, goes on the watch list and is re-read on later runs;
 the cursor then advances past every order, because each is recorded one way or the other.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connector import observe
+from connector import conditions, observe
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.execute import (
@@ -97,6 +99,19 @@ def _ended(item: Planned, outcome: str, message: str, started: float, **more: An
         observe.emit("action.end", level, outcome=outcome, message=message or None,
                      reasons=list(item.reasons) or None,
                      duration_seconds=round(time.monotonic() - started, 3), **more)
+
+
+_compiled = functools.lru_cache(maxsize=256)(conditions.compile_condition)
+
+
+def _follows(item: Planned) -> bool:
+    """Whether the order can call for another step after `item` is done (its action's
+    `follow_up`, evaluated on the context it was sent with): only then is the counterpart
+    read again and the order re-evaluated in this run."""
+    follow_up = item.action.follow_up if item.action is not None else True
+    if isinstance(follow_up, bool):
+        return follow_up
+    return bool(_compiled(follow_up)(item.context))
 
 
 def flow_key(flow: str, partition: str = "") -> str:
@@ -258,7 +273,7 @@ class FlowRun:
                 if result == "watch":
                     watch_hours = max(watch_hours or 0.0, self._hours(item))
                 elif result == DONE:
-                    acted = True
+                    acted = acted or _follows(item)
                 elif result in (FAILED, UNKNOWN, DEFERRED):
                     # Later actions of the order wait: they may depend on this one.
                     self._watch(order_id, {"reason": result})

@@ -128,6 +128,12 @@ class Action:
     steps: tuple[Step, ...]
     mutating: bool = True
     where: Where = Where("")
+    # Whether the order acted on can call for another step once this action is done, so
+    # that the engine reads it again and re-evaluates in the same run: True (always, the
+    # default), False (never: the action leaves no transitional state), or a condition over
+    # the action's context before it is sent (VTEX: a cancel in ready-for-handling leaves
+    # cancellation-requested, which takes a second cancel).
+    follow_up: Condition | bool = True
 
     @property
     def qualified(self) -> str:

@@ -207,3 +207,22 @@ def test_one_failing_order_does_not_stop_the_others(config: Config, sandbox: San
     again = apply(config, sandbox, tmp_path, "amazon-to-vtex")
     assert sandbox.vtex.orders["AMZ-111-0000001-0000003-01"]["status"] == "canceled"
     assert again.failed == 0
+
+
+# --- re-reads only where a follow-up step is possible ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amazon_id", "reads"),
+    [
+        ("111-0000001-0000001", 2),  # ready-for-handling: cancellation-requested, read again
+        ("111-0000001-0000003", 1),  # payment-approved: one cancel, canceled, nothing follows
+    ],
+)
+def test_counterpart_is_read_again_only_after_a_transitional_action(
+        config: Config, sandbox: Sandbox, tmp_path: Path, amazon_id: str, reads: int) -> None:
+    apply(config, sandbox, tmp_path, "amazon-to-vtex")
+    vtex_id = f"AMZ-{amazon_id}-01"
+    got = [r for r in sandbox.requests if r.method == "GET" and r.path.endswith(f"/orders/{vtex_id}")]
+    assert len(got) == reads
+    assert sandbox.vtex.orders[vtex_id]["status"] == "canceled"
