@@ -293,7 +293,7 @@ def ensure_queue_schema(url: str) -> None:
 
 
 async def _serve(app: procrastinate.App, parts: Sequence[Partition], *, concurrency: int,
-                 once: bool) -> None:
+                 once: bool, trigger: Any = None) -> None:
     """Run until done (`once`) or until SIGINT/SIGTERM, which lets running jobs finish."""
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -305,6 +305,8 @@ async def _serve(app: procrastinate.App, parts: Sequence[Partition], *, concurre
                 pass  # not the main thread, or no signals here: the caller stops us
     try:
         async with app.open_async():
+            if trigger is not None:  # notified partitions run now, not at the next tick
+                trigger.attach(loop, lambda notified: defer_all(app, notified))
             if once:
                 await drain(app, parts, concurrency=concurrency)
             else:
@@ -354,8 +356,9 @@ def _work(url: str, config: Config, env: Mapping[str, str], concurrency: int, ev
                   file=out, flush=True)
             if served:
                 print(served, file=out, flush=True)
-            with _notifications(config, env, store, parts, fleet, once):
-                asyncio.run(_serve(app, parts, concurrency=concurrency, once=once))
+            with _notifications(config, env, store, parts, fleet, once) as trigger:
+                asyncio.run(_serve(app, parts, concurrency=concurrency, once=once,
+                                   trigger=trigger))
         finally:
             fleet.close()
     return 1 if once and fleet.failures else 0
@@ -363,15 +366,17 @@ def _work(url: str, config: Config, env: Mapping[str, str], concurrency: int, ev
 
 @contextlib.contextmanager
 def _notifications(config: Config, env: Mapping[str, str], store: StateStore,
-                   parts: Sequence[Partition], fleet: Fleet, once: bool) -> Iterator[None]:
+                   parts: Sequence[Partition], fleet: Fleet,
+                   once: bool) -> Iterator[Any]:
     """Sources with notifications on (`connector.notify`): their messages are turned into
     queued orders, which each partition's run reads beside its listing. `--once` empties
-    the queues first; otherwise a background receiver long-polls them while the worker runs."""
+    the queues first; otherwise a background receiver long-polls them while the worker runs
+    and starts the notified partitions' runs through the trigger it yields."""
     from connector.notify import receive
 
     found = receive.sources(config, env, parts)
     if not found:
-        yield
+        yield None
         return
     queues = receive.open_queues(found, env)
     for source in found:
@@ -379,11 +384,12 @@ def _notifications(config: Config, env: Mapping[str, str], store: StateStore,
     if once:
         received = receive.drain(queues, store, fleet._say)
         fleet._say(f"worker: {received} notification(s) received")
-        yield
+        yield None
         return
-    receiver = receive.Receiver(queues, store, fleet._say)
+    trigger = receive.Trigger(fleet._say)
+    receiver = receive.Receiver(queues, store, fleet._say, trigger=trigger)
     receiver.start()
     try:
-        yield
+        yield trigger
     finally:
         receiver.stop()

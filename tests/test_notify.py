@@ -293,3 +293,50 @@ def test_worker_once_receives_then_runs_the_notified_orders(queue_url: str, pg_u
     assert waiting(queue_url) == 0
     with open_store(pg_url) as store:
         assert store.queued(FLOW) == [] and store.queued("amazon-to-adobe-commerce") == []
+
+
+def test_a_running_worker_runs_a_notified_partition_at_once(queue_url: str, pg_url: str) -> None:
+    """No scheduling tick for hours: the notification itself starts the partition's run."""
+    import queue as lines_queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    order_id = "115-0000005-0000005"
+    with Sandbox() as sandbox:
+        sandbox.amazon.feeds_api.polls_before_done = 0
+        sandbox.add_amazon_order(order_id, "UNSHIPPED")
+        sandbox.add_vtex_order(order_id, "payment-approved")
+        sandbox.advance(600)
+        sandbox.amazon.cancel(order_id, by="AMAZON")
+        env = {**sandbox_env(sandbox), "CONNECTOR_AMAZON_NOTIFICATIONS_QUEUE_URL": queue_url,
+               "CONNECTOR_STATE": pg_url}
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "connector", "worker", "--project", str(REPO),
+             "--every", "21600"], env={**base, **env}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        lines: lines_queue.Queue[str] = lines_queue.Queue()
+        assert proc.stdout is not None
+        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout],  # type: ignore[union-attr]
+                         daemon=True).start()
+        seen: list[str] = []
+        try:
+            deadline = time.monotonic() + 90
+            while not any(x.startswith("worker: notifications of amazon") for x in seen):
+                seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            send(queue_url, notification(order_id))
+            while not any(x.startswith(f"{FLOW}@{US}:") for x in seen):
+                seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            status = sandbox.vtex.orders[f"AMZ-{order_id}-01"]["status"]
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+    line = next(x for x in seen if x.startswith(f"{FLOW}@{US}:"))
+    assert "1 notified" in line, seen
+    assert status == "canceled"
+    assert proc.returncode == 0, err

@@ -190,6 +190,21 @@ def test_watch_update_and_unwatch(store: StateStore) -> None:
     assert store.watched("f", "2026-01-02T00:00:00Z") == []
 
 
+def test_a_queued_order_notified_again_while_its_run_works_stays_queued(
+        store: StateStore) -> None:
+    store.enqueue([("f", "US", "o1"), ("f", "MX", "o2"), ("g", "", "o1")])
+    store.enqueue([("f", "US", "o1")])  # a duplicate message: the same row, one version on
+    assert [(q.partition, q.order_id, q.version) for q in store.queued("f")] == [
+        ("MX", "o2", 1), ("US", "o1", 2)]
+    (taken,) = store.queued("f", "US")
+    store.enqueue([("f", "US", "o1")])  # notified again while the run works on version 2
+    store.dequeue(taken)
+    assert [(q.order_id, q.version) for q in store.queued("f", "US")] == [("o1", 3)]
+    store.dequeue(store.queued("f", "US")[0])
+    assert store.queued("f", "US") == [] and len(store.queued("f")) == 1
+    assert [q.order_id for q in store.queued("g", "")] == ["o1"]
+
+
 @pytest.mark.parametrize("value", ["yesterday", "", "2026-13-01T00:00:00Z"])
 def test_bad_timestamps(store: StateStore, value: str) -> None:
     with pytest.raises(ConnectorError, match="not an ISO-8601 timestamp"):

@@ -12,6 +12,9 @@ partition key (Amazon's marketplace id) and to whether the message is one to act
   deleted from its queue. A crash in between re-delivers the message: queueing an order again
   is harmless. A message that names no order, or a partition no flow runs, is reported and
   deleted (polling still lists the order, if it is one of ours).
+- a running `connector worker` receives in a background thread and queues the notified
+  partitions' runs at once (the scheduling tick need not come first); `--once` empties the
+  queues before running every partition.
 - `queued`: each run of a flow partition reads its queued orders by id (`orders.get`)
   beside its listing, evaluates them like listed ones and then removes their rows.
 

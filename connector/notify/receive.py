@@ -7,10 +7,12 @@ emptying a queue for `worker --once` (`drain`) and the worker's background recei
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,14 +98,18 @@ def route(source: Source, body: str) -> tuple[list[tuple[str, str, str]], str]:
 
 
 def receive_once(queue: Queue, source: Source, store: StateStore, report: Report, *,
-                 wait_seconds: int = LONG_POLL, visibility_timeout: int | None = None) -> int:
+                 wait_seconds: int = LONG_POLL, visibility_timeout: int | None = None,
+                 queued: Callable[[list[Partition]], object] | None = None) -> int:
     """One receive: queue each message's orders (committed), then delete the message. A
-    message that asks for nothing is reported and deleted. How many messages came."""
+    message that asks for nothing is reported and deleted. `queued` is told the partitions
+    that got orders. How many messages came."""
     messages = queue.receive(wait_seconds, visibility_timeout=visibility_timeout)
+    touched: dict[Partition, None] = {}
     for message in messages:
         rows, problem = route(source, message.body)
         if rows:
             store.enqueue(rows)  # committed: only now may the message go
+            touched.update(((flow, part), None) for flow, part, _ in rows)
             observe.emit("notification.queued", message=message.id, order=rows[0][2],
                          partitions=[flow + "@" + part if part else flow
                                      for flow, part, _ in rows])
@@ -113,6 +119,8 @@ def receive_once(queue: Queue, source: Source, store: StateStore, report: Report
             observe.emit("notification.dropped", logging.WARNING, message=message.id,
                          problem=problem)
         queue.delete(message)
+    if touched and queued is not None:
+        queued(list(touched))
     return len(messages)
 
 
@@ -126,6 +134,37 @@ def drain(queues: Sequence[tuple[Queue, Source]], store: StateStore, report: Rep
     return total
 
 
+class Trigger:
+    """Starts the runs of the partitions that got orders, from the receiver's thread, on the
+    worker's event loop (`attach`), so a notified order is worked on within seconds rather
+    than at the next scheduling tick. Before `attach` and after the loop ends it does
+    nothing: the queued rows wait for the next run either way."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._start: Callable[[list[Partition]], Coroutine[Any, Any, object]] | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop,
+               start: Callable[[list[Partition]], Coroutine[Any, Any, object]]) -> None:
+        self._loop, self._start = loop, start
+
+    def __call__(self, parts: list[Partition]) -> None:
+        loop, start = self._loop, self._start
+        if loop is None or start is None or loop.is_closed():
+            return
+        try:
+            future = asyncio.run_coroutine_threadsafe(start(parts), loop)
+        except RuntimeError:  # the loop stopped meanwhile
+            return
+        future.add_done_callback(self._done)
+
+    def _done(self, future: concurrent.futures.Future[object]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.report(f"notifications: starting the notified partitions' runs failed: "
+                        f"{future.exception()}; the next scheduling round runs them")
+
+
 class Receiver(threading.Thread):
     """The worker's receiver: long-polls each queue in turn until stopped. A failing
     receive (network, credentials) is reported and retried after `pause` seconds; it never
@@ -133,10 +172,11 @@ class Receiver(threading.Thread):
     has at most left messages undeleted, which the queue delivers again."""
 
     def __init__(self, queues: Sequence[tuple[Queue, Source]], store: StateStore,
-                 report: Report, *, wait_seconds: int = LONG_POLL, pause: float = 5.0) -> None:
+                 report: Report, *, wait_seconds: int = LONG_POLL, pause: float = 5.0,
+                 trigger: Trigger | None = None) -> None:
         super().__init__(name="connector-notifications", daemon=True)
         self.queues, self.store, self.report = list(queues), store, report
-        self.wait_seconds, self.pause = wait_seconds, pause
+        self.wait_seconds, self.pause, self.trigger = wait_seconds, pause, trigger
         self.stopping = threading.Event()
         self.received = 0
 
@@ -145,7 +185,8 @@ class Receiver(threading.Thread):
             for queue, source in self.queues:
                 try:
                     self.received += receive_once(queue, source, self.store, self.report,
-                                                  wait_seconds=self.wait_seconds)
+                                                  wait_seconds=self.wait_seconds,
+                                                  queued=self.trigger)
                 except ConnectorError as exc:
                     self.report(f"notifications {source.system}: {exc}; trying again in "
                                 f"{self.pause:g} s")
