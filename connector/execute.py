@@ -23,6 +23,7 @@ from connector.model import ResponseFormat, Step
 from connector.normalise import search
 from connector.plan import Planned
 from connector.state import StateStore
+from connector.timestamps import parse_iso
 
 DONE, ALREADY, FAILED, UNKNOWN, PARKED = "done", "already-done", "failed", "unknown", "parked"
 DEFERRED = "deferred"
@@ -136,7 +137,7 @@ def _unreadable(response: HttpResponse, step: Step) -> bool:
 
 
 def _parse(stamp: str) -> datetime:
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    moment = parse_iso(stamp)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
+from connector import timestamps
 from connector.normalise import search
 
 MAX_PAGES = 10_000
@@ -27,10 +28,9 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(value: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+        return timestamps.parse_iso(value)
+    except (AttributeError, ValueError) as exc:
         raise ConnectorError(f"not an ISO-8601 date-time: {value!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from connector.errors import ConnectorError, HTTPError
 from connector.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
-    from typing import Self  # Python 3.11+, only needed by the type checker
+    from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
 logger = logging.getLogger("connector.http")
 

@@ -215,9 +215,12 @@ class _ReplayTransport(httpx.HTTPTransport):
 
     def _describe(self, request: httpx.Request, exc: Exception) -> str:
         line = f"new request: {request.method} {self._scrub(request.url.path)}"
-        reason = getattr(exc, "reason", "")
-        similar = getattr(exc, "similar_requests", None) or []
-        if reason == "already_played":
+        # Asked of the cassette rather than read from the exception's newer attributes
+        # (`reason`, `similar_requests`), which vcrpy releases for Python 3.10 lack.
+        cassette, failed_request = getattr(exc, "cassette", None), getattr(exc, "failed_request", None)
+        similar = (cassette.find_requests_with_most_matches(failed_request)
+                   if cassette is not None and failed_request is not None else [])
+        if similar and not similar[0][2]:
             return line + " (made more often than recorded)"
         if similar:
             _recorded, _ok, failed = similar[0]

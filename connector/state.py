@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from connector.errors import ConnectorError
+from connector.timestamps import parse_iso
 
 if TYPE_CHECKING:
-    from typing import Self  # Python 3.11+, only needed by the type checker
+    from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
 Status = Literal["pending", "done", "failed", "parked"]
 
@@ -120,10 +121,10 @@ def _stamp(moment: datetime) -> str:
 def normalise_iso(value: str) -> str:
     """Any ISO-8601 timestamp as the stored form; a naive one is taken as UTC."""
     try:
-        moment = datetime.fromisoformat(value.strip())
+        moment = parse_iso(value)
     except (AttributeError, ValueError):
         raise ConnectorError(f"not an ISO-8601 timestamp: {value!r}") from None
-    return _stamp(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    return _stamp(moment)
 
 
 def migrations(dialect: str) -> list[tuple[int, str, str]]:

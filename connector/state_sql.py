@@ -31,7 +31,7 @@ from connector.errors import ConnectorError
 from connector.state import LedgerEntry, QueuedOrder, Status, _stamp, migrations, normalise_iso
 
 if TYPE_CHECKING:
-    from typing import Self
+    from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
 # The ledger's columns, in the order `_entry` unpacks them.
 _COLUMNS = ("idem_key, flow, order_id, action, summary, status, attempts, retryable, error, "

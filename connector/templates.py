@@ -27,6 +27,7 @@ import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.errors import TemplateError
+from connector.timestamps import parse_iso
 
 #: Longest rendered template; guards against `'x' * 10**9` style expansion.
 MAX_RENDERED = 1_000_000
@@ -74,14 +75,10 @@ def _moment(value: Any, name: str) -> datetime:
     offset means UTC), for the date filters."""
     if isinstance(value, bool) or not isinstance(value, str):
         raise TemplateError(f"{name}: not a date-time: {value!r}")
-    text = value.strip().replace(" ", "T", 1)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_iso(value)
     except ValueError:
         raise TemplateError(f"{name}: not an ISO 8601 date-time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _epoch_ms(value: Any) -> int:

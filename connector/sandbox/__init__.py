@@ -36,7 +36,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
 from connector.sandbox.amazon import Amazon
 from connector.sandbox.clock import Clock

@@ -7,9 +7,10 @@ and a test must be able to get past both without sleeping.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+
+from connector.timestamps import parse_iso
 
 __all__ = [
     "Clock",
@@ -55,29 +56,16 @@ def magento_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-_FRACTION = re.compile(r"(\.\d{1,6})\d*")
-
-
 def parse_time(text: str) -> datetime | None:
     """Parse the timestamp spellings the three systems and their clients use; None if not one.
 
     Accepts `Z` or numeric offsets, a space instead of `T` (Magento), fractions of any length
     (VTEX sends seven digits), and bare dates. Naive values are taken as UTC.
     """
-    value = text.strip()
-    if not value:
-        return None
-    value = value.replace(" ", "T", 1) if re.match(r"^\d{4}-\d{2}-\d{2} \d", value) else value
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    value = _FRACTION.sub(lambda m: m.group(1), value, count=1)
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_iso(text).astimezone(timezone.utc)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def later(previous: str | None, moment: datetime, fmt: Callable[[datetime], str]) -> str:

@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Sourced by .ci/run after the main suite: the suite again on the oldest and the newest Python
+# that pyproject.toml supports (3.10 and 3.13), each in its own virtual environment and its
+# own PostgreSQL database, side by side (the machine has two cores). An interpreter is found
+# as python3.X on PATH or in pyenv's versions; a version the machine lacks is named as
+# skipped, never silently passed.
+
+_connector_find_python() {
+    local version="$1" candidate
+    candidate="$(command -v "python$version" 2>/dev/null || true)"
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+        echo "$candidate"; return
+    fi
+    for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
+        if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+    done
+}
+
+_connector_suite_on() {
+    local version="$1" python="$2" env="$3" log="$4"
+    {
+        "$python" -m venv ".venv-$version"
+        ".venv-$version/bin/python" -m pip install --quiet --upgrade pip
+        ".venv-$version/bin/python" -m pip install --quiet -e '.[test,postgres,sqs]'
+        CONNECTOR_TEST_POSTGRES="$env" ".venv-$version/bin/python" -m pytest -p no:cacheprovider
+    } >"$log" 2>&1
+}
+
+connector_other_versions() {
+    local version python base db pids=() names=() logs=() status=0 i
+    base="${CONNECTOR_TEST_POSTGRES%/*}"
+    for version in 3.10 3.13; do
+        python="$(_connector_find_python "$version")"
+        if [ -z "$python" ]; then
+            echo "== Python $version: not on this machine, skipped"
+            continue
+        fi
+        db="connector_test_${version/./}"
+        # with the main venv's psycopg: createdb may not be on PATH
+        python - "$base/postgres" "$db" <<'PY'
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (sys.argv[2],)).fetchone():
+        conn.execute(f'CREATE DATABASE "{sys.argv[2]}"')
+PY
+        echo "== tests on Python $version ($python)"
+        _connector_suite_on "$version" "$python" "$base/$db" "/tmp/connector-ci-$version.log" &
+        pids+=("$!"); names+=("$version"); logs+=("/tmp/connector-ci-$version.log")
+    done
+    for i in "${!pids[@]}"; do
+        if wait "${pids[$i]}"; then
+            echo "== Python ${names[$i]}: $(tail -n 1 "${logs[$i]}")"
+        else
+            echo "== Python ${names[$i]}: FAILED"; tail -n 60 "${logs[$i]}"; status=1
+        fi
+    done
+    return "$status"
+}
