@@ -46,7 +46,9 @@ def test_random_faults_reach_the_fault_free_end_state(tmp_path: Path,
         injected = len(sandbox.faults.triggered)
         sandbox.faults.clear()
         assert clean, [s.errors[:3] for s in runs[-1]]
-        assert injected > 50  # the faults were really there
+        # the faults were really there (about 8 % of some 700 requests; how many requests a run
+        # makes varies with retries and timing, so the floor is well below the mean)
+        assert injected > 25
         assert sum(s.unknown for summaries in runs for s in summaries) > 0
         assert differences(effects(sandbox), reference(FLOWS, ORDERS, seed)) == []
         assert sandbox.errors == []
