@@ -368,6 +368,29 @@ def test_feeds_are_processed_without_polling(sandbox: Sandbox, amazon: Api) -> N
                                              "cancelReason": "BuyerCanceled"}
 
 
+def test_a_feed_sent_twice_cancels_once_and_reports_each_message(sandbox: Sandbox,
+                                                                amazon: Api) -> None:
+    """What a batch's recovery relies on: one feed holds many orders' messages, the report
+    speaks per MessageID, and a cancellation sent again (a createFeed answer lost, the feed
+    resent) is refused for that message, changing nothing."""
+    orders = sandbox.amazon.orders
+    ids = ("113-0000003-0000002", "111-0000001-0000008")
+    items = {oid: [i["orderItemId"] for i in orders[oid]["orderItems"]] for oid in ids}
+    content = _ack_feed(*((oid, "Failure", "NoInventory") for oid in ids), items=items)
+    _poll(amazon, _submit(amazon, content))
+    stamps = {oid: orders[oid]["lastUpdatedTime"] for oid in ids}
+    statuses, feed = _poll(amazon, _submit(amazon, content))
+    assert statuses[-1] == "DONE"
+    report = _report(amazon, feed["resultFeedDocumentId"])
+    results = report.findall("Message/ProcessingReport/Result")
+    assert [(r.findtext("MessageID"), r.findtext("ResultCode"),
+             r.findtext("AdditionalInfo/AmazonOrderID")) for r in results] == [
+        ("1", "Error", ids[0]), ("2", "Error", ids[1])]
+    assert all("CANCELLED" in (r.findtext("ResultDescription") or "") for r in results)
+    assert {oid: orders[oid]["lastUpdatedTime"] for oid in ids} == stamps
+    assert sandbox.amazon.acknowledgements == {oid: ["Failure"] for oid in ids}
+
+
 def test_upload_urls_are_checked(amazon: Api) -> None:
     document = amazon.post("/feeds/2021-06-30/documents",
                            json={"contentType": "text/xml; charset=UTF-8"}).json()
