@@ -1,14 +1,21 @@
 """Evaluation throughput and validate time (run on demand, not a test).
 
-    python benchmarks/bench_evaluate.py [--orders 100000] [--rules 1000]
+    python benchmarks/bench_evaluate.py [--orders 20000] [--rules 24,1000] [--shipped]
 
-Prints orders per second for each shipped flow (canonical orders drawn from the source's
-declared domains), for a generated flow of N rules, and the time `validate` takes on it.
+For a generated first-hit table (status, actor, fulfilment, target status, and a numeric
+test on a fifth of the rules) of 24 and 1,000 rules, over orders drawn from the declared
+domains, prints side by side in one run the orders/s of `compiled.evaluate`, `plan_order`, a
+plain Python first-match loop, one dict look-up on the four fields, and GoRules ZEN
+(`zen-engine`, `ZenEngine.evaluate` with its decision cached; skipped when not installed),
+with ratios to ZEN, and checks they all pick the same rule. Also the in-process `validate`
+time of the 1,000-rule table (bench_validate.py times it as a whole process) and, with
+--shipped, the shipped flows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -39,6 +46,7 @@ def orders_for(config, flow_name: str, count: int, rng: random.Random):  # type:
             "fulfilment": rng.choice(source.fulfilment or ("merchant",)),
             "updated_at": "2026-11-01T00:00:00Z", "items": [{"sku": "SKU-1", "quantity": 1, "id": "1"}],
             "buyer": {"email": "b@example.com", "name": "B"},
+            "totals": {"amount": rng.randint(1, 600), "currency": "USD"},
         }, config.systems[flow.source])
         status = rng.choice((None, *target.status))
         tgt = canonical({"id": f"T-{i}", "status": status}, config.systems[flow.target]) if status else None
@@ -86,30 +94,185 @@ def generated_flow(directory: Path, rules: int, rng: random.Random) -> None:
     (directory / "mappings").symlink_to(ROOT / "tests" / "fixtures" / "valid" / "mappings")
 
 
+AMAZON = ["PENDING_AVAILABILITY", "PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED",
+          "CANCELLED", "UNFULFILLABLE"]
+
+
+def _rules_of(directory: Path) -> list[dict]:  # type: ignore[type-arg]
+    """The generated table's rules as plain data (the YAML the generator wrote)."""
+    text = (directory / "rules" / "amazon-to-vtex.yaml").read_text()
+    return yaml.safe_load(text)["rules"]  # type: ignore[no-any-return]
+
+
+def _facts(order, target) -> tuple:  # type: ignore[no-untyped-def, type-arg]
+    totals = order.get("totals") or {}
+    return (order.get("status"), order.get("actor"), order.get("fulfilment"),
+            target.get("status") if target else None, totals.get("amount"))
+
+
+def plain_loop(rules: list[dict]):  # type: ignore[no-untyped-def, type-arg]
+    """A hand-written first-match loop over the same table: the rules as tuples of sets."""
+    def allowed(test):  # type: ignore[no-untyped-def]
+        if test is None:
+            return None
+        return frozenset(test["in"]) if isinstance(test, dict) else frozenset([test])
+
+    table = []
+    for rule in rules:
+        when = rule["when"]
+        amount = when.get("totals.amount", {}).get("gt")
+        table.append((allowed(when.get("status")), allowed(when.get("actor")),
+                      allowed(when.get("fulfilment")), allowed(when.get("target.status")),
+                      amount, rule["id"]))
+
+    def first(facts):  # type: ignore[no-untyped-def]
+        status, actor, fulfilment, target, amount = facts
+        for st, ac, fu, ts, gt, rule_id in table:
+            if ((st is None or status in st) and (ac is None or actor in ac)
+                    and (fu is None or fulfilment in fu) and (ts is None or target in ts)
+                    and (gt is None or (amount is not None and amount > gt))):
+                return rule_id
+        return None
+    return first
+
+
+def zen_decision(rules: list[dict]):  # type: ignore[no-untyped-def, type-arg]
+    """The same first-hit table as a GoRules JDM decision table, evaluated through the engine
+    (its loader's decision cached) and through a decision made once ({} without zen-engine)."""
+    try:
+        import zen
+    except ImportError:
+        return {}
+
+    def unary(test):  # type: ignore[no-untyped-def]
+        if test is None:
+            return ""
+        if isinstance(test, dict) and "in" in test:
+            return ", ".join(json.dumps(v) for v in test["in"])
+        if isinstance(test, dict) and "gt" in test:
+            return f"> {test['gt']}"
+        return json.dumps(test)
+
+    fields = [("status", "status"), ("actor", "actor"), ("fulfilment", "fulfilment"),
+              ("target.status", "target.status"), ("totals.amount", "totals.amount")]
+    inputs = [{"id": f"in{i}", "name": name, "type": "expression", "field": path}
+              for i, (name, path) in enumerate(fields)]
+    table_rules = []
+    for n, rule in enumerate(rules):
+        row = {"_id": f"r{n}", "out": json.dumps(rule["id"])}
+        row.update({f"in{i}": unary(rule["when"].get(name)) for i, (name, _) in enumerate(fields)})
+        table_rules.append(row)
+    content = {"contentType": "application/vnd.gorules.decision", "edges": [
+        {"id": "e1", "type": "edge", "sourceId": "input", "targetId": "table"},
+        {"id": "e2", "type": "edge", "sourceId": "table", "targetId": "output"}], "nodes": [
+        {"id": "input", "type": "inputNode", "name": "Request", "position": {"x": 0, "y": 0}},
+        {"id": "output", "type": "outputNode", "name": "Response", "position": {"x": 0, "y": 0}},
+        {"id": "table", "type": "decisionTableNode", "name": "Rules", "position": {"x": 0, "y": 0},
+         "content": {"hitPolicy": "first", "inputs": inputs, "rules": table_rules,
+                     "outputs": [{"id": "out", "name": "rule", "type": "expression", "field": "rule"}]}}]}
+    text = json.dumps(content)
+    engine = zen.ZenEngine({"loader": lambda key: text})
+    engine.evaluate("table.json", {})  # loads the decision; the engine keeps it
+    decision = engine.create_decision(text)
+
+    def request(facts):  # type: ignore[no-untyped-def]
+        status, actor, fulfilment, target, amount = facts
+        return {"status": status, "actor": actor, "fulfilment": fulfilment,
+                "target": {"status": target}, "totals": {"amount": amount}}
+
+    return {
+        "ZEN ZenEngine.evaluate": lambda facts: engine.evaluate("table.json", request(facts))["result"].get("rule"),
+        "ZEN ZenDecision.evaluate": lambda facts: decision.evaluate(request(facts))["result"].get("rule"),
+    }
+
+
+def _zen_version() -> str:
+    try:
+        from importlib.metadata import version
+        return f" (zen-engine {version('zen-engine')})"
+    except Exception:  # noqa: BLE001 - not installed
+        return ""
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+def side_by_side(config, directory: Path, flow_name: str, orders) -> None:  # type: ignore[no-untyped-def]
+    """Orders/s of every way of matching the same table, in one run, with ratios to ZEN."""
+    runtime = prepare(config, flow_name, {})
+    rules = _rules_of(directory)
+    now = "2026-11-01T00:00:00Z"
+    contexts = [rule_context(o, t, runtime.settings, runtime.public_settings, {}, now) for o, t in orders]
+    facts = [_facts(o, t) for o, t in orders]
+    loop = plain_loop(rules)
+    zens = zen_decision(rules)
+    lookup = {f: loop(f) for f in set(facts)}  # the answer for each case, precomputed
+    keys = [f[:4] for f in facts]
+    dict_table = {f[:4]: lookup[f] for f in facts}
+    results: dict[str, float] = {}
+
+    start = time.perf_counter()
+    for context in contexts:
+        runtime.compiled.evaluate(context)
+    results["compiled.evaluate"] = rate(len(orders), time.perf_counter() - start)
+    start = time.perf_counter()
+    for order, target in orders:
+        plan_order(runtime, order, target, {}, now)
+    results["plan_order"] = rate(len(orders), time.perf_counter() - start)
+    start = time.perf_counter()
+    for fact in facts:
+        loop(fact)
+    results["plain first-match loop"] = rate(len(orders), time.perf_counter() - start)
+    start = time.perf_counter()
+    for key in keys:
+        dict_table[key]
+    results["one dict look-up"] = rate(len(orders), time.perf_counter() - start)
+    for name, zen_first in zens.items():
+        start = time.perf_counter()
+        for fact in facts:
+            zen_first(fact)
+        results[name] = rate(len(orders), time.perf_counter() - start)
+
+    ours = [d.matched[0].id if d.matched else None for d in map(runtime.compiled.evaluate, contexts)]
+    agree = ours == [loop(f) for f in facts]
+    for zen_first in zens.values():
+        agree = agree and ours[:2000] == [zen_first(f) for f in facts[:2000]]
+    zen = max((v for k, v in results.items() if k.startswith("ZEN")), default=None)
+    print(f"{len(rules)} rules, {len(orders):,} orders (same first match everywhere: "
+          f"{'yes' if agree else 'NO'}); ratios to the faster ZEN call{_zen_version()}")
+    for name, value in results.items():
+        ratio = f"{value / zen:6.2f}x ZEN" if zen else "(zen-engine not installed)"
+        print(f"  {name:<24} {value:>12,.0f} orders/s  {ratio}")
+    dict_rate = results["one dict look-up"]
+    print(f"  compiled.evaluate is {dict_rate / results['compiled.evaluate']:.1f}x slower than one dict look-up")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--rules", type=int, default=1_000)
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--rules", default="24,1000", help="sizes of the generated table")
+    parser.add_argument("--shipped", action="store_true", help="also the shipped flows")
     args = parser.parse_args()
     rng = random.Random(7)
-    config = require(load_config(ROOT))
-    for flow_name in sorted(config.flows):
-        orders = orders_for(config, flow_name, min(args.orders, 20_000), rng)
-        evaluate, planned = measure(config, flow_name, orders)
-        print(f"{flow_name}: {evaluate:,.0f} orders/s evaluated, {planned:,.0f} orders/s evaluated and "
-              f"planned ({len(config.flows[flow_name].rules)} rules, {len(orders)} orders)")
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        generated_flow(directory, args.rules, rng)
-        start = time.perf_counter()
-        findings, _ = findings_for(directory, [])
-        elapsed = time.perf_counter() - start
-        print(f"validate, {args.rules} generated rules: {elapsed:.2f} s ({len(findings)} findings)")
-        big = require(load_config(directory))
-        orders = orders_for(big, "amazon-to-vtex", args.orders, rng)
-        evaluate, planned = measure(big, "amazon-to-vtex", orders)
-        print(f"generated flow: {evaluate:,.0f} orders/s evaluated, {planned:,.0f} orders/s evaluated "
-              f"and planned ({args.rules} rules, {len(orders):,} orders)")
+    if args.shipped:
+        config = require(load_config(ROOT))
+        for flow_name in sorted(config.flows):
+            orders = orders_for(config, flow_name, args.orders, rng)
+            evaluate, planned = measure(config, flow_name, orders)
+            print(f"{flow_name}: {evaluate:,.0f} orders/s evaluated, {planned:,.0f} orders/s "
+                  f"evaluated and planned ({len(config.flows[flow_name].rules)} rules)")
+    for count in (int(n) for n in args.rules.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp)
+            generated_flow(directory, count, random.Random(7))
+            if count == 1000:
+                start = time.perf_counter()
+                findings, _ = findings_for(directory, [])
+                print(f"validate (in process), {count} rules: {time.perf_counter() - start:.2f} s "
+                      f"({len(findings)} findings)")
+            big = require(load_config(directory))
+            side_by_side(big, directory, "amazon-to-vtex", orders_for(big, "amazon-to-vtex", args.orders, rng))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,258 @@
+"""A flow's rule table compiled into a direct look-up over the values its rules test.
+
+Most rule tests compare a field with values (`status: CANCELLED`, `actor: {in: [...]}`,
+`target: {exists: false}`): over those, an order falls into one of finitely many cases, and
+the rules each case can match are known in advance. The table keeps, per tested path, a map
+from each value the rules mention (plus `None`, plus "any other value") to the bit set of rules
+whose tests on that path it passes; an order's candidates are the AND of its paths' bit sets,
+and the tuple of its values keys a cache of the answer, so a repeated case costs one dict
+look-up. Only the tests that are not plain comparisons with values (`gt`, `lt`, `expr`,
+`any`, `not`...) remain, run as predicates on the candidates in file order, so `first` keeps
+its order with such rules interleaved.
+
+Semantics are those of `conditions.compile_condition` (a missing value is `None`, an
+unhashable one equals no listed value). One difference, only in what is *not* run: a rule's
+`expr` is not run for an order that the rule's value tests already rule out, whatever their
+order in the rule (an `expr` that would have failed on such an order no longer fails it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from connector import conditions
+from connector.model import Condition
+
+R = TypeVar("R")
+Getter = Callable[[Mapping[str, Any]], Any]
+
+#: Value tests the table answers by look-up; the rest stay predicates.
+VALUE_TESTS = ("eq", "ne", "in", "not_in", "exists")
+#: Cases remembered per table; past it, new cases are computed (still correct) but not kept.
+MAX_CASES = 65_536
+
+
+class _Other:
+    """Any value of a path that no rule mentions (and not None): one case for all of them."""
+
+    def __repr__(self) -> str:
+        return "other"
+
+
+OTHER: Any = _Other()
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _flatten(cond: Condition) -> list[Condition]:
+    if cond.op == "all":
+        return [leaf for child in cond.children for leaf in _flatten(child)]
+    if cond.op == "true":
+        return []
+    return [cond]
+
+
+def _is_value_test(leaf: Condition) -> bool:
+    if leaf.op not in VALUE_TESTS or not leaf.path:
+        return False
+    if leaf.op in ("in", "not_in"):
+        return all(_hashable(v) for v in leaf.value)
+    return leaf.op == "exists" or _hashable(leaf.value)
+
+
+def split(cond: Condition) -> tuple[list[Condition], list[Condition]]:
+    """(value tests the table answers, remaining tests in rule order) of a rule's `when`."""
+    leaves = _flatten(cond)
+    return [c for c in leaves if _is_value_test(c)], [c for c in leaves if not _is_value_test(c)]
+
+
+def passes(leaf: Condition, value: Any) -> bool:
+    """A value test on one value (`OTHER` standing for any value no rule mentions)."""
+    op = leaf.op
+    if op == "exists":
+        return (value is not None) == bool(leaf.value)
+    if value is OTHER:
+        return op in ("ne", "not_in")
+    if op == "eq":
+        return bool(value == leaf.value)
+    if op == "ne":
+        return bool(value != leaf.value)
+    inside = value in frozenset(leaf.value)
+    return inside if op == "in" else not inside
+
+
+def getter(path: str) -> Getter:
+    """`conditions.lookup` for one path, split once (None for missing, as tests read it)."""
+    parts = tuple(path.split("."))
+    if len(parts) == 1:
+        (name,) = parts
+        return lambda ctx: ctx.get(name)
+    if len(parts) == 2 and not parts[1].isdigit():
+        head, tail = parts
+
+        def two(ctx: Mapping[str, Any]) -> Any:
+            inner = ctx.get(head)
+            if type(inner) is dict:
+                return inner.get(tail)
+            return None if inner is None or not isinstance(inner, Mapping) else inner.get(tail)
+
+        return two
+
+    def deep(ctx: Mapping[str, Any]) -> Any:
+        value = conditions.lookup(ctx, path)
+        return None if value is conditions.MISSING else value
+
+    return deep
+
+
+def _present(get: Getter) -> Getter:
+    return lambda ctx: get(ctx) is not None
+
+
+def _all(preds: Sequence[conditions.Predicate]) -> conditions.Predicate:
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        first, second = preds
+        return lambda ctx: first(ctx) and second(ctx)
+
+    def every(ctx: Mapping[str, Any]) -> bool:
+        for pred in preds:
+            if not pred(ctx):
+                return False
+        return True
+
+    return every
+
+
+@dataclass(frozen=True)
+class Column:
+    """One tested path: the rules each of its values lets through, as bit sets."""
+
+    path: str
+    get: Getter
+    masks: dict[Any, int]  # value -> rules passing their tests on this path (None included)
+    other: int  # rules passing for a value no rule mentions
+
+    def mask(self, value: Any) -> int:
+        try:
+            return self.masks.get(value, self.other)
+        except TypeError:  # unhashable (a list where a status belongs): equals no listed value
+            return self.other
+
+
+@dataclass(frozen=True)
+class Table(Generic[R]):
+    """A compiled rule table: `evaluate(ctx)` gives `outcome(matching rule indices)`."""
+
+    columns: tuple[Column, ...]
+    residuals: tuple[conditions.Predicate | None, ...]  # per rule, what the columns do not decide
+    first: bool
+    outcome: Callable[[tuple[int, ...]], R]
+    cases: dict[Any, Any] = field(default_factory=dict)  # key -> R, or candidates to run
+    outcomes: dict[tuple[int, ...], R] = field(default_factory=dict)
+
+    def key(self, ctx: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple([column.get(ctx) for column in self.columns])
+
+    def candidates(self, key: Sequence[Any]) -> list[int]:
+        """Indices of the rules whose value tests pass for these values, in file order."""
+        mask = (1 << len(self.residuals)) - 1
+        for column, value in zip(self.columns, key):
+            mask &= column.mask(value)
+            if not mask:
+                return []
+        found = []
+        while mask:
+            low = mask & -mask
+            found.append(low.bit_length() - 1)
+            mask ^= low
+        return found
+
+    def _result(self, indices: tuple[int, ...]) -> R:
+        result = self.outcomes.get(indices)
+        if result is None:
+            result = self.outcome(indices)
+            if len(self.outcomes) < MAX_CASES:
+                self.outcomes[indices] = result
+        return result
+
+    def _case(self, key: tuple[Any, ...]) -> Any:
+        """A case's answer when the columns decide it, else its candidates with predicates."""
+        todo: list[tuple[int, conditions.Predicate | None]] = []
+        for index in self.candidates(key):
+            residual = self.residuals[index]
+            todo.append((index, residual))
+            if residual is None and self.first:
+                break
+        if all(residual is None for _, residual in todo):
+            return self._result(tuple(index for index, _ in todo))
+        return tuple(todo)
+
+    def evaluate(self, ctx: Mapping[str, Any]) -> R:
+        key = tuple([column.get(ctx) for column in self.columns])
+        try:
+            case = self.cases.get(key)
+            if case is None:
+                case = self._case(key)
+                if len(self.cases) < MAX_CASES:
+                    self.cases[key] = case
+        except TypeError:  # an unhashable value: it equals no listed value, like OTHER
+            key = tuple([value if _hashable(value) else OTHER for value in key])
+            case = self.cases.get(key)
+            if case is None:
+                case = self._case(key)
+        if type(case) is not tuple:
+            return case
+        matched = []
+        for index, residual in case:
+            if residual is None or residual(ctx):
+                matched.append(index)
+                if self.first:
+                    break
+        return self._result(tuple(matched))
+
+
+def compile_table(
+    conds: Sequence[Condition], first: bool, outcome: Callable[[tuple[int, ...]], R]
+) -> Table[R]:
+    """The table of these rule conditions (`first`: only the first match counts)."""
+    tests: list[list[Condition]] = []
+    residuals: list[conditions.Predicate | None] = []
+    for cond in conds:
+        values, rest = split(cond)
+        tests.append(values)
+        residuals.append(_all([conditions.compile_condition(c) for c in rest]) if rest else None)
+    paths = sorted({leaf.path for leaves in tests for leaf in leaves}, key=lambda p: ("." in p, p))
+    columns = []
+    for path in paths:
+        mentioned: dict[Any, Any] = {None: None}
+        for leaves in tests:
+            for leaf in leaves:
+                if leaf.path == path and leaf.op != "exists":
+                    for value in (leaf.value if leaf.op in ("in", "not_in") else (leaf.value,)):
+                        mentioned.setdefault(value, value)
+        masks = {value: 0 for value in mentioned}
+        other = 0
+        for index, leaves in enumerate(tests):
+            own = [leaf for leaf in leaves if leaf.path == path]
+            bit = 1 << index
+            for value in mentioned:
+                if all(passes(leaf, value) for leaf in own):
+                    masks[value] |= bit
+            if all(passes(leaf, OTHER) for leaf in own):
+                other |= bit
+        get = getter(path)
+        if len(mentioned) == 1:  # only `exists` tests: the key holds presence, not the value
+            columns.append(Column(path, _present(get), {False: masks[None], True: other}, other))
+        else:
+            columns.append(Column(path, get, masks, other))
+    return Table(tuple(columns), tuple(residuals), first, outcome)
