@@ -8,6 +8,7 @@ declared domains, and compiled once so evaluating an order costs microseconds.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -87,19 +88,64 @@ def _value(context: Mapping[str, Any], path: str) -> Any:
     return None if value is MISSING else value
 
 
+Getter = Callable[[Mapping[str, Any]], Any]
+
+
+def getter(path: str) -> Getter:
+    """`lookup` of one path as tests read it (None for missing), the path split once."""
+    parts = tuple(path.split("."))
+    if len(parts) == 1:
+        (name,) = parts
+        return lambda ctx: ctx.get(name)
+    if len(parts) == 2 and not parts[1].isdigit():
+        head, tail = parts
+
+        def two(ctx: Mapping[str, Any]) -> Any:
+            inner = ctx.get(head)
+            if type(inner) is dict:
+                return inner.get(tail)
+            return inner.get(tail) if isinstance(inner, Mapping) else None
+
+        return two
+    return lambda ctx: _value(ctx, path)
+
+
+_ORDER: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+}
+
+
 def _compare(op: str, left: Any, right: Any) -> bool:
     if left is None:
         return False
     try:
-        if op == "lt":
-            return bool(left < right)
-        if op == "le":
-            return bool(left <= right)
-        if op == "gt":
-            return bool(left > right)
-        return bool(left >= right)
+        return bool(_ORDER[op](left, right))
     except TypeError:
         return False
+
+
+def _every(kids: list[Predicate]) -> Predicate:
+    if len(kids) == 2:
+        first, second = kids
+        return lambda ctx: bool(first(ctx) and second(ctx))
+
+    def every(ctx: Mapping[str, Any]) -> bool:
+        for kid in kids:
+            if not kid(ctx):
+                return False
+        return True
+
+    return every
+
+
+def _some(kids: list[Predicate]) -> Predicate:
+    def some(ctx: Mapping[str, Any]) -> bool:
+        for kid in kids:
+            if kid(ctx):
+                return True
+        return False
+
+    return some
 
 
 def compile_condition(cond: Condition) -> Predicate:
@@ -108,33 +154,54 @@ def compile_condition(cond: Condition) -> Predicate:
     if op == "true":
         return lambda ctx: True
     if op == "all":
-        kids = [compile_condition(c) for c in cond.children]
-        return lambda ctx: all(k(ctx) for k in kids)
+        return _every([compile_condition(c) for c in cond.children])
     if op == "any":
-        kids = [compile_condition(c) for c in cond.children]
-        return lambda ctx: any(k(ctx) for k in kids)
+        return _some([compile_condition(c) for c in cond.children])
     if op == "not":
         kid = compile_condition(cond.children[0])
         return lambda ctx: not kid(ctx)
-    if op == "eq":
-        return lambda ctx: _value(ctx, path) == value
-    if op == "ne":
-        return lambda ctx: _value(ctx, path) != value
-    if op == "in":
-        choices = frozenset(value) if all(_hashable(v) for v in value) else tuple(value)
-        return lambda ctx: _hashable(_value(ctx, path)) and _value(ctx, path) in choices
-    if op == "not_in":
-        choices_n = frozenset(value) if all(_hashable(v) for v in value) else tuple(value)
-        return lambda ctx: not (_hashable(_value(ctx, path)) and _value(ctx, path) in choices_n)
-    if op == "exists":
-        want = bool(value)
-        return lambda ctx: (_value(ctx, path) is not None) == want
-    if op in ("lt", "le", "gt", "ge"):
-        return lambda ctx: _compare(op, _value(ctx, path), value)
     if op == "expr":
         expression = str(value)
         return lambda ctx: bool(templates.evaluate(expression, ctx))
+    get = getter(path)
+    if op == "eq":
+        return lambda ctx: bool(get(ctx) == value)
+    if op == "ne":
+        return lambda ctx: bool(get(ctx) != value)
+    if op in ("in", "not_in"):
+        choices = frozenset(value) if all(_hashable(v) for v in value) else tuple(value)
+        inside = _member(get, choices)
+        return inside if op == "in" else (lambda ctx: not inside(ctx))
+    if op == "exists":
+        want = bool(value)
+        return lambda ctx: (get(ctx) is not None) == want
+    if op in _ORDER:
+        compare = _ORDER[op]
+
+        def ordered(ctx: Mapping[str, Any]) -> bool:
+            left = get(ctx)
+            if left is None:
+                return False
+            try:
+                return bool(compare(left, value))
+            except TypeError:
+                return False
+
+        return ordered
     raise ValueError(f"unknown condition operator {op!r}")  # schema prevents this
+
+
+def _member(get: Getter, choices: frozenset[Any] | tuple[Any, ...]) -> Predicate:
+    if not isinstance(choices, frozenset):  # a listed value is unhashable: compare one by one
+        return lambda ctx: _hashable(found := get(ctx)) and found in choices
+
+    def inside(ctx: Mapping[str, Any]) -> bool:
+        try:
+            return get(ctx) in choices
+        except TypeError:  # unhashable: equals no listed value
+            return False
+
+    return inside
 
 
 def _hashable(value: Any) -> bool:

@@ -7,12 +7,12 @@ and only tests that are not comparisons with values run as predicates, in file o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connector import conditions
-from connector.evaluate_table import compile_table
+from connector.evaluate_table import compile_table, evaluator
 from connector.model import ActionCall, Flow, Rule
 
 
@@ -51,14 +51,12 @@ class CompiledFlow:
         ]
         self.table = compile_table([rule.when for rule in flow.rules], flow.hit_policy == "first",
                                    self._decision)
+        #: The matching rules (the first only, under `hit_policy: first`) and their actions.
+        self.evaluate: Callable[[Mapping[str, Any]], Decision] = evaluator(self.table)
 
     def _decision(self, indices: tuple[int, ...]) -> Decision:
         matched = tuple(self.flow.rules[i] for i in indices)
         return Decision(matched, tuple((rule, call) for rule in matched for call in rule.then))
-
-    def evaluate(self, context: Mapping[str, Any]) -> Decision:
-        """The matching rules (the first only, under `hit_policy: first`) and their actions."""
-        return self.table.evaluate(context)
 
     def explain(self, context: Mapping[str, Any]) -> list[Verdict]:
         """Every rule's verdict with the conditions that decided it (for `explain`)."""

@@ -19,6 +19,7 @@ order in the rule (an `expr` that would have failed on such an order no longer f
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -89,30 +90,6 @@ def passes(leaf: Condition, value: Any) -> bool:
     return inside if op == "in" else not inside
 
 
-def getter(path: str) -> Getter:
-    """`conditions.lookup` for one path, split once (None for missing, as tests read it)."""
-    parts = tuple(path.split("."))
-    if len(parts) == 1:
-        (name,) = parts
-        return lambda ctx: ctx.get(name)
-    if len(parts) == 2 and not parts[1].isdigit():
-        head, tail = parts
-
-        def two(ctx: Mapping[str, Any]) -> Any:
-            inner = ctx.get(head)
-            if type(inner) is dict:
-                return inner.get(tail)
-            return None if inner is None or not isinstance(inner, Mapping) else inner.get(tail)
-
-        return two
-
-    def deep(ctx: Mapping[str, Any]) -> Any:
-        value = conditions.lookup(ctx, path)
-        return None if value is conditions.MISSING else value
-
-    return deep
-
-
 def _present(get: Getter) -> Getter:
     return lambda ctx: get(ctx) is not None
 
@@ -138,15 +115,50 @@ class Column:
     """One tested path: the rules each of its values lets through, as bit sets."""
 
     path: str
-    get: Getter
+    get: Getter  # the value the key holds (presence only, when the rules only test `exists`)
     masks: dict[Any, int]  # value -> rules passing their tests on this path (None included)
     other: int  # rules passing for a value no rule mentions
+    presence: bool = False
 
     def mask(self, value: Any) -> int:
         try:
             return self.masks.get(value, self.other)
         except TypeError:  # unhashable (a list where a status belongs): equals no listed value
             return self.other
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A case the columns leave open: candidates in file order, each with what is left to
+    test, and (under `first`) the answer if it is the one that matches."""
+
+    steps: tuple[tuple[int, conditions.Predicate | None, Any], ...]
+
+
+def key_function(columns: Sequence[Column]) -> Getter:
+    """`ctx -> tuple of the columns' values`, as one generated expression.
+
+    The hot path of evaluation: one Python frame instead of one per column. The generated
+    source holds only generated names (`p0`, `g1`...); paths and getters are passed in its
+    namespace, never written into the source.
+    """
+    names: dict[str, Any] = {"dict": dict}
+    parts = []
+    for i, column in enumerate(columns):
+        pieces = column.path.split(".")
+        names[f"g{i}"] = column.get
+        if column.presence:
+            parts.append(f"g{i}(ctx)")
+        elif len(pieces) == 1:
+            names[f"p{i}"] = pieces[0]
+            parts.append(f"ctx.get(p{i})")
+        elif len(pieces) == 2 and not pieces[1].isdigit():
+            names[f"p{i}"], names[f"q{i}"] = pieces
+            parts.append(f"(t{i}.get(q{i}) if type(t{i} := ctx.get(p{i})) is dict else g{i}(ctx))")
+        else:
+            parts.append(f"g{i}(ctx)")
+    source = "lambda ctx: (" + "".join(part + ", " for part in parts) + ")"
+    return eval(source, names)  # noqa: S307 - generated names only
 
 
 @dataclass(frozen=True)
@@ -157,11 +169,9 @@ class Table(Generic[R]):
     residuals: tuple[conditions.Predicate | None, ...]  # per rule, what the columns do not decide
     first: bool
     outcome: Callable[[tuple[int, ...]], R]
-    cases: dict[Any, Any] = field(default_factory=dict)  # key -> R, or candidates to run
+    key: Getter
+    cases: dict[Any, R | Pending] = field(default_factory=dict)
     outcomes: dict[tuple[int, ...], R] = field(default_factory=dict)
-
-    def key(self, ctx: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple([column.get(ctx) for column in self.columns])
 
     def candidates(self, key: Sequence[Any]) -> list[int]:
         """Indices of the rules whose value tests pass for these values, in file order."""
@@ -177,48 +187,62 @@ class Table(Generic[R]):
             mask ^= low
         return found
 
-    def _result(self, indices: tuple[int, ...]) -> R:
-        result = self.outcomes.get(indices)
-        if result is None:
-            result = self.outcome(indices)
+    def result(self, indices: tuple[int, ...]) -> R:
+        """The outcome of these matching rules (made once per distinct set)."""
+        found = self.outcomes.get(indices)
+        if found is None:
+            found = self.outcome(indices)
             if len(self.outcomes) < MAX_CASES:
-                self.outcomes[indices] = result
-        return result
+                self.outcomes[indices] = found
+        return found
 
-    def _case(self, key: tuple[Any, ...]) -> Any:
-        """A case's answer when the columns decide it, else its candidates with predicates."""
-        todo: list[tuple[int, conditions.Predicate | None]] = []
+    def case(self, key: tuple[Any, ...]) -> R | Pending:
+        """A case's answer when the columns decide it, else what remains to run."""
+        steps: list[tuple[int, conditions.Predicate | None, Any]] = []
         for index in self.candidates(key):
             residual = self.residuals[index]
-            todo.append((index, residual))
+            steps.append((index, residual, self.result((index,)) if self.first else None))
             if residual is None and self.first:
                 break
-        if all(residual is None for _, residual in todo):
-            return self._result(tuple(index for index, _ in todo))
-        return tuple(todo)
+        if all(residual is None for _, residual, _ in steps):
+            return self.result(tuple(index for index, _, _ in steps))
+        return Pending(tuple(steps))
 
     def evaluate(self, ctx: Mapping[str, Any]) -> R:
-        key = tuple([column.get(ctx) for column in self.columns])
+        """The outcome for one order's context (the hot path: see `evaluator`)."""
+        return self.run(ctx)
+
+    @functools.cached_property
+    def run(self) -> Callable[[Mapping[str, Any]], R]:
+        return evaluator(self)
+
+
+def evaluator(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
+    """`table.evaluate` as a closure over local names: a cached case costs the key, one dict
+    look-up and a type check."""
+    key_of, cases, first, result, make = table.key, table.cases, table.first, table.result, table.case
+
+    def evaluate(ctx: Mapping[str, Any]) -> R:
+        key = key_of(ctx)
         try:
-            case = self.cases.get(key)
-            if case is None:
-                case = self._case(key)
-                if len(self.cases) < MAX_CASES:
-                    self.cases[key] = case
+            case = cases.get(key)
         except TypeError:  # an unhashable value: it equals no listed value, like OTHER
             key = tuple([value if _hashable(value) else OTHER for value in key])
-            case = self.cases.get(key)
-            if case is None:
-                case = self._case(key)
-        if type(case) is not tuple:
-            return case
-        matched = []
-        for index, residual in case:
-            if residual is None or residual(ctx):
-                matched.append(index)
-                if self.first:
-                    break
-        return self._result(tuple(matched))
+            case = cases.get(key)
+        if case is None:
+            case = make(key)
+            if len(cases) < MAX_CASES:
+                cases[key] = case
+        if type(case) is not Pending:
+            return case  # type: ignore[return-value]
+        if first:
+            for _, residual, answer in case.steps:
+                if residual is None or residual(ctx):
+                    return answer
+            return result(())
+        return result(tuple(index for index, residual, _ in case.steps if residual is None or residual(ctx)))
+
+    return evaluate
 
 
 def compile_table(
@@ -250,9 +274,9 @@ def compile_table(
                     masks[value] |= bit
             if all(passes(leaf, OTHER) for leaf in own):
                 other |= bit
-        get = getter(path)
+        get = conditions.getter(path)
         if len(mentioned) == 1:  # only `exists` tests: the key holds presence, not the value
-            columns.append(Column(path, _present(get), {False: masks[None], True: other}, other))
+            columns.append(Column(path, _present(get), {False: masks[None], True: other}, other, True))
         else:
             columns.append(Column(path, get, masks, other))
-    return Table(tuple(columns), tuple(residuals), first, outcome)
+    return Table(tuple(columns), tuple(residuals), first, outcome, key_function(columns))
