@@ -154,6 +154,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--sandbox", is_flag=True, help="Run against the built-in sandbox on loopback."),
         click.option("--record", type=click.Path(dir_okay=False, path_type=Path),
                      help="Save the run's HTTP exchanges as a vcrpy cassette (secrets filtered)."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="List every failed, skipped and watched order (default: the first few)."),
     ]):
         func = option(func)
     return func
@@ -163,17 +165,18 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @_run_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def plan(project: Path, flow: str | None, since: str | None, limit: int | None, sandbox: bool,
-         record: Path | None, fmt: str) -> None:
+         record: Path | None, verbose: bool, fmt: str) -> None:
     """Show the actions apply would run, and the rule that chose each. Reads only."""
     from connector.commands import apply as command
 
-    _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout)
+    _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout,
+         verbose=verbose)
 
 
 @main.command()
 @_run_options
 def apply(project: Path, flow: str | None, since: str | None, limit: int | None, sandbox: bool,
-          record: Path | None) -> None:
+          record: Path | None, verbose: bool) -> None:
     """Run the flows: fetch changed orders, evaluate the rules, execute the actions.
 
     Exit 0 when every action is done, 1 when some failed (recorded and retried next run),
@@ -181,7 +184,8 @@ def apply(project: Path, flow: str | None, since: str | None, limit: int | None,
     """
     from connector.commands import apply as command
 
-    _run(command.run, project, flow, since, limit, sandbox, False, "text", record, sys.stdout)
+    _run(command.run, project, flow, since, limit, sandbox, False, "text", record, sys.stdout,
+         verbose=verbose)
 
 
 @main.command()

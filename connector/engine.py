@@ -13,12 +13,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -34,37 +33,7 @@ from connector.normalise import normalise
 from connector.plan import FlowRuntime, Planned, plan_order
 from connector.notify.queued import take_queued
 from connector.state import StateStore
-
-
-@dataclass
-class Summary:
-    """What a run did, for the closing report and the exit code."""
-
-    flow: str
-    window: Window | None = None
-    orders: int = 0
-    done: int = 0
-    already: int = 0
-    skipped: int = 0
-    failed: int = 0
-    unknown: int = 0
-    watched: int = 0
-    parked: int = 0
-    deferred: int = 0
-    notified: int = 0  # orders a notification queued (read again by id unless listed)
-    attention: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    planned: list[tuple[str, Planned]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-    def note(self, kind: str, text: str) -> None:
-        with self._lock:
-            getattr(self, kind).append(text)
+from connector.summary import Summary
 
 
 @dataclass(frozen=True)
@@ -89,7 +58,11 @@ REFUSED = "refused"
 
 
 def _where(item: Planned) -> str:
-    return f"{item.context['source'].get('id')}: {item.name} [{item.rule.id}]"
+    return f"{_order_of(item)}: {item.name} [{item.rule.id}]"
+
+
+def _order_of(item: Planned) -> str:
+    return str(item.context["source"].get("id"))
 
 
 def _ended(item: Planned, outcome: str, message: str, started: float, **more: Any) -> None:
@@ -203,7 +176,8 @@ class FlowRun:
                     try:
                         raw = get_order(self.source, order_id)
                     except (HTTPError, ConnectorError) as exc:
-                        self.summary.note("errors", f"{order_id}: {exc}")
+                        self.summary.tally("failed", order_id,
+                                          f"watched, but reading it failed: {exc}")
                         continue
                     if raw is not None:
                         records[order_id] = raw
@@ -230,7 +204,7 @@ class FlowRun:
                 self._process(order)
             except (HTTPError, ConnectorError) as exc:
                 message = self.runtime.redact(str(exc))
-                self.summary.note("errors", f"{order_id}: {message}")
+                self.summary.tally("failed", order_id, message)
                 observe.emit("order.error", logging.WARNING, error=message)
                 self._watch(order_id, {"reason": "error", "error": message})
 
@@ -267,7 +241,9 @@ class FlowRun:
                         # Refused because the order changed after this plan was made (a
                         # person or another system acted): skipped, and the order evaluated
                         # again from the fresh read, which no longer calls for it.
-                        self.summary.add(skipped=1)
+                        self.summary.tally("skipped", order_id,
+                                          f"the order changed after it was planned ({message})",
+                                          item)
                         order, acted = fresh, True
                         break
                 if result == "watch":
@@ -310,7 +286,7 @@ class FlowRun:
         self.store.watch(self.key, order_id, until, json.dumps(payload))
         observe.emit("order.watched", until=until, reason=payload.get("reason"))
         self.watching.add(order_id)
-        self.summary.add(watched=1)
+        self.summary.tally("watched", order_id, f"{payload.get('reason')}, until {until}")
 
     def _act(self, item: Planned) -> tuple[str, str]:
         """Run one planned action: (its status, its failure message). A refusal (a 4xx, a
@@ -330,7 +306,8 @@ class FlowRun:
         if item.action is None:
             return self._builtin(item), ""
         if not item.runnable:
-            self.summary.add(skipped=1)
+            self.summary.tally("skipped", _order_of(item), "; ".join(map(str, item.reasons)),
+                              item)
             return "skipped", ""
         client = self.clients[item.system]
         outcome: Outcome = execute(client, item, store, sleep=self.options.sleep,
@@ -350,15 +327,14 @@ class FlowRun:
                 return REFUSED, outcome.message
             self._failed(item, outcome.message)
             return FAILED, outcome.message
-        counts = {DONE: "done", ALREADY: "already", UNKNOWN: "unknown"}
-        self.summary.add(**{counts[outcome.status]: 1})
         if outcome.status == UNKNOWN:
-            self.summary.note("errors", f"{_where(item)}: {outcome.message}")
+            self.summary.tally("unknown", _order_of(item), outcome.message, item)
+        else:
+            self.summary.add(**{"done" if outcome.status == DONE else "already": 1})
         return outcome.status, outcome.message
 
     def _failed(self, item: Planned, message: str) -> None:
-        self.summary.add(failed=1)
-        self.summary.note("errors", f"{_where(item)}: {message}")
+        self.summary.tally("failed", _order_of(item), message, item)
 
     def _stale(self, item: Planned, order: dict[str, Any]) -> dict[str, Any] | None:
         """After `item` was refused: read the order it acted on again and plan afresh. When

@@ -4,15 +4,25 @@ plan listing for `plan` (text and JSON). Written once so the two commands cannot
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from connector.engine import Summary
+from connector.summary import Kind, Listed, Summary
 
 
-def describe(name: str, s: Summary) -> str:
-    """A flow's (partition's) summary: the counts line, then what needs attention and what
-    failed, one line each."""
+#: Lines per kind (groups of orders with one reason) shown without --verbose.
+FIRST = 5
+#: Order ids shown on a line that groups several orders.
+IDS = 5
+_KINDS: tuple[Kind, ...] = ("failed", "unknown", "skipped", "watched")
+
+
+def describe(name: str, s: Summary, verbose: bool = False) -> str:
+    """A flow's (partition's) summary: the counts line, then what needs attention, then the
+    orders behind each count other than done (failed, unknown, skipped, watched), one line per
+    reason: orders that one cause hit (a system that cannot be reached) share a line with
+    their count. The first few lines of each kind unless `verbose`."""
     span = f" ({s.window.after} → {s.window.before})" if s.window else ""
     lines = [f"{name}: {s.orders} order(s){span}: {s.done} action(s) done, "
              f"{s.already} already done, {s.skipped} skipped, {s.failed} failed"
@@ -20,13 +30,39 @@ def describe(name: str, s: Summary) -> str:
              + (f", {s.watched} order(s) watched" if s.watched else "")
              + (f", {s.notified} notified" if s.notified else "")]
     lines += [f"  attention: {item}" for item in s.attention]
-    lines += [f"  failed: {item}" for item in s.errors]
+    listed = {str(entry) for entry in s.listed}
+    lines += [f"  not run: {text}" for text in s.errors if text not in listed]
+    for kind in _KINDS:
+        groups = _grouped(s.of(kind))
+        shown = groups if verbose else groups[:FIRST]
+        lines += [f"  {kind}: {_line(group, verbose)}" for group in shown]
+        if len(shown) < len(groups):
+            rest = sum(len(group) for group in groups[len(shown):])
+            lines.append(f"  … {rest} more {kind} (--verbose lists them all)")
     return "\n".join(lines)
 
 
-def print_summary(summaries: Sequence[Summary], out: TextIO) -> None:
+def _grouped(entries: Sequence[Listed]) -> list[list[Listed]]:
+    """Entries with the same action and reason together, in order of first appearance."""
+    groups: dict[tuple[str, str], list[Listed]] = {}
+    for entry in entries:
+        groups.setdefault((entry.what, entry.reason), []).append(entry)
+    return [sorted(group, key=lambda e: e.order) for group in groups.values()]
+
+
+def _line(group: Sequence[Listed], verbose: bool) -> str:
+    if len(group) == 1:
+        return str(group[0])
+    ids = [entry.order for entry in group]
+    shown = ids if verbose else ids[:IDS]
+    more = f" and {len(ids) - len(shown)} more" if len(shown) < len(ids) else ""
+    what = f"{group[0].what}: " if group[0].what else ""
+    return f"{len(ids)} orders ({', '.join(shown)}{more}): {what}{group[0].reason}"
+
+
+def print_summary(summaries: Sequence[Summary], out: TextIO, verbose: bool = False) -> None:
     for s in summaries:
-        print(describe(s.flow, s), file=out)
+        print(describe(s.flow, s, verbose), file=out)
 
 
 def plan_rows(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
@@ -38,8 +74,20 @@ def plan_rows(summaries: Sequence[Summary]) -> list[dict[str, Any]]:
 
 
 def print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO,
-               redact: Callable[[str], str]) -> None:
+               redact: Callable[[str], str], verbose: bool = False,
+               err: TextIO | None = None) -> None:
+    """The actions `apply` would run (on `out`); then, on `err` (stderr), as in `apply`'s
+    summary, the orders that could not be planned (a read or a look-up failed), so that
+    "nothing to do" is never said of a plan that could not see everything."""
+    err = err or sys.stderr
     rows = plan_rows(summaries)
+    failing = [s for s in summaries if s.errors]
+    for s in failing:
+        problems = describe(s.flow, s, verbose).splitlines()[1:]
+        print(redact(f"{s.flow}: not planned, {len(s.errors)} problem(s):"), file=err)
+        for line in problems:
+            if not line.startswith(("  skipped:", "  watched:")):
+                print(redact(line), file=err)
     if fmt == "json":
         print(redact(json.dumps(rows, indent=2, default=str)), file=out)
         return
@@ -51,4 +99,5 @@ def print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO,
         print(redact(f"  {row['flow']} {row['order']}: {row['action']} "
                      f"{json.dumps(row['args'], default=str)} [{row['rule']}] {state}"), file=out)
     if not rows:
-        print("nothing to do", file=out)
+        print("nothing to do" + (" for the orders that could be read" if failing else ""),
+              file=out)

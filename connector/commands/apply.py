@@ -15,7 +15,9 @@ from typing import TextIO
 
 from connector import report, runner
 from connector.observe import logs
-from connector.project import load_config, require
+from connector.errors import UsageError
+
+from connector.project import Config, load_config, require
 
 
 def run(
@@ -29,23 +31,45 @@ def run(
     record: Path | None,
     out: TextIO,
     environ: Mapping[str, str] | None = None,
+    verbose: bool = False,
 ) -> int:
     env = runner.environment(environ)
     config = require(load_config(root))
     names = runner.select_flows(config, flow)
     state_url = runner.state_url(root, config, env, sandbox=sandbox)
-    if sandbox and not dry_run:
+    if sandbox:
+        # plan too: an earlier sandbox run's state would describe a simulator that is gone
         runner.fresh_sandbox_state(root)
     with runner.sandbox(sandbox) as overrides:
+        if sandbox:
+            names = _served(config, names, overrides, out)
         summaries, redact = runner.run_flows(
             config, names, state_url, overrides, env, since=since, limit=limit,
             dry_run=dry_run, record=record, poll_scale=0.01 if sandbox else 1.0,
             progress=_progress if sys.stderr.isatty() and not logs.enabled() else None)
     if dry_run:
-        report.print_plan(summaries, fmt, out, redact)
+        report.print_plan(summaries, fmt, out, redact, verbose)
     else:
-        report.print_summary(summaries, out)
+        report.print_summary(summaries, out, verbose)
     return 1 if any(s.failed or s.unknown or s.errors for s in summaries) else 0
+
+
+def _served(config: Config, names: list[str], served: Mapping[str, object],
+            out: TextIO) -> list[str]:
+    """The flows whose two systems the sandbox simulates; each other flow is named as
+    skipped (a project's own system has no simulator), and the run goes on without it."""
+    kept = []
+    for name in names:
+        flow = config.flows[name]
+        missing = [system for system in (flow.source, flow.target) if system not in served]
+        if missing:
+            print(f"{name}: skipped: the sandbox does not simulate {', '.join(missing)}", file=out)
+        else:
+            kept.append(name)
+    if not kept:
+        raise UsageError("the sandbox simulates none of the flows' systems (it simulates "
+                         f"{', '.join(sorted(served))})")
+    return kept
 
 
 def _progress(flow: str, done: int, total: int) -> None:

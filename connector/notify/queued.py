@@ -9,23 +9,17 @@ second action.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.fetch import get_order
 from connector.state import QueuedOrder, StateStore
-
-
-class Notes(Protocol):
-    """The part of the run's summary this uses."""
-
-    def note(self, kind: str, text: str) -> None: ...
-    def add(self, **counts: int) -> None: ...
+from connector.summary import Summary
 
 
 def take_queued(store: StateStore, source: SystemClient, flow: str, partition: str,
-                records: dict[str, dict[str, Any]], summary: Notes) -> list[QueuedOrder]:
+                records: dict[str, dict[str, Any]], summary: Summary) -> list[QueuedOrder]:
     """Add to `records` (raw orders by id) the orders queued for `partition` (every
     partition's when "", a run of the whole flow) that the listing did not bring; return the
     queue rows this run deals with. A row whose read fails stays queued (the next run tries
@@ -36,7 +30,7 @@ def take_queued(store: StateStore, source: SystemClient, flow: str, partition: s
             try:
                 raw = get_order(source, item.order_id)
             except (HTTPError, ConnectorError) as exc:
-                summary.note("errors", f"{item.order_id} (notified): {exc}")
+                summary.tally("failed", item.order_id, f"notified, but reading it failed: {exc}")
                 continue
             if raw is None:
                 summary.note("attention", f"{item.order_id}: notified, but "
