@@ -108,7 +108,11 @@ def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
                                  retryable=False)
             if not search(step.poll.until, body):
                 if attempt + 1 < attempts:
-                    sleep(step.poll.interval_seconds * poll_scale)
+                    seconds = step.poll.interval_seconds * poll_scale
+                    observe.emit("step.poll_wait", step=step.name, system=client.system.name,
+                                 operation=step.request.operation or step.name,
+                                 attempt=attempt + 1, attempts=attempts, seconds=seconds)
+                    sleep(seconds)
                 continue
         return {name: search(expr, body) for name, expr in step.outputs.items()}
     raise StepFailed(f"step {step.name}: still not finished after {attempts} polls", retryable=True)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from connector import observe
 from connector.errors import ConnectorError
 from connector.model import RateLimit
 
@@ -180,6 +181,9 @@ class RateLimiter:
         bucket = self._bucket(system, operation)
         wait = bucket.reserve() if bucket else 0.0
         if wait > 0:
+            # before the sleep, so that a terminal can say what it waits for (observe.progress)
+            observe.emit("ratelimit.waiting", system=system, operation=operation,
+                         seconds=round(wait, 3))
             self._sleep(wait)
         return wait
 

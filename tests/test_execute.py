@@ -15,6 +15,7 @@ from mock_systems import APP_KEY, S3, Harness, World, amazon_order, harness, vte
 
 from connector.errors import ConnectorError
 from connector.evaluate import rule_context
+from connector import observe
 from connector.execute import (
     ALREADY, DEFERRED, DONE, FAILED, PARKED, UNKNOWN, RetryAcrossRuns, execute,
 )
@@ -273,6 +274,20 @@ def test_outputs_feed_later_steps_and_poll_until_done(h: Harness, world: World) 
         "inputFeedDocumentId": "amzn1.tortuga.4.na.doc-1",
     }
     assert sleeps == [15.0, 15.0]  # interval_seconds x poll_scale, between polls only
+
+
+def test_a_poll_says_what_it_waits_for_before_it_sleeps(h: Harness, world: World) -> None:
+    said: list[tuple[str, int]] = []
+    stop = observe.subscribe(lambda event, f: said.append((f["step"], f["attempt"]))
+                             if event == "step.poll_wait" else None)
+    try:
+        slept_after: list[int] = []
+        execute(h.clients["amazon"], amazon_cancel(h, world, reason="CustomerExchange"), h.store,
+                sleep=lambda seconds: slept_after.append(len(said)), poll_scale=0.5)
+    finally:
+        stop()
+    assert slept_after == [1, 2]  # each sleep comes after its event
+    assert [attempt for _, attempt in said] == [1, 2]
 
 
 @pytest.mark.parametrize("final", ["FATAL", "CANCELLED"])

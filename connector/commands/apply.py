@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from connector import report, runner
-from connector.observe import logs
+from connector.observe import logs, progress
 from connector.errors import UsageError
 
 from connector.project import Config, load_config, require
@@ -40,13 +40,18 @@ def run(
     if sandbox:
         # plan too: an earlier sandbox run's state would describe a simulator that is gone
         runner.fresh_sandbox_state(root)
-    with runner.sandbox(sandbox) as overrides:
-        if sandbox:
-            names = _served(config, names, overrides, out)
-        summaries, redact = runner.run_flows(
-            config, names, state_url, overrides, env, since=since, limit=limit,
-            dry_run=dry_run, record=record, poll_scale=0.01 if sandbox else 1.0,
-            progress=_progress if sys.stderr.isatty() and not logs.enabled() else None)
+    on_terminal = sys.stderr.isatty() and not logs.enabled()
+    stop_saying_waits = progress.start() if on_terminal else (lambda: None)
+    try:
+        with runner.sandbox(sandbox) as overrides:
+            if sandbox:
+                names = _served(config, names, overrides, out)
+            summaries, redact = runner.run_flows(
+                config, names, state_url, overrides, env, since=since, limit=limit,
+                dry_run=dry_run, record=record, poll_scale=0.01 if sandbox else 1.0,
+                progress=_progress if on_terminal else None)
+    finally:
+        stop_saying_waits()
     if dry_run:
         report.print_plan(summaries, fmt, out, redact, verbose)
     else:
