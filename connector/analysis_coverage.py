@@ -29,7 +29,11 @@ def _effective_args(call: ActionCall, action: Action) -> dict[str, Any]:
     return args
 
 
-def _kind(name: str) -> str:
+def _kind(action: Action) -> str:
+    """The action's declared kind (`kind:`); else guessed from its name (older mappings)."""
+    if action.kind:
+        return {"cancel": "cancel", "advance": "advance", "create": "advance"}.get(action.kind, "")
+    name = action.name
     if name.startswith("cancel"):
         return "cancel"
     return "advance" if name.startswith(("create", "confirm", "complete")) else ""
@@ -111,7 +115,7 @@ Signature = tuple[str, str, str, str]  # qualified name, system, kind, arguments
 def _signatures(calls: Calls) -> list[Signature]:
     """What conflict detection compares, computed once per rule."""
     return [
-        (a.qualified, a.system, _kind(a.name), json.dumps(_effective_args(c, a), sort_keys=True, default=str))
+        (a.qualified, a.system, _kind(a), json.dumps(_effective_args(c, a), sort_keys=True, default=str))
         for c, a in calls
         if a is not None
     ]

@@ -147,8 +147,9 @@ def system(doc: Loaded) -> System:
             pagination=Pagination(
                 items=pg["items"], next_token=pg.get("next_token", ""),
                 token_param=pg.get("token_param", ""), page_param=pg.get("page_param", ""),
-                total_pages=pg.get("total_pages", ""),
+                total_pages=pg.get("total_pages", ""), next_query=pg.get("next_query", ""),
             ),
+            fan_out=str(ld.get("fan_out", "")),
             min_age_seconds=int(ld.get("min_age_seconds", 0)),
             where=_where(doc, ("orders", "list"), key=True),
         )
@@ -247,6 +248,7 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
         precondition=precondition,
         steps=tuple(steps),
         mutating=bool(data.get("mutating", True)),
+        kind=str(data.get("kind", "")),
         where=_where(doc, path, key=True),
         follow_up=follow_up,
     )

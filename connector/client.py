@@ -50,14 +50,20 @@ class SystemClient:
         self.transport = transport
         self.redact = redact
         self._tokens: TokenCache | None = None
-        if system.auth.kind == "lwa":
+        if system.auth.exchanges_token:
             self._tokens = TokenCache(self._fetch_token)
 
     def _fetch_token(self) -> tuple[str, float]:
         request = self.system.auth.token_request
         if request is None:
-            raise HTTPError(f"{self.system.name}: auth kind lwa needs a token_request")
+            raise HTTPError(f"{self.system.name}: auth kind {self.system.auth.kind} needs a token_request")
         rendered = render_request(self.system, request, {}, self.settings)
+        # A header built from a secret (Basic base64(id:secret)) is a secret too.
+        secret_names = [n for n, s in self.system.settings.items() if s.secret]
+        derived = [value for name, value in rendered.headers
+                   if any(f"settings.{n}" in request.headers.get(name, "") for n in secret_names)]
+        if derived:  # the whole value and its credential part ("Basic <base64>")
+            self.redact = self.redact.extended(derived + [v.split()[-1] for v in derived if v.split()])
         response = self.transport.send(to_http(rendered), idempotent=True)
         body = response.json()
         if response.status != 200 or not isinstance(body, dict):

@@ -1,22 +1,26 @@
 """Stage 3, fetch: the source system's orders changed in a time window, page by page.
 
 Pagination is declared by the mapping: a next-page token (SP-API `pagination.nextToken` →
-`paginationToken`, every other parameter repeated unchanged) or page numbers (Magento's
-`searchCriteria[currentPage]`, which answers the last page again past the end: a page with
-no new ids ends the listing).
+`paginationToken`, every other parameter repeated unchanged), a next-page query string
+(Walmart's `list.meta.nextCursor`, which replaces the whole query), or page numbers
+(Magento's `searchCriteria[currentPage]`, which answers the last page again past the end: a
+page with no new ids ends the listing).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qsl
 
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
-from connector import timestamps
+from connector import templates, timestamps
+from connector.model import Request
 from connector.normalise import search
 
 MAX_PAGES = 10_000
@@ -59,8 +63,16 @@ def window(cursor: str | None, since: str | None, now: datetime, lookback_hours:
     return Window(iso(after), iso(before))
 
 
+def _literal(values: Mapping[str, str]) -> dict[str, str]:
+    """Query templates that render exactly `values` (read from the context's `literal`)."""
+    return {name: "{{ literal[%s] }}" % json.dumps(name) for name in values}
+
+
 def list_changed(client: SystemClient, span: Window, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Raw order records changed in the window, across pages (at most `limit`)."""
+    """Raw order records changed in the window, across pages (at most `limit`).
+
+    With `fan_out`, the listing runs once per value of that query parameter's list.
+    """
     listing = client.system.listing
     if listing is None:
         raise ConnectorError(f"{client.system.name}: the mapping has no orders.list")
@@ -68,19 +80,45 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
     if pagination.next_token and not pagination.token_param:
         raise ConnectorError(f"{client.system.name}: orders.list.pagination has next_token but no "
                              "token_param (the query parameter that sends the token back)")
-    context: Mapping[str, Any] = {"window": {"after": span.after, "before": span.before}}
-    token: Any = None
-    page = 1
+    context: dict[str, Any] = {"window": {"after": span.after, "before": span.before}}
     seen: set[str] = set()
+    variants: list[Any] = [None]
+    if listing.fan_out:
+        values = templates.render_value(listing.request.query.get(listing.fan_out, ""),
+                                        {**context, "settings": client.settings})
+        variants = list(values) if isinstance(values, (list, tuple)) else [values]
     count = 0
+    for variant in variants:
+        request = listing.request
+        if listing.fan_out:
+            query = {**request.query, listing.fan_out: "{{ fan_out }}"}
+            request = dataclasses.replace(request, query=query)
+        for record in _pages(client, request, {**context, "fan_out": variant}, seen):
+            yield record
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+
+def _pages(client: SystemClient, first: Request, context: Mapping[str, Any],
+           seen: set[str]) -> Iterator[dict[str, Any]]:
+    """The records of one listing, page after page (ids already in `seen` skipped)."""
+    pagination = client.system.listing.pagination  # type: ignore[union-attr]
+    token: Any = None
+    cursor: Any = None
+    page = 1
     for _ in range(MAX_PAGES):
-        query = dict(listing.request.query)
+        query = dict(first.query)
+        extra: dict[str, Any] = {}
+        if cursor is not None:
+            pairs = dict(parse_qsl(str(cursor).lstrip("?"), keep_blank_values=True))
+            query, extra = _literal(pairs), {"literal": pairs}
         if token is not None and pagination.token_param:
             query[pagination.token_param] = str(token)
         if pagination.page_param:
             query[pagination.page_param] = str(page)
-        request = dataclasses.replace(listing.request, query=query)
-        response = client.send(request, context, idempotent=True)
+        request = dataclasses.replace(first, query=query)
+        response = client.send(request, {**context, **extra}, idempotent=True)
         if response.status != 200:
             raise HTTPError(f"listing orders: {client.describe_error(response)}")
         body = response.json()
@@ -98,9 +136,6 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
             seen.add(ident)
             fresh += 1
             yield record
-            count += 1
-            if limit is not None and count >= limit:
-                return
         if pagination.next_token:
             previous, token = token, search(pagination.next_token, body)
             if not token:
@@ -108,6 +143,13 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
             if token == previous:  # the same page again, forever
                 raise HTTPError(f"listing orders: {client.system.name} answered the same "
                                 "next-page token twice")
+        elif pagination.next_query:
+            previous, cursor = cursor, search(pagination.next_query, body)
+            if not cursor:
+                return
+            if cursor == previous:
+                raise HTTPError(f"listing orders: {client.system.name} answered the same "
+                                "next-page query twice")
         elif pagination.page_param:
             total = search(pagination.total_pages, body) if pagination.total_pages else None
             if not records or fresh == 0 or (isinstance(total, int) and page >= total):

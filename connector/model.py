@@ -134,6 +134,9 @@ class Action:
     # the action's context before it is sent (VTEX: a cancel in ready-for-handling leaves
     # cancellation-requested, which takes a second cancel).
     follow_up: Condition | bool = True
+    # What the action does to the order, for conflict analysis: cancel, advance (moves it
+    # forward: ship, acknowledge, complete), create, note, read; "" = guessed from the name.
+    kind: str = ""
 
     @property
     def qualified(self) -> str:
@@ -147,6 +150,9 @@ class Pagination:
     token_param: str = ""  # query parameter that carries the token
     page_param: str = ""  # or: page-number pagination
     total_pages: str = ""  # JMESPath to the page count (page-number pagination)
+    # or: JMESPath to the next page's whole query string ("?a=1&b=2", Walmart's nextCursor):
+    # the next request is the listing path with exactly that query; none: the last page
+    next_query: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,9 @@ class Listing:
     request: Request
     pagination: Pagination
     min_age_seconds: int = 0  # upper bound must be at least this old (Amazon: 120)
+    # A query parameter whose template renders a list: one listing per value (Walmart
+    # answers one shipNodeType per call); "": one listing
+    fan_out: str = ""
     where: Where = Where("")
 
 
@@ -182,9 +191,19 @@ class Notifications:
     where: Where = Where("")
 
 
+# Auth kinds whose token_request yields an access token ({{ token }}); lwa is the old name
+# of oauth2_refresh_token.
+TOKEN_KINDS = frozenset({"oauth2_refresh_token", "oauth2_client_credentials", "lwa"})
+
+
 @dataclass(frozen=True)
 class Auth:
-    kind: str  # none | headers | lwa | bearer
+    kind: str  # none | headers | bearer | oauth2_refresh_token | oauth2_client_credentials (lwa)
+
+    @property
+    def exchanges_token(self) -> bool:
+        """Whether the token_request exchanges the settings for a cached access token."""
+        return self.kind in TOKEN_KINDS
     headers: dict[str, str] = field(default_factory=dict)
     token_request: Request | None = None
     token_field: str = "access_token"

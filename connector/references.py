@@ -216,7 +216,7 @@ class _Checker:
         if problem:
             self.add(doc, path, "template-syntax", f"template syntax error, {problem}")
             return
-        allowed = set(names)
+        allowed = {*names, "request_id"}  # request_id: every request has one
         for var in sorted(templates.variables(source)):
             if var not in allowed:
                 self.add(doc, path, "template-unknown-variable",
@@ -267,8 +267,9 @@ class _Checker:
         if "list" in orders:
             strings(("orders", "list", "request"), ("settings", "window"), request_kind)
             for key, expr in orders["list"]["pagination"].items():
-                if key in ("items", "next_token", "total_pages"):
+                if key in ("items", "next_token", "total_pages", "next_query"):
                     self.jmespath(doc, ("orders", "list", "pagination", key), expr)
+            self.listing(doc, orders["list"])
         if "get" in orders:
             strings(("orders", "get", "request"), ("settings", "id"), request_kind)
             self.jmespath(doc, ("orders", "get", "found"), orders["get"]["found"])
@@ -291,6 +292,25 @@ class _Checker:
                 self.jmespath(doc, sub, value)
         for name, action in system.actions.items():
             self.action(system, name, action, doc, strings, request_kind)
+
+    def listing(self, doc: Loaded, listing: Mapping[str, Any]) -> None:
+        """A pagination or fan-out declaration the fetch stage could not follow."""
+        pagination = listing["pagination"]
+        kinds = [k for k in ("next_token", "next_query", "page_param") if k in pagination]
+        if len(kinds) > 1:
+            self.add(doc, ("orders", "list", "pagination"), "pagination-incomplete",
+                     f"pagination declares {' and '.join(kinds)}: one kind per listing",
+                     "next_token + token_param, next_query, or page_param (+ total_pages)",
+                     key=True)
+        if "next_token" in pagination and "token_param" not in pagination:
+            self.add(doc, ("orders", "list", "pagination", "next_token"), "pagination-incomplete",
+                     "next_token without token_param: the token is read but never sent back",
+                     "token_param: the query parameter that carries the token", key=True)
+        fan_out = listing.get("fan_out")
+        if fan_out is not None and fan_out not in (listing["request"].get("query") or {}):
+            self.add(doc, ("orders", "list", "fan_out"), "unknown-fan-out",
+                     f"fan_out names {fan_out!r}, which is not a query parameter of the "
+                     "listing request", "declare it under request.query (a list template)")
 
     def action(self, system: System, name: str, action: Any, doc: Loaded, strings: Any, request_kind: Any) -> None:
         base: PathKey = ("actions", name)

@@ -9,6 +9,7 @@ Secrets are masked by `Redactor` wherever a request is shown.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +115,8 @@ def render_request(
     extra_headers: Mapping[str, str] | None = None,
 ) -> RenderedRequest:
     """A request with every template rendered and every value escaped for its position."""
-    full = {**context, "settings": settings}
+    # request_id: a new UUID per request (Walmart's WM_QOS.CORRELATION_ID).
+    full = {"request_id": str(uuid.uuid4()), **context, "settings": settings}
     if request.url_from:
         url = search(request.url_from, full)
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
@@ -128,8 +130,11 @@ def render_request(
         if urlsplit(url).netloc != urlsplit(base).netloc:
             raise TemplateError(f"rendered URL {url!r} leaves the host of {base!r} (refused)")
     headers = {
-        name: _header_value(name, templates.render(value, full))
+        name: _header_value(name, text)
         for name, value in {**(extra_headers or {}), **request.headers}.items()
+        # A header that renders empty is left out, as an empty query parameter is (an
+        # optional setting such as Walmart's market).
+        if (text := templates.render(value, full)) != ""
     }
     rendered_json = None
     has_json = request.json is not None

@@ -14,6 +14,7 @@ JSON bodies are built as data and encoded by the engine, never by string concate
 from __future__ import annotations
 
 import functools
+import base64
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -97,12 +98,29 @@ def _add_days(value: Any, days: float) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _b64encode(value: Any) -> str:
+    """Base64 of the value's UTF-8 text (HTTP Basic credentials: `id ~ ':' ~ secret`)."""
+    return base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+
+
+def _merge_each(value: Any, extra: Any) -> Any:
+    """`{{ lines | merge_each({'reason': args.reason}) }}`: every mapping of the list with the
+    keys of `extra` added (so that a `jmespath` reshape can read them per element)."""
+    if not isinstance(extra, Mapping):
+        raise TemplateError(f"merge_each: the argument must be a mapping, not {extra!r}")
+    if not isinstance(value, (list, tuple)):
+        return value
+    return [{**item, **extra} if isinstance(item, Mapping) else item for item in value]
+
+
 def _make(finalize: Any) -> _Env:
     env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize)
     env.filters["tojson"] = _to_json
     env.filters["jmespath"] = _jmespath
     env.filters["epoch_ms"] = _epoch_ms
     env.filters["add_days"] = _add_days
+    env.filters["b64encode"] = _b64encode
+    env.filters["merge_each"] = _merge_each
     env.policies["json.dumps_function"] = _to_json
     return env
 

@@ -143,7 +143,7 @@ def client(config: Config, runtime: FlowRuntime, system: str, cassette: str) -> 
     settings = dict(runtime.system_settings[system])
     settings["base_url"] = read_metadata(CASSETTES / cassette)["base_url"]
     mapping = config.systems[system]
-    if mapping.auth.kind == "lwa":
+    if mapping.auth.exchanges_token:
         static = dataclasses.replace(mapping.auth, kind="headers")
         mapping = dataclasses.replace(mapping, auth=static)
     return SystemClient(mapping, settings, Transport(new_client(), sleep=lambda s: None),

@@ -159,7 +159,9 @@ mapping = {
                     "required": ["kind"],
                     "additionalProperties": False,
                     "properties": {
-                        "kind": {"enum": ["none", "headers", "bearer", "lwa"]},
+                        "kind": {"enum": ["none", "headers", "bearer", "oauth2_refresh_token",
+                                          "oauth2_client_credentials", "lwa"],
+                                 "description": "oauth2_refresh_token / oauth2_client_credentials: token_request exchanges the settings for an access token (cached, renewed before expires_field runs out and once on 401/403), {{ token }} in headers; lwa: old name of oauth2_refresh_token"},
                         "headers": {"type": "object", "additionalProperties": template},
                         "token_request": {"$ref": "#/$defs/request"},
                         "token_field": {"type": "string"},
@@ -204,8 +206,14 @@ mapping = {
                             "type": "object",
                             "required": ["items"],
                             "additionalProperties": False,
-                            "properties": {k: {"type": "string"} for k in ("items", "next_token", "token_param", "page_param", "total_pages")},
+                            "properties": {
+                                **{k: {"type": "string"} for k in ("items", "next_token", "token_param", "page_param", "total_pages")},
+                                "next_query": {"type": "string",
+                                               "description": "JMESPath to the next page's whole query string (Walmart's list.meta.nextCursor, '?a=1&b=2'): the next request is the listing path with exactly that query; none: last page"},
+                            },
                         },
+                        "fan_out": {"type": "string",
+                                    "description": "A query parameter of the request whose template renders a list: the listing runs once per value (Walmart's one shipNodeType per call)"},
                         "min_age_seconds": {"type": "integer", "minimum": 0},
                     },
                 },
@@ -251,6 +259,8 @@ mapping = {
                 "properties": {
                     "description": {"type": "string"},
                     "mutating": {"type": "boolean"},
+                    "kind": {"enum": ["cancel", "advance", "create", "note", "read"],
+                             "description": "What the action does to the order, for conflict analysis (cancel versus advance/create on one system); without it the kind is guessed from the name"},
                     "params": {
                         "type": "object",
                         "additionalProperties": {
@@ -260,6 +270,10 @@ mapping = {
                         },
                     },
                     "precondition": {"$ref": "#/$defs/condition"},
+                    "follow_up": {
+                        "description": "Whether the order can call for another step once this action is done (the engine then reads it again and re-evaluates in the same run): true (the default), false, or a condition over the action's context before it is sent",
+                        "anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/condition"}],
+                    },
                     "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}, "minItems": 1},
                 },
             },
