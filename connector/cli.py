@@ -156,6 +156,9 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Save the run's HTTP exchanges as a vcrpy cassette (secrets filtered)."),
         click.option("-v", "--verbose", is_flag=True,
                      help="List every failed, skipped and watched order (default: the first few)."),
+        click.option("--order", "orders", multiple=True, metavar="ID",
+                     help="Read and evaluate this order now, whatever the cursor and the retry "
+                          "backoff say (each flow whose source knows it); repeatable."),
     ]):
         func = option(func)
     return func
@@ -165,18 +168,18 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @_run_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def plan(project: Path, flow: str | None, since: str | None, limit: int | None, sandbox: bool,
-         record: Path | None, verbose: bool, fmt: str) -> None:
+         record: Path | None, verbose: bool, orders: tuple[str, ...], fmt: str) -> None:
     """Show the actions apply would run, and the rule that chose each. Reads only."""
     from connector.commands import apply as command
 
     _run(command.run, project, flow, since, limit, sandbox, True, fmt, record, sys.stdout,
-         verbose=verbose)
+         verbose=verbose, orders=orders)
 
 
 @main.command()
 @_run_options
 def apply(project: Path, flow: str | None, since: str | None, limit: int | None, sandbox: bool,
-          record: Path | None, verbose: bool) -> None:
+          record: Path | None, verbose: bool, orders: tuple[str, ...]) -> None:
     """Run the flows: fetch changed orders, evaluate the rules, execute the actions.
 
     Exit 0 when every action is done, 1 when some failed (recorded and retried next run),
@@ -185,7 +188,39 @@ def apply(project: Path, flow: str | None, since: str | None, limit: int | None,
     from connector.commands import apply as command
 
     _run(command.run, project, flow, since, limit, sandbox, False, "text", record, sys.stdout,
-         verbose=verbose)
+         verbose=verbose, orders=orders)
+
+
+@main.command()
+@project_option
+@click.option("--flow", help="Only this flow (default: every flow in connector.yaml).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def status(project: Path, flow: str | None, fmt: str) -> None:
+    """Show each flow's cursor, last run, watched orders, and failed and parked actions.
+
+    Reads the state store only. Exit 0, or 1 when an action is parked (a person must act:
+    `connector retry ID` once the cause is fixed), so a monitoring check can alert on it.
+    """
+    from connector.commands import status as command
+
+    _run(command.run, project, flow, fmt, sys.stdout)
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@project_option
+@click.option("--flow", help="Only this flow's actions.")
+def retry(ids: tuple[str, ...], project: Path, flow: str | None) -> None:
+    """Un-park the actions of an order (or of one idempotency key) and queue the order.
+
+    The next run of its flow reads the order again and sends what the fresh state still
+    calls for, with a fresh retry budget; `connector apply --order ID` does it now.
+    Exit 2 when an ID has nothing parked.
+    """
+    from connector.commands import retry as command
+
+    _run(command.run, project, list(ids), flow, sys.stdout)
 
 
 @main.command()

@@ -32,7 +32,7 @@ from connector.lookup import find_counterpart
 from connector.normalise import normalise
 from connector.plan import FlowRuntime, Planned, plan_order
 from connector.notify.queued import take_queued
-from connector.state import StateStore
+from connector.state import RunRecord, StateStore
 from connector.summary import Summary
 
 
@@ -47,6 +47,9 @@ class RunOptions:
     watch_hours: float = 48.0
     poll_scale: float = 1.0
     partition: str = ""  # e.g. a marketplace id: its own cursor and watch list
+    #: `--order ID`: read and evaluate these orders now instead of listing changes; the
+    #: cursor, the watch list's other orders and the queue are left for the scheduled runs.
+    orders: tuple[str, ...] = ()
     retry: RetryAcrossRuns = RetryAcrossRuns()
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     sleep: Callable[[float], None] = time.sleep
@@ -151,13 +154,21 @@ class FlowRun:
         if self.store is not None and observe.active():
             counts["watching_now"] = len(self.store.watched(self.key, self.now_iso))
             counts["parked_now"] = len(self.store.entries(self.flow.name, "parked"))
-        observe.emit("flow.end", outcome="failed" if s.failed or s.unknown or s.errors else "ok",
+        outcome = "failed" if s.failed or s.unknown or s.errors else "ok"
+        if self.store is not None and not self.options.dry_run and not self.options.orders:
+            # the partition's last run, for `connector status` (an --order run is not one)
+            self.store.record_run(RunRecord(
+                self.flow.name, self.options.partition, self.now_iso,
+                round(time.monotonic() - started, 3), outcome, counts))
+        observe.emit("flow.end", outcome=outcome,
                      window=[s.window.after, s.window.before] if s.window else None,
                      duration_seconds=round(time.monotonic() - started, 3),
                      errors=list(s.errors), attention=list(s.attention), **counts)
         return summary
 
     def _run(self) -> Summary:
+        if self.options.orders:
+            return self._run_orders()
         store, flow = self.store, self.flow
         cursor = store.get_cursor(self.key) if store else None
         listing = self.source.system.listing
@@ -194,6 +205,25 @@ class FlowRun:
                 and not truncated:
             # Every order is recorded (done, failed-and-watched, or watched): move on.
             store.set_cursor(self.key, span.before)
+        return self.summary
+
+    def _run_orders(self) -> Summary:
+        """`--order ID`: each order read by id and evaluated now, whatever the cursor says
+        (the runner lifts the retry backoff too); one the source does not know is skipped."""
+        records: dict[str, dict[str, Any]] = {}
+        for order_id in self.options.orders:
+            raw = get_order(self.source, order_id)
+            if raw is None:
+                self.summary.tally("skipped", order_id,
+                                   f"{self.flow.source} does not know the order")
+            else:
+                records[order_id] = raw
+        if self.store is not None:  # so that an order that goes through leaves the list
+            self.watching = {order_id for order_id, _ in self.store.watched(self.key, self.now_iso)
+                             if order_id in records}
+        self.summary.orders = len(records)
+        for raw in records.values():
+            self.process(raw)
         return self.summary
 
     def process(self, raw: dict[str, Any]) -> None:
@@ -312,7 +342,7 @@ class FlowRun:
         client = self.clients[item.system]
         outcome: Outcome = execute(client, item, store, sleep=self.options.sleep,
                                    poll_scale=self.options.poll_scale, retry=self.options.retry,
-                                   now=self.now)
+                                   now=self.now, partition=self.options.partition)
         if outcome.status == PARKED:
             # Said once, when it is parked; then left to a person, not a failure every run.
             if outcome.fresh:
@@ -364,7 +394,7 @@ class FlowRun:
             return "skipped"
         source_id = str((item.context.get("source") or {}).get("id") or item.context.get("id") or "?")
         entry = store.begin(item.key, flow=item.flow, order_id=source_id, action="report",
-                            summary=summary(item))
+                            summary=summary(item), partition=self.options.partition)
         if entry.new:
             store.complete(item.key, {"message": item.args.get("message")})
             if item.args.get("level") == "attention":

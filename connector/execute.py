@@ -43,6 +43,10 @@ class RetryAcrossRuns:
     cap_seconds: float = 6 * 3600.0
 
     def wait(self, attempts: int) -> float:
+        """Seconds after the last failure before the next try; none when no failure is
+        counted (an action a person un-parked with `connector retry`)."""
+        if attempts <= 0:
+            return 0.0
         return min(self.cap_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
 
     @classmethod
@@ -147,8 +151,10 @@ def _parse(stamp: str) -> datetime:
 
 def execute(client: SystemClient, planned: Planned, store: StateStore, *,
             sleep: Callable[[float], None] = time.sleep, poll_scale: float = 1.0,
-            retry: RetryAcrossRuns | None = None, now: datetime | None = None) -> Outcome:
-    """Run one runnable action's steps, recording intent and outcome in the ledger."""
+            retry: RetryAcrossRuns | None = None, now: datetime | None = None,
+            partition: str = "") -> Outcome:
+    """Run one runnable action's steps, recording intent and outcome in the ledger (the
+    entry names the flow `partition` whose run began it)."""
     policy = retry or RetryAcrossRuns()
     moment = now or datetime.now(timezone.utc)
     action = planned.action
@@ -156,7 +162,7 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
         raise ConnectorError(f"{planned.name} is not an HTTP action")
     order_id = str(planned.context.get("source", {}).get("id"))
     entry = store.begin(planned.key, flow=planned.flow, order_id=order_id, action=planned.name,
-                        summary=summary(planned))
+                        summary=summary(planned), partition=partition)
     if not entry.new:
         if entry.status == "done":
             return Outcome(planned, ALREADY, "done in an earlier run", entry.outputs or {})
@@ -169,11 +175,12 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
                 store.park(planned.key, reason)
                 return Outcome(planned, PARKED, reason, fresh=True)
             due = _parse(entry.updated_at) + timedelta(seconds=policy.wait(entry.attempts))
-            if moment < due:
+            if entry.attempts and moment < due:  # none counted: un-parked, tried at once
                 return Outcome(planned, DEFERRED, f"failed {entry.attempts} time(s); next try after "
                                                   f"{due.strftime('%Y-%m-%dT%H:%M:%SZ')}: {entry.error}")
-        # failed earlier, or pending after a crash: the caller re-read the counterpart and
-        # the fresh plan still asks for this very action, so its effect is not there.
+        # failed earlier, pending after a crash, or settled by an earlier read: the caller
+        # re-read the counterpart and the fresh plan still asks for this very action, so
+        # its effect is not there.
         store.retry(planned.key)
     context = dict(planned.context)
     context["steps"] = {}

@@ -262,6 +262,7 @@ def replay_run_settings(meta: Mapping[str, Any], now: datetime) -> runner.RunSet
     return runner.RunSettings(
         since=meta.get("since"), limit=int(limit) if limit else None,
         dry_run=meta.get("mode") == "plan", concurrency=1, poll_scale=0.0,
+        orders=tuple(str(order) for order in meta.get("orders") or ()),
         now=lambda: now, sleep=lambda seconds: None)
 
 

@@ -12,6 +12,7 @@ forgotten by another (as replay once forgot the flow's retry settings).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -53,6 +54,7 @@ class RunSettings:
     dry_run: bool = False
     poll_scale: float = 1.0
     partition: str = ""
+    orders: tuple[str, ...] = ()  # --order: these orders now, the retry backoff lifted
     concurrency: int | None = None
     now: Callable[[], datetime] | None = None
     sleep: Callable[[float], None] | None = None
@@ -163,7 +165,11 @@ def run_options(runtime: FlowRuntime, settings: RunSettings) -> RunOptions:
         "lookback_hours": float(options.get("lookback_hours", 24)),
         "watch_hours": float(options.get("watch_hours", 48)),
         "retry": RetryAcrossRuns.from_options(options),
+        "orders": settings.orders,
     }
+    if settings.orders:
+        # asked for by a person, now: a failed action is tried at once, not after its backoff
+        values["retry"] = dataclasses.replace(values["retry"], backoff_seconds=0.0)
     for name in ("now", "sleep", "progress"):
         if getattr(settings, name) is not None:
             values[name] = getattr(settings, name)
@@ -250,6 +256,7 @@ def run_flows(
     poll_scale: float = 1.0,
     now: Callable[[], datetime] | None = None,
     progress: Progress | None = None,
+    orders: Sequence[str] = (),
 ) -> tuple[list[Summary], Redactor]:
     """Run flows in order against the configured systems (or `overrides`), on the store at
     `state`; the testable core of `apply` and `plan`."""
@@ -265,9 +272,10 @@ def run_flows(
             # reproduces the windows and any time rendered into a request.
             now = lambda: started  # noqa: E731
         settings = RunSettings(since=since, limit=limit, dry_run=dry_run,
-                               poll_scale=poll_scale, now=now, progress=progress)
+                               poll_scale=poll_scale, now=now, progress=progress,
+                               orders=tuple(orders))
         meta = {"flows": list(names), "mode": "plan" if dry_run else "apply", "since": since,
-                "limit": limit}
+                "limit": limit, **({"orders": list(orders)} if orders else {})}
         with recording(record, redact, started, meta), observe.bound(run=uuid.uuid4().hex[:12]):
             for runtime in runtimes:
                 try:

@@ -28,14 +28,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.errors import ConnectorError
-from connector.state import LedgerEntry, QueuedOrder, Status, _stamp, migrations, normalise_iso
+from connector.state import (
+    LedgerEntry, QueuedOrder, RunRecord, Status, Watched, _stamp, migrations, normalise_iso,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
 # The ledger's columns, in the order `_entry` unpacks them.
 _COLUMNS = ("idem_key, flow, order_id, action, summary, status, attempts, retryable, error, "
-            "outputs, created_at, updated_at, completed_at")
+            "outputs, created_at, updated_at, completed_at, partition_key")
 _SELECT_ENTRY = f"SELECT {_COLUMNS} FROM ledger WHERE idem_key = ?"
 
 Row = Sequence[Any]
@@ -135,7 +137,7 @@ class SqlStore(ABC):
     # --- ledger -------------------------------------------------------------------------------
 
     def begin(self, key: str, *, flow: str, order_id: str, action: str,
-              summary: str) -> LedgerEntry:
+              summary: str, partition: str = "") -> LedgerEntry:
         """Record the intent to run an action, unless its key is known: then return the
         existing entry untouched (check its status before sending anything).
 
@@ -145,8 +147,8 @@ class SqlStore(ABC):
         with self._write() as conn:
             inserted = conn.execute(
                 f"INSERT INTO ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'pending', 0, 1, NULL, "
-                "NULL, ?, ?, NULL) ON CONFLICT (idem_key) DO NOTHING",
-                (key, flow, order_id, action, summary, now, now)).rowcount == 1
+                "NULL, ?, ?, NULL, ?) ON CONFLICT (idem_key) DO NOTHING",
+                (key, flow, order_id, action, summary, now, now, partition)).rowcount == 1
             row = conn.execute(_SELECT_ENTRY, (key,)).fetchone()
         assert row is not None  # inserted, or there already
         entry = _entry(row, new=inserted)
@@ -159,7 +161,20 @@ class SqlStore(ABC):
     def retry(self, key: str) -> LedgerEntry:
         """Record the intent to send a failed or parked action again (back to `pending`,
         before the request, as for `begin`). A done or pending entry is left as it is."""
-        return self._update(key, "status = 'pending'", (), "status IN ('failed', 'parked')")
+        return self._update(key, "status = 'pending'", (),
+                            "status IN ('failed', 'parked', 'settled')")
+
+    def unpark(self, key: str) -> LedgerEntry:
+        """A person's `connector retry`: a parked action becomes a failure with no attempts
+        counted, so its next run tries it at once and the retry budget starts afresh."""
+        return self._update(key, "status = 'failed', attempts = 0, retryable = 1", (),
+                            "status = 'parked'")
+
+    def settle(self, key: str, reason: str) -> LedgerEntry:
+        """A pending write whose outcome was unknown, that a fresh read showed is no longer
+        called for: settled by reading, with the reason. Sent again only if a later plan
+        calls for the very same key (its effect is then known to be missing)."""
+        return self._update(key, "status = 'settled', error = ?", (reason,), "status = 'pending'")
 
     def complete(self, key: str, outputs: dict[str, Any]) -> LedgerEntry:
         """Mark the action done with its step outputs. A done entry keeps its first outputs.
@@ -204,6 +219,12 @@ class SqlStore(ABC):
                           "ORDER BY created_at, idem_key", (flow, status))
         return [_entry(row) for row in rows]
 
+    def order_entries(self, order_or_key: str) -> list[LedgerEntry]:
+        """Every flow's entries of an order id, or the one entry of an idempotency key."""
+        rows = self._read(f"SELECT {_COLUMNS} FROM ledger WHERE order_id = ? OR idem_key = ? "
+                          "ORDER BY flow, created_at, idem_key", (order_or_key, order_or_key))
+        return [_entry(row) for row in rows]
+
     def pending_entries(self, flow: str) -> list[LedgerEntry]:
         return self.entries(flow, "pending")
 
@@ -239,6 +260,41 @@ class SqlStore(ABC):
     def unwatch(self, flow: str, order_id: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM watch WHERE flow = ? AND order_id = ?", (flow, order_id))
+
+    def watch_list(self, flow: str, now_iso: str) -> list[Watched]:
+        """The unexpired watch lists of every partition of `flow`, read only (`watched`
+        drops expired rows; a status check must not)."""
+        rows = self._read("SELECT flow, order_id, until_at, payload FROM watch WHERE "
+                          f"{_OF_FLOW} AND until_at > ? ORDER BY flow, until_at, order_id",
+                          (*_of_flow(flow), normalise_iso(now_iso)))
+        return [Watched(str(key), str(order_id), str(until), _payload(payload))
+                for key, order_id, until, payload in rows]
+
+    # --- cursors and runs per partition -------------------------------------------------------
+
+    def cursors(self, flow: str) -> list[tuple[str, str, str]]:
+        """(flow key, value, updated at) of every partition of `flow` with a cursor."""
+        rows = self._read(f"SELECT flow, value, updated_at FROM cursors WHERE {_OF_FLOW} "
+                          "ORDER BY flow", _of_flow(flow))
+        return [(str(key), str(value), str(updated)) for key, value, updated in rows]
+
+    def record_run(self, run: RunRecord) -> None:
+        """Keep `run` as its partition's last run (the one before is replaced)."""
+        key = f"{run.flow}@{run.partition}" if run.partition else run.flow
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (flow_key, flow, partition_key, started_at, duration_seconds, "
+                "outcome, counts) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (flow_key) DO UPDATE "
+                "SET started_at = excluded.started_at, duration_seconds = "
+                "excluded.duration_seconds, outcome = excluded.outcome, counts = excluded.counts",
+                (key, run.flow, run.partition, normalise_iso(run.started_at),
+                 float(run.duration_seconds), run.outcome, json.dumps(run.counts, sort_keys=True)))
+
+    def runs(self, flow: str) -> list[RunRecord]:
+        rows = self._read("SELECT flow, partition_key, started_at, duration_seconds, outcome, "
+                          "counts FROM runs WHERE flow = ? ORDER BY partition_key", (flow,))
+        return [RunRecord(str(f), str(p), str(started), float(seconds), str(outcome),
+                          json.loads(counts)) for f, p, started, seconds, outcome, counts in rows]
 
 
     # --- orders queued by notifications -------------------------------------------------------
@@ -311,12 +367,31 @@ _REFILLED = (f"(CASE WHEN rate_buckets.tokens + {_ELAPSED} * ? > ? THEN ? "
              f"ELSE rate_buckets.tokens + {_ELAPSED} * ? END)")
 
 
+#: A key column that names `flow` or one of its partitions (`flow@partition`); portable, and
+#: unlike LIKE, blind to `_` and `%` in flow names. Its parameters: `_of_flow(flow)`.
+_OF_FLOW = "(flow = ? OR substr(flow, 1, ?) = ?)"
+
+
+def _of_flow(flow: str) -> tuple[str, int, str]:
+    """The parameters of `_OF_FLOW`."""
+    return flow, len(flow) + 1, flow + "@"
+
+
+def _payload(text: Any) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _entry(row: Row, *, new: bool = False) -> LedgerEntry:
     """A ledger row in `_COLUMNS` order."""
     (key, flow, order_id, action, summary, status, attempts, retryable, error, outputs,
-     created_at, updated_at, completed_at) = row
+     created_at, updated_at, completed_at, partition) = row
     return LedgerEntry(
         key=key, flow=flow, order_id=order_id, action=action, summary=summary, status=status,
         attempts=attempts, retryable=bool(retryable), error=error,
         outputs=json.loads(outputs) if outputs is not None else None,
-        created_at=created_at, updated_at=updated_at, completed_at=completed_at, new=new)
+        created_at=created_at, updated_at=updated_at, completed_at=completed_at, new=new,
+        partition=partition or "")

@@ -310,3 +310,74 @@ def test_closed_store_raises() -> None:
         store.set_cursor("f", "c")
     with pytest.raises(ConnectorError, match="state store read failed"):
         store.get_cursor("f")
+
+
+# --- what status and retry read and write (migration 0004) ---------------------------------
+
+
+def test_unpark_settle_and_their_allowed_transitions(store: StateStore) -> None:
+    begin(store, "k1")
+    assert store.unpark("k1").status == "pending"  # only a parked entry is un-parked
+    store.fail("k1", "400", retryable=False)
+    store.fail("k1", "400", retryable=False)
+    store.park("k1", "failed twice")
+    entry = store.unpark("k1")
+    assert (entry.status, entry.attempts, entry.retryable) == ("failed", 0, True)
+    begin(store, "k2", order_id="o2")
+    assert store.settle("k2", "a fresh read calls for nothing").status == "settled"
+    assert store.settle("k1", "x").status == "failed"  # only a pending entry is settled
+    assert store.retry("k2").status == "pending"  # a later plan calls for the same key
+
+
+def test_partition_and_order_entries(store: StateStore) -> None:
+    store.begin("k1", flow="amazon-to-vtex", order_id="o1", action="a", summary="s",
+                partition="ATVPDKIKX0DER")
+    store.begin("k2", flow="other", order_id="o1", action="a", summary="s")
+    assert store.entry("k1") is not None and store.entry("k1").partition == "ATVPDKIKX0DER"  # type: ignore[union-attr]
+    assert [e.key for e in store.order_entries("o1")] == ["k1", "k2"]
+    assert [e.key for e in store.order_entries("k2")] == ["k2"]
+
+
+def test_cursors_runs_and_watch_list_per_partition(store: StateStore) -> None:
+    from connector.state import RunRecord
+
+    for key in ("amazon-to-vtex", "amazon-to-vtex@A1", "amazon-to-vtex-eu", "amazon_to_vtex"):
+        store.set_cursor(key, "2026-01-01T00:00:00Z")
+    assert [key for key, _, _ in store.cursors("amazon-to-vtex")] == [
+        "amazon-to-vtex", "amazon-to-vtex@A1"]  # not another flow sharing the prefix
+    store.record_run(RunRecord("amazon-to-vtex", "A1", "2026-01-01T00:00:00Z", 1.5, "ok",
+                               {"orders": 3}))
+    store.record_run(RunRecord("amazon-to-vtex", "A1", "2026-01-01T01:00:00Z", 2.0, "failed",
+                               {"orders": 4, "failed": 1}))
+    (run,) = store.runs("amazon-to-vtex")
+    assert (run.partition, run.outcome, run.counts) == ("A1", "failed", {"orders": 4, "failed": 1})
+    store.watch("amazon-to-vtex@A1", "o1", "2026-01-03T00:00:00Z", '{"reason": "failed"}')
+    store.watch("amazon-to-vtex", "o2", "2026-01-02T00:00:00Z", "not json")
+    listed = store.watch_list("amazon-to-vtex", "2026-01-02T12:00:00Z")
+    assert [(w.flow_key, w.order_id, w.payload) for w in listed] == [
+        ("amazon-to-vtex@A1", "o1", {"reason": "failed"})]
+    # read only: the expired row is still there for the run that drops it
+    assert [o for o, _ in store.watched("amazon-to-vtex", "2026-01-01T12:00:00Z")] == ["o2"]
+
+
+def test_a_store_of_schema_3_is_migrated_keeping_its_ledger(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name TEXT NOT "
+                 "NULL, applied_at TEXT NOT NULL)")
+    for version, name, sql in migrations("sqlite")[:3]:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO schema_version VALUES (?, ?, 'x')", (version, name))
+    conn.execute("INSERT INTO ledger (idem_key, flow, order_id, action, summary, status, "
+                 "attempts, retryable, created_at, updated_at) VALUES ('k1', 'f', 'o1', 'a', "
+                 "'s', 'parked', 5, 1, '2026-01-01T00:00:00.000000Z', "
+                 "'2026-01-01T00:00:00.000000Z')")
+    conn.commit()
+    conn.close()
+    with open_store(f"sqlite:///{db}") as store:
+        entry = store.entry("k1")
+        assert entry is not None and (entry.status, entry.attempts, entry.partition) == (
+            "parked", 5, "")
+        assert store.unpark("k1").status == "failed"

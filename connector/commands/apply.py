@@ -9,7 +9,7 @@ time, so must the state that describes it). The run itself is built by `connecto
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -32,7 +32,10 @@ def run(
     out: TextIO,
     environ: Mapping[str, str] | None = None,
     verbose: bool = False,
+    orders: Sequence[str] = (),
 ) -> int:
+    if orders and (since is not None or limit is not None):
+        raise UsageError("--order reads the orders it names: it takes no --since or --limit")
     env = runner.environment(environ)
     config = require(load_config(root))
     names = runner.select_flows(config, flow)
@@ -49,7 +52,7 @@ def run(
             summaries, redact = runner.run_flows(
                 config, names, state_url, overrides, env, since=since, limit=limit,
                 dry_run=dry_run, record=record, poll_scale=0.01 if sandbox else 1.0,
-                progress=_progress if on_terminal else None)
+                progress=_progress if on_terminal and not orders else None, orders=orders)
     finally:
         stop_saying_waits()
     if dry_run:

@@ -1,0 +1,164 @@
+"""Operating a project: `connector status`, `connector retry ID` and `apply --order ID`,
+over the mock Amazon and VTEX of the engine tests, on a real SQLite state file."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mock_systems import ENGINE, NOW, World, amazon_order, harness, vtex_order
+
+from connector.commands import retry, status
+from connector.engine import FlowRun, RunOptions, Summary
+from connector.errors import UsageError
+from connector.execute import RetryAcrossRuns
+from connector.state import open_store
+
+FLOW = "amazon-to-vtex"
+REFUSAL = (400, {"error": {"code": "1", "message": "Order cannot be cancelled now",
+                           "exception": None}})
+
+
+def vtex_id(amazon_id: str) -> str:
+    return f"AMZ-{amazon_id}-01"
+
+
+def add(world: World, amazon_id: str, vtex_status: str, updated: str) -> None:
+    world.amazon[amazon_id] = amazon_order(amazon_id, "CANCELLED", updated=updated)
+    world.vtex[vtex_id(amazon_id)] = vtex_order(vtex_id(amazon_id), vtex_status)
+
+
+def run(world: World, db: Path, now: datetime, **options: Any) -> Summary:
+    with harness(world, db, now=lambda: now) as h:
+        return FlowRun(h.runtime, h.clients, h.store,
+                       RunOptions(now=lambda: now, sleep=lambda s: None, **options)).run()
+
+
+def show(db: Path, now: datetime, fmt: str = "text") -> tuple[int, str]:
+    out = io.StringIO()
+    code = status.run(ENGINE, FLOW, fmt, out, environ={"CONNECTOR_STATE": f"sqlite:///{db}"},
+                      now=now)
+    return code, out.getvalue()
+
+
+def retried(db: Path, *ids: str) -> str:
+    out = io.StringIO()
+    assert retry.run(ENGINE, list(ids), FLOW, out,
+                     environ={"CONNECTOR_STATE": f"sqlite:///{db}"}) == 0
+    return out.getvalue()
+
+
+@pytest.fixture
+def parked(tmp_path: Path) -> tuple[World, Path]:
+    """902-3's cancel refused twice with one attempt allowed: parked by the second run;
+    902-1 cancelled; 902-5 waits for its VTEX order (watched)."""
+    world = World()
+    add(world, "902-1", "payment-approved", "2026-03-02T10:01:00Z")
+    add(world, "902-3", "payment-approved", "2026-03-02T10:03:00Z")
+    world.amazon["902-5"] = amazon_order("902-5", "CANCELLED", updated="2026-03-02T10:05:00Z")
+    world.cancel_answers[vtex_id("902-3")] = REFUSAL
+    db = tmp_path / "state.db"
+    once = RetryAcrossRuns(max_attempts=1, backoff_seconds=60)
+    first = run(world, db, NOW, retry=once)
+    assert (first.done, first.failed) == (1, 1)
+    world.filter_window = True  # later runs list only what changed: the watch list brings 902-3
+    second = run(world, db, NOW + timedelta(minutes=5), retry=once)
+    assert second.parked == 1
+    return world, db
+
+
+def test_status_lists_cursor_last_run_watched_and_parked_and_exits_1(
+        parked: tuple[World, Path]) -> None:
+    _world, db = parked
+    code, text = show(db, NOW + timedelta(minutes=6))
+    assert code == 1, text
+    assert "cursor: 2026-03-02T12:03:00Z (saved 2026-03-02T12:05:00Z)" in text
+    assert "last run: 2026-03-02T12:05:00Z" in text and ": 2 orders: " in text
+    assert "watching 2 orders:" in text
+    assert "902-5: until 2026-03-03T00:00:00Z (waiting for the counterpart)" in text
+    assert "parked: 1 action" in text
+    assert "902-3: vtex.cancel_order [cancel-in-vtex]: failed 1 times, parked" in text
+    assert "once the cause is fixed: connector retry 902-3" in text
+
+    code, document = show(db, NOW + timedelta(minutes=6), fmt="json")
+    assert code == 1
+    data = json.loads(document)
+    (flow,) = data["flows"]
+    assert data["parked"] == 1 and [a["order"] for a in flow["parked"]] == ["902-3"]
+    (partition,) = flow["partitions"]
+    assert partition["last_run"]["counts"]["parked"] == 1
+    assert partition["last_run"]["outcome"] == "ok"
+    assert {w["order"]: w["reason"] for w in partition["watched"]} == {
+        "902-3": "failed", "902-5": "waiting for the counterpart"}
+
+
+def test_retry_unparks_queues_and_the_next_run_sends_it_once(
+        parked: tuple[World, Path]) -> None:
+    world, db = parked
+    del world.cancel_answers[vtex_id("902-3")]  # the cause is fixed
+    said = retried(db, "902-3")
+    assert "902-3: vtex.cancel_order (amazon-to-vtex): un-parked" in said
+    assert "--order 902-3" in said
+    with open_store(f"sqlite:///{db}") as store:
+        (entry,) = [e for e in store.order_entries("902-3") if e.action == "vtex.cancel_order"]
+        assert (entry.status, entry.attempts) == ("failed", 0)
+        assert [q.order_id for q in store.queued(FLOW)] == ["902-3"]
+    # ten minutes later, 902-3 unchanged on Amazon: the queue brings it, no backoff applies
+    later = run(world, db, NOW + timedelta(minutes=10))
+    assert (later.done, later.failed, later.parked) == (1, 0, 0)
+    assert world.vtex[vtex_id("902-3")]["status"] == "canceled"
+    assert len([r for r in world.calls("POST", "/cancel") if "902-3" in r.url.path]) == 2  # refused, then sent
+    assert show(db, NOW + timedelta(minutes=11))[0] == 0
+    # nothing parked any more: a second retry is refused and says what the ledger holds
+    with pytest.raises(UsageError, match=r"902-3: nothing parked \(.*cancel_order: done"):
+        retried(db, "902-3")
+
+
+@pytest.mark.parametrize("ids, said", [
+    (["nope"], "nope: nothing parked (the ledger knows no order or idempotency key"),
+    (["902-3", "902-1"], "902-1: nothing parked (vtex.cancel_order: done)"),
+])
+def test_retry_refuses_an_id_with_nothing_parked_and_unparks_none(
+        parked: tuple[World, Path], ids: list[str], said: str) -> None:
+    _world, db = parked
+    with pytest.raises(UsageError) as raised:
+        retried(db, *ids)
+    assert str(raised.value).startswith(said)
+    with open_store(f"sqlite:///{db}") as store:
+        assert [e.order_id for e in store.entries(FLOW, "parked")] == ["902-3"]
+        assert store.queued(FLOW) == []
+
+
+def test_order_runs_one_order_now_past_the_backoff_and_leaves_the_cursor(tmp_path: Path) -> None:
+    world = World()
+    add(world, "902-3", "payment-approved", "2026-03-02T10:03:00Z")
+    world.cancel_answers[vtex_id("902-3")] = REFUSAL
+    db = tmp_path / "state.db"
+    assert run(world, db, NOW).failed == 1
+    del world.cancel_answers[vtex_id("902-3")]
+    # one minute later a scheduled run would defer it (backoff 300 s); --order sends it now
+    deferred = run(world, db, NOW + timedelta(minutes=1))
+    assert (deferred.deferred, deferred.done) == (1, 0)
+    listings = len(world.listings())
+    summary = run(world, db, NOW + timedelta(minutes=2), orders=("902-3", "902-404"),
+                  retry=RetryAcrossRuns(backoff_seconds=0.0))
+    assert (summary.orders, summary.done, summary.skipped) == (1, 1, 1)
+    assert [str(item) for item in summary.of("skipped")] == [
+        "902-404: amazon does not know the order"]
+    assert len(world.listings()) == listings  # read by id, no listing
+    assert world.vtex[vtex_id("902-3")]["status"] == "canceled"
+    with open_store(f"sqlite:///{db}") as store:
+        assert store.get_cursor(FLOW) == "2026-03-02T11:59:00Z"  # the scheduled run's, unmoved
+        assert store.watched(FLOW, (NOW + timedelta(minutes=3)).isoformat()) == []
+        (last,) = store.runs(FLOW)
+        assert last.started_at.startswith("2026-03-02T12:01:00")  # an --order run is not one
+
+
+def test_status_of_a_project_that_never_ran(tmp_path: Path) -> None:
+    code, text = show(tmp_path / "none.db", NOW)
+    assert code == 0 and text.startswith("nothing has run yet")
+    assert not (tmp_path / "none.db").exists()
