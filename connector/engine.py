@@ -43,6 +43,11 @@ class RunOptions:
     dry_run: bool = False  # plan: read only, nothing sent or recorded
     concurrency: int = 8
     max_reevaluations: int = 3
+    #: A write whose outcome is unknown (5xx, timeout, dropped connection) is settled in the
+    #: run: after `settle_seconds` (× poll_scale) the order is read again and re-planned, at
+    #: most `settle_attempts` times per order; the rest is left for the next run.
+    settle_attempts: int = 2
+    settle_seconds: float = 2.0
     lookback_hours: float = 24.0
     watch_hours: float = 48.0
     poll_scale: float = 1.0
@@ -242,7 +247,8 @@ class FlowRun:
         flow, store = self.flow, self.store
         order_id = str(order["id"])
         watch_hours: float | None = None  # the longest `watch: {hours}` the rules asked for
-        for _round in range(self.options.max_reevaluations + 1):
+        settles = self.options.settle_attempts
+        for _round in range(self.options.max_reevaluations + settles + 1):
             target = find_counterpart(self.target, flow.source, order)
             outputs = _outputs(store, flow.name, order_id)
             planned, decision = plan_order(self.runtime, order, target, outputs, self.now_iso)
@@ -276,11 +282,22 @@ class FlowRun:
                                           item)
                         order, acted = fresh, True
                         break
+                if result == UNKNOWN:
+                    settled = self._settle(item, order) if settles > 0 else None
+                    settles -= 1
+                    if settled is None:
+                        self.summary.tally("unknown", order_id, message, item)
+                        self._watch(order_id, {"reason": UNKNOWN})
+                        return
+                    # settled by reading: evaluated again from the fresh read, which sends
+                    # again (same key) only what it still calls for
+                    order, acted = settled, True
+                    break
                 if result == "watch":
                     watch_hours = max(watch_hours or 0.0, self._hours(item))
                 elif result == DONE:
                     acted = acted or _follows(item)
-                elif result in (FAILED, UNKNOWN, DEFERRED):
+                elif result in (FAILED, DEFERRED):
                     # Later actions of the order wait: they may depend on this one.
                     self._watch(order_id, {"reason": result})
                     return
@@ -357,20 +374,17 @@ class FlowRun:
                 return REFUSED, outcome.message
             self._failed(item, outcome.message)
             return FAILED, outcome.message
-        if outcome.status == UNKNOWN:
-            self.summary.tally("unknown", _order_of(item), outcome.message, item)
-        else:
+        if outcome.status != UNKNOWN:  # told by the caller, once settling has had its say
             self.summary.add(**{"done" if outcome.status == DONE else "already": 1})
         return outcome.status, outcome.message
 
     def _failed(self, item: Planned, message: str) -> None:
         self.summary.tally("failed", _order_of(item), message, item)
 
-    def _stale(self, item: Planned, order: dict[str, Any]) -> dict[str, Any] | None:
-        """After `item` was refused: read the order it acted on again and plan afresh. When
-        the fresh plan no longer has `item`'s key, the refusal answered a state the plan
-        had not seen (stale); return the source order to evaluate again. None when the
-        fresh plan still calls for it (a real failure) or the read fails."""
+    def _replan(self, item: Planned, order: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
+        """Read the order `item` acted on again (the source too when `item` acted on it)
+        and plan afresh: (the source order, whether the fresh plan still has `item`'s key).
+        None when a read fails."""
         try:
             fresh = order
             if item.system == self.flow.source != self.flow.target:
@@ -382,7 +396,34 @@ class FlowRun:
             planned, _ = plan_order(self.runtime, fresh, target, outputs, self.now_iso)
         except (HTTPError, ConnectorError):
             return None
-        return None if any(p.key == item.key for p in planned) else fresh
+        return fresh, any(p.key == item.key for p in planned)
+
+    def _stale(self, item: Planned, order: dict[str, Any]) -> dict[str, Any] | None:
+        """After `item` was refused: when the fresh plan no longer has its key, the refusal
+        answered a state the plan had not seen (stale); return the source order to evaluate
+        again. None when the fresh plan still calls for it (a real failure) or a read fails."""
+        replanned = self._replan(item, order)
+        return None if replanned is None or replanned[1] else replanned[0]
+
+    def _settle(self, item: Planned, order: dict[str, Any]) -> dict[str, Any] | None:
+        """After `item`'s outcome was unknown: wait briefly, read again and re-plan. When the
+        fresh plan no longer has its key, its effect is there (or no longer wanted): the
+        entry is `settled`. When it still has it, the effect is not there and the caller's
+        next round sends it again under the same key. Either way the fresh source order is
+        returned; None when the read fails (the next run settles it)."""
+        seconds = self.options.settle_seconds * self.options.poll_scale
+        observe.emit("action.settle_wait", seconds=seconds)
+        self.options.sleep(seconds)
+        replanned = self._replan(item, order)
+        if replanned is None:
+            return None
+        fresh, still_called_for = replanned
+        if self.store is not None and not still_called_for:
+            self.store.settle(item.key, "settled by reading: a fresh read of the order no "
+                                        "longer calls for it")
+        self.summary.add(settled=1)
+        observe.emit("action.settled", resend=still_called_for)
+        return fresh
 
     def _builtin(self, item: Planned) -> str:
         """`watch` asks the caller to watch the order; `report` is recorded once per order

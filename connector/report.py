@@ -27,6 +27,7 @@ def describe(name: str, s: Summary, verbose: bool = False) -> str:
     lines = [f"{name}: {s.orders} order(s){span}: {s.done} action(s) done, "
              f"{s.already} already done, {s.skipped} skipped, {s.failed} failed"
              + (f", {s.unknown} unknown outcome(s)" if s.unknown else "")
+             + (f", {s.settled} settled by reading" if s.settled else "")
              + (f", {s.watched} order(s) watched" if s.watched else "")
              + (f", {s.notified} notified" if s.notified else "")]
     lines += [f"  attention: {item}" for item in s.attention]

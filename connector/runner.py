@@ -162,6 +162,8 @@ def run_options(runtime: FlowRuntime, settings: RunSettings) -> RunOptions:
         "partition": settings.partition, "poll_scale": settings.poll_scale,
         "concurrency": settings.concurrency or int(options.get("concurrency", 8)),
         "max_reevaluations": int(options.get("max_reevaluations", 3)),
+        "settle_attempts": int(options.get("settle_attempts", 2)),
+        "settle_seconds": float(options.get("settle_seconds", 2.0)),
         "lookback_hours": float(options.get("lookback_hours", 24)),
         "watch_hours": float(options.get("watch_hours", 48)),
         "retry": RetryAcrossRuns.from_options(options),

@@ -48,6 +48,7 @@ class Summary:
     watched: int = 0
     parked: int = 0
     deferred: int = 0
+    settled: int = 0  # unknown outcomes settled in the run by reading (sent again or not)
     notified: int = 0  # orders a notification queued (read again by id unless listed)
     attention: list[str] = field(default_factory=list)
     #: Every failure and unknown outcome as one line of text (`Listed.__str__`).

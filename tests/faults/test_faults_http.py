@@ -35,6 +35,13 @@ LISTING = r"^/orders/2026-01-01/orders$"
 
 @pytest.fixture(scope="module")
 def config() -> Config:
+    """Settling in the run off: most tests here are about what the next run settles; the
+    section "settling in the run" below runs the shipped default."""
+    return load(settle_attempts=0)
+
+
+@pytest.fixture(scope="module")
+def settling() -> Config:
     return load()
 
 
@@ -452,10 +459,50 @@ def test_order_still_acting_when_rounds_run_out_is_read_again(sandbox: Sandbox, 
     """With no re-evaluation round left after the first cancel of a two-step order (or
     after a stale refusal), the order is watched, so the next run finishes it instead of
     the cursor leaving it behind."""
-    config = load(max_reevaluations=0)
+    config = load(max_reevaluations=0, settle_attempts=0)
     first = one(run(config, sandbox, db, [TO_VTEX]))
     assert sandbox.vtex.orders[V1]["status"] == "cancellation-requested"
     assert first.watched >= 1
     settle(config, sandbox, db, [TO_VTEX])
     assert sandbox.vtex.orders[V1]["status"] == "canceled"
+    same_as_reference(sandbox, TO_VTEX)
+
+
+# --- settling in the run ---------------------------------------------------------------------
+
+
+def test_two_503s_on_a_cancel_are_settled_in_the_run(settling: Config, sandbox: Sandbox,
+                                                     db: Path, net: Net) -> None:
+    """Each 503 left the order uncancelled: the read after it shows the cancel still called
+    for, so it is sent again (same key) and the run ends clean, the cancel done once."""
+    sandbox.faults.fail_next("vtex", "POST", f"{V3}/cancel$", 503, count=2)
+    summary = one(run(settling, sandbox, db, [TO_VTEX]))
+    assert (summary.unknown, summary.failed, summary.settled) == (0, 0, 2), summary.errors
+    assert len(mutations(sandbox, f"{V3}/cancel")) == 3 and acted(sandbox, f"{V3}/cancel") == 1
+    assert sandbox.vtex.orders[V3]["status"] == "canceled"
+    same_as_reference(sandbox, TO_VTEX)
+    assert not any(one(later).done for later in settle(settling, sandbox, db, [TO_VTEX]))
+
+
+def test_500_after_the_write_took_effect_is_settled_in_the_run(
+        settling: Config, sandbox: Sandbox, db: Path, net: Net) -> None:
+    sandbox.faults.fail_next("vtex", "POST", f"{V3}/cancel$", 500, act=True)
+    summary = one(run(settling, sandbox, db, [TO_VTEX]))
+    assert (summary.unknown, summary.settled) == (0, 1)
+    assert len(mutations(sandbox, f"{V3}/cancel")) == 1  # the read showed it cancelled
+    with open_store(f"sqlite:///{db}") as store:
+        (entry,) = store.entries(TO_VTEX, "settled")
+        assert store.pending_entries(TO_VTEX) == []
+    assert entry.order_id == "111-0000001-0000003" and "settled by reading" in (entry.error or "")
+    same_as_reference(sandbox, TO_VTEX)
+
+
+def test_unknown_past_the_settle_budget_is_left_for_the_next_run(
+        settling: Config, sandbox: Sandbox, db: Path, net: Net) -> None:
+    sandbox.faults.fail_next("vtex", "POST", f"{V3}/cancel$", 503, count=3)
+    summary = one(run(settling, sandbox, db, [TO_VTEX]))
+    assert summary.unknown == 1 and len(mutations(sandbox, f"{V3}/cancel")) == 3
+    assert sandbox.vtex.orders[V3]["status"] == "payment-approved"
+    settle(settling, sandbox, db, [TO_VTEX])
+    assert acted(sandbox, f"{V3}/cancel") == 1
     same_as_reference(sandbox, TO_VTEX)
