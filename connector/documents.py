@@ -26,15 +26,11 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from connector.errors import HTTPError
+from connector.errors import DocumentError, HTTPError
 
 #: Compression algorithms a step can name (SP-API's `compressionAlgorithm` enum).
 COMPRESSIONS = ("GZIP",)
 FORMATS = ("json", "xml")
-
-
-class DocumentError(HTTPError):
-    """A body that does not decode as its step declares (bad gzip, bad XML, too large)."""
 
 
 def decompress(body: bytes, algorithm: str | None, limit: int) -> bytes:

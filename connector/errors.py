@@ -2,14 +2,27 @@
 
 User errors (bad configuration, unreachable API, bad input file) are `ConnectorError`s: the CLI
 prints their message and exits with their `exit_code`. Anything else is a bug: the CLI prints
-a traceback and exits 3.
+a traceback and exits 3. Every exception the project raises across a module boundary is here,
+in one hierarchy, so that a caller catching `HTTPError` (an action failed remotely) or
+`ConnectorError` (any user error) knows what it catches:
+
+    ConnectorError (exit 2)
+      ConfigError, UsageError, TemplateError
+      Busy (exit 1): another process runs the flow partition
+      PartitionFailed: a worker's partition run stopped on an error
+      HTTPError (exit 1)
+        AmbiguousOutcome, RetriesExhausted, ResponseTooLarge, DocumentError, StepFailed
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from connector.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from connector.http import HttpResponse
 
 
 class ConnectorError(Exception):
@@ -38,3 +51,49 @@ class HTTPError(ConnectorError):
     """A remote system answered with an error, or could not be reached."""
 
     exit_code = 1
+
+
+class Busy(ConnectorError):
+    """Another process runs this flow partition: this run stops without acting. Exit code 1,
+    as for failures: the configuration is fine, and the holder or the next run does the work."""
+
+    exit_code = 1
+
+class PartitionFailed(ConnectorError):
+    """A partition's run stopped on an error (message already redacted); the job fails and
+    the next scheduling round runs the partition again."""
+
+class AmbiguousOutcome(HTTPError):
+    """A non-idempotent request may or may not have taken effect (5xx, timeout or dropped
+    connection after sending). Settle it by re-reading the remote state; never resend."""
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 response: HttpResponse | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.response = response
+
+
+class RetriesExhausted(HTTPError):
+    """Every attempt failed retryably. For a non-idempotent request this means the server
+    never acted (only 429s and connect failures are retried for those)."""
+
+    def __init__(self, message: str, *, status: int | None, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class ResponseTooLarge(HTTPError):
+    """A read's response body exceeded the transport's bound; refused rather than buffered."""
+
+class DocumentError(HTTPError):
+    """A body that does not decode as its step declares (bad gzip, bad XML, too large)."""
+
+class StepFailed(HTTPError):
+    """An action's step did not succeed: `retryable` when trying again may (a 429, a 5xx
+    before acting, a poll that never finished), not when the system refused (a 4xx)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

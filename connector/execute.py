@@ -17,7 +17,7 @@ from typing import Any
 
 from connector import conditions, documents, observe
 from connector.client import SystemClient
-from connector.errors import ConnectorError, HTTPError
+from connector.errors import ConnectorError, HTTPError, StepFailed
 from connector.http import MAX_BODY, AmbiguousOutcome, HttpResponse, error_message
 from connector.model import ResponseFormat, Step
 from connector.normalise import search
@@ -67,12 +67,6 @@ class Outcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     fresh: bool = False  # parked by this very call
     retryable: bool = True  # of a failure: False when the remote system refused (4xx)
-
-
-class StepFailed(HTTPError):
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 def summary(planned: Planned) -> str:

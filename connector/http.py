@@ -36,7 +36,7 @@ import httpx
 
 from connector import observe
 from connector.error_bodies import error_message, render_magento  # noqa: F401 (re-exported)
-from connector.errors import ConnectorError, HTTPError
+from connector.errors import AmbiguousOutcome, ConnectorError, HTTPError, ResponseTooLarge, RetriesExhausted
 from connector.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -116,31 +116,6 @@ class HttpResponse:
             return HTTPStatus(self.status).phrase
         except ValueError:
             return ""
-
-
-class AmbiguousOutcome(HTTPError):
-    """A non-idempotent request may or may not have taken effect (5xx, timeout or dropped
-    connection after sending). Settle it by re-reading the remote state; never resend."""
-
-    def __init__(self, message: str, *, status: int | None = None,
-                 response: HttpResponse | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.response = response
-
-
-class RetriesExhausted(HTTPError):
-    """Every attempt failed retryably. For a non-idempotent request this means the server
-    never acted (only 429s and connect failures are retried for those)."""
-
-    def __init__(self, message: str, *, status: int | None, reason: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-
-class ResponseTooLarge(HTTPError):
-    """A read's response body exceeded the transport's bound; refused rather than buffered."""
 
 
 # --- retries --------------------------------------------------------------------------------

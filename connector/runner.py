@@ -235,7 +235,7 @@ def recording(path: Path | None, redact: Any, started_at: datetime,
     if path is None:
         yield
         return
-    from connector.record import recorder
+    from connector.cassette import recorder
 
     with recorder(path, redact, started_at=started_at, meta=meta):
         yield

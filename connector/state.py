@@ -32,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from connector.errors import ConnectorError
+from connector.errors import Busy, ConnectorError
 from connector.timestamps import parse_iso
 
 if TYPE_CHECKING:
@@ -94,13 +94,6 @@ class QueuedOrder:
     partition: str
     order_id: str
     version: int  # bumped by each further notification; `dequeue` removes only this one
-
-
-class Busy(ConnectorError):
-    """Another process runs this flow partition: this run stops without acting. Exit code 1,
-    as for failures: the configuration is fine, and the holder or the next run does the work."""
-
-    exit_code = 1
 
 
 class StateStore(Protocol):

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from connector import runner
 from connector.engine import flow_key
-from connector.errors import ConnectorError, UsageError
+from connector.errors import ConnectorError, PartitionFailed, UsageError
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, load_config, require, resolve_settings
 from connector.report import describe
@@ -54,11 +54,6 @@ KEEP_FAILED_HOURS = 24 * 7
 
 Partition = tuple[str, str]  # (flow, partition); "" is the whole flow
 Runner = Callable[[str, str], str]
-
-
-class PartitionFailed(Exception):
-    """A partition's run stopped on an error (message already redacted); the job fails and
-    the next scheduling round runs the partition again."""
 
 
 class _Log(logging.Formatter):

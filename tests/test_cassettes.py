@@ -38,7 +38,7 @@ from connector.model import ActionCall
 from connector.normalise import canonical, normalise, search
 from connector.plan import FlowRuntime, Planned, plan_call, prepare
 from connector.project import Config, load_config, require
-from connector.record import read_metadata
+from connector.cassette import read_metadata
 from connector.state import StateStore, open_store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from mock_systems import runtime as mock_runtime
 from connector.client import SystemClient
 from connector.engine import FlowRun, RunOptions
 from connector.http import HttpRequest, Transport, new_client
-from connector.record import recorder, scrub_request, scrub_text
+from connector.cassette import recorder, scrub_request, scrub_text
 from connector.render import MASK, Redactor
 from connector.state import open_store
 
