@@ -13,6 +13,7 @@ from typing import Any
 
 import jmespath
 import jmespath.exceptions
+from jmespath.lexer import Lexer
 from jmespath.parser import ParsedResult
 
 from connector.errors import ConnectorError
@@ -46,6 +47,20 @@ def syntax_error(expression: str) -> str | None:
     except jmespath.exceptions.JMESPathError as exc:
         return str(exc).splitlines()[0]
     return None
+
+
+def bare_nulls(expression: str) -> list[int]:
+    """Offsets of each bare `null` in an expression (for validate).
+
+    JMESPath has no bare literals: `parent_item_id == null` compares with a field named
+    `null` (absent, so it happens to give null until a record has such a key). The literal is
+    `` `null` ``; a field so named is written `"null"`.
+    """
+    try:
+        tokens = list(Lexer().tokenize(expression))
+    except jmespath.exceptions.JMESPathError:
+        return []  # jmespath-syntax reports it
+    return [t["start"] for t in tokens if t["type"] == "unquoted_identifier" and t["value"] == "null"]
 
 
 def _mapped(system: System, key: str, value: Any) -> Any:

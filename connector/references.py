@@ -22,7 +22,7 @@ from connector.model import (
     Flow,
     System,
 )
-from connector.normalise import syntax_error
+from connector.normalise import bare_nulls, syntax_error
 from connector.project import Config
 
 BUILTIN_PARAMS = {"report": ("message", "level"), "watch": ("hours",)}
@@ -373,6 +373,14 @@ class _Checker:
         if problem:
             self.add(doc, path, "jmespath-syntax", f"JMESPath {expression!r}: {problem}",
                      "see https://jmespath.org/specification.html")
+        nulls = bare_nulls(expression)
+        if nulls:
+            near = "; ".join(("..." if n > 24 else "") + expression[max(0, n - 24):n + 4]
+                             for n in nulls)
+            self.add(doc, path, "jmespath-bare-null",
+                     f"bare 'null' in a JMESPath expression ('{near}') is a field named null, "
+                     "not the null literal",
+                     "write `null` (in backquotes) for the literal, \"null\" for a field of that name")
 
 
 def check(config: Config) -> list[Diagnostic]:
