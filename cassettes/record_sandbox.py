@@ -33,7 +33,7 @@ from connector.runner import run_flows
 from connector.engine import Summary
 from connector.plan import prepare
 from connector.project import load_config, require
-from connector.record import recorder
+from connector.cassette import recorder
 from connector.render import Redactor
 from connector.sandbox import Sandbox
 
@@ -41,7 +41,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 FIXED = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc)
 STABLE_NETLOC = "127.0.0.1:8765"
-FLOWS = ("amazon-to-vtex", "amazon-to-adobe-commerce", "adobe-commerce-to-amazon")
+FLOWS = ("amazon-to-vtex", "amazon-to-adobe-commerce", "adobe-commerce-to-amazon",
+         "walmart-to-vtex", "walmart-to-adobe-commerce", "adobe-commerce-to-walmart")
 
 
 def cassette_path(flow: str) -> Path:

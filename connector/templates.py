@@ -203,6 +203,27 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{" in value
+
+
+def render_body(value: Any, context: Mapping[str, Any]) -> Any:
+    """A JSON body: `render_value`, except that a key whose template gives no value (None)
+    is left out, so an absent order field is not sent as `null` to a schema that types it
+    string or integer. A YAML `null` written in the body is a chosen value and is kept."""
+    if isinstance(value, Mapping):
+        body: dict[str, Any] = {}
+        for key, leaf in value.items():
+            rendered = render_body(leaf, context)
+            if rendered is None and _is_template(leaf):
+                continue
+            body[str(key)] = rendered
+        return body
+    if isinstance(value, list):
+        return [render_body(v, context) for v in value]
+    return render_value(value, context)
+
+
 @functools.lru_cache(maxsize=8192)
 def _parse(source: str) -> jinja2.nodes.Template | jinja2.TemplateSyntaxError:
     """The template's syntax tree (or its syntax error), parsed once for every check.

@@ -62,3 +62,59 @@ def test_query_lists_and_empty_values(vtex) -> None:  # type: ignore[no-untyped-
     request = Request(method="GET", path="/x", query={"ids": "{{ ids | join(',') }}", "empty": "", "n": 5})
     rendered = render_request(vtex, request, {"ids": ["A", "B"]}, SETTINGS)
     assert rendered.params == (("ids", "A,B"), ("n", "5"))
+
+
+def test_json_leaf_without_a_value_is_left_out(vtex) -> None:  # type: ignore[no-untyped-def]
+    request = Request(method="POST", path="/x", json={
+        "a": "{{ order.company }}", "b": "{{ order.region or 'none' }}", "chosen": None,
+        "nested": {"c": "{{ order.company }}", "d": "x{{ order.company }}"},
+        "list": ["{{ order.company }}"]})
+    rendered = render_request(vtex, request, {"order": {"company": None, "region": None}}, SETTINGS)
+    # the template without a value is left out; a YAML null is a choice and is sent; a
+    # list keeps its positions; a leaf with text around the value renders to a string
+    assert rendered.json == {"b": "none", "chosen": None, "nested": {"d": "x"}, "list": [None]}
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def _commerce_create_body(raw: dict) -> dict:  # type: ignore[type-arg]
+    from connector.normalise import normalise
+
+    config = require(load_config(ROOT))
+    commerce = config.systems["adobe-commerce"]
+    source = normalise(config.systems["amazon"], raw)
+    action = commerce.actions["create_order"]
+    step = next(s for s in action.steps if s.name == "create")
+    args = {n: p.default for n, p in action.params.items()}
+    context = {"order": source, "source": source, "target": None, "args": args, "steps": {},
+               "outputs": {}, "now": "2026-01-01T00:00:00Z"}
+    settings = {"base_url": "http://commerce.test/rest/default", "token": "t", "store_id": 1,
+                "website_id": 1, "customer_creation": "guest"}
+    rendered = render_request(commerce, step.request, context, settings)
+    return rendered.json["entity"]  # type: ignore[no-any-return]
+
+
+def _nulls(value: object, where: str = "") -> list[str]:
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _nulls(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [n for i, v in enumerate(value) for n in _nulls(v, f"{where}[{i}]")]
+    return [where] if value is None else []
+
+
+def test_guest_commerce_order_without_company_or_region_sends_no_null() -> None:
+    import json
+
+    raw = json.loads((FIXTURE.parent / "orders" / "amazon-search-orders.json").read_text())
+    order = raw["orders"][0]
+    address = order["recipient"]["deliveryAddress"]
+    address.pop("companyName", None)
+    address.pop("stateOrRegion", None)
+    entity = _commerce_create_body(order)
+    assert _nulls(entity) == []
+    assert "customer_id" not in entity
+    assert "company" not in entity["billing_address"] and "region" not in entity["billing_address"]
+    shipping = entity["extension_attributes"]["shipping_assignments"][0]["shipping"]["address"]
+    assert "company" not in shipping and "region" not in shipping
+    assert entity["customer_is_guest"] == 1 and entity["billing_address"]["city"] == "Seattle"

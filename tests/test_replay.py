@@ -167,13 +167,13 @@ def test_a_wall_clock_apply_record_replays_and_blames_the_right_flow(tmp_path: P
     assert read_metadata(cassette)["started_at"]
     replayed = connector("test", "--project", str(root), "--cassette", str(cassette))
     assert replayed.exit_code == 0, replayed.output
-    assert replayed.output.strip() == "3 passed, 0 failed"
+    assert replayed.output.strip() == "6 passed, 0 failed"
     drop_cancel_in_vtex(root)
     changed = connector("test", "--project", str(root), "--cassette", str(cassette))
     assert changed.exit_code == 1
     fails = [line for line in changed.output.splitlines() if line.startswith("FAIL")]
     assert len(fails) == 1 and ": amazon-to-vtex: " in fails[0]
-    assert changed.output.rstrip().endswith("2 passed, 1 failed")
+    assert changed.output.rstrip().endswith("5 passed, 1 failed")
 
 
 def test_a_plan_recording_replays_in_plan_mode(tmp_path: Path) -> None:

@@ -26,9 +26,10 @@ from connector.state import open_store
 REPO = Path(__file__).resolve().parent.parent
 MARKETPLACES = "ATVPDKIKX0DER,A2EUQ1WTGCTBG2"
 PARTITIONS = [
-    ("adobe-commerce-to-amazon", ""),
+    ("adobe-commerce-to-amazon", ""), ("adobe-commerce-to-walmart", ""),
     ("amazon-to-adobe-commerce", "ATVPDKIKX0DER"), ("amazon-to-adobe-commerce", "A2EUQ1WTGCTBG2"),
     ("amazon-to-vtex", "ATVPDKIKX0DER"), ("amazon-to-vtex", "A2EUQ1WTGCTBG2"),
+    ("walmart-to-adobe-commerce", ""), ("walmart-to-vtex", ""),
 ]
 
 
@@ -52,7 +53,9 @@ def settings_env() -> dict[str, str]:
             "CONNECTOR_AMAZON_MARKETPLACE_IDS": MARKETPLACES,
             "CONNECTOR_AMAZON_BASE_URL": "http://127.0.0.1:1/amazon",
             "CONNECTOR_AMAZON_TOKEN_URL": "http://127.0.0.1:1/token",
-            "CONNECTOR_VTEX_BASE_URL": "http://127.0.0.1:1/vtex"}
+            "CONNECTOR_VTEX_BASE_URL": "http://127.0.0.1:1/vtex",
+            "CONNECTOR_WALMART_CLIENT_ID": "wid", "CONNECTOR_WALMART_CLIENT_SECRET": "secret-2",
+            "CONNECTOR_WALMART_BASE_URL": "http://127.0.0.1:1/walmart"}
 
 
 # --- without PostgreSQL ---------------------------------------------------------------------
@@ -143,7 +146,7 @@ def test_once_runs_every_partition_once_against_the_sandbox(pg_url: str) -> None
         again = worker_command(pg_url, env, "--once")
     assert first.returncode == 0, first.stdout + first.stderr
     lines = first.stdout.splitlines()
-    assert lines[0] == "worker: 5 partition(s), concurrency 3, until the queue is empty"
+    assert lines[0] == "worker: 8 partition(s), concurrency 3, until the queue is empty"
     ran = sorted(line.split(":")[0] for line in lines[1:] if not line.startswith("  "))
     assert ran == sorted(f"{f}@{p}" if p else f for f, p in PARTITIONS)
     acted = re.search(r"^amazon-to-vtex@ATVPDKIKX0DER: \d+ order\(s\)( \([^)]*\))?: (\d+) "
@@ -166,7 +169,7 @@ def test_once_exits_1_when_a_partition_fails_without_showing_secrets(pg_url: str
     errors = [line for line in result.stdout.splitlines() if ": error: " in line]
     assert {line.split(":")[0] for line in errors} >= {"amazon-to-vtex@ATVPDKIKX0DER",
                                                       "amazon-to-vtex@A2EUQ1WTGCTBG2"}
-    for secret in ("secret-1", "refresh-1", "token-1", "token-2"):
+    for secret in ("secret-1", "secret-2", "refresh-1", "token-1", "token-2"):
         assert secret not in result.stdout + result.stderr
 
 
@@ -317,10 +320,10 @@ def test_sigterm_stops_a_worker_after_its_running_partitions(pg_url: str) -> Non
             stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None
-            assert proc.stdout.readline().startswith("worker: 3 partition(s), concurrency 2, "
+            assert proc.stdout.readline().startswith("worker: 6 partition(s), concurrency 2, "
                                                      "scheduling every 1 s")
             seen: set[str] = set()
-            while len(seen) < 3:  # a run's summary line (attention lines are indented)
+            while len(seen) < 6:  # a run's summary line (attention lines are indented)
                 line = proc.stdout.readline()
                 assert line, "the worker stopped early"
                 if not line.startswith(" "):
@@ -332,4 +335,5 @@ def test_sigterm_stops_a_worker_after_its_running_partitions(pg_url: str) -> Non
             proc.wait()
     assert proc.returncode == 0, err
     assert seen == {"adobe-commerce-to-amazon", "amazon-to-adobe-commerce@ATVPDKIKX0DER",
-                    "amazon-to-vtex@ATVPDKIKX0DER"}
+                    "amazon-to-vtex@ATVPDKIKX0DER", "adobe-commerce-to-walmart",
+                    "walmart-to-adobe-commerce", "walmart-to-vtex"}
