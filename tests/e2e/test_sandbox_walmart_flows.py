@@ -7,48 +7,15 @@ the simulated systems, and the requests each effect received.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from e2e_helpers import apply, check_customer_creation, commerce_by_ext, mutations
 
-from connector.engine import Summary
-from connector.project import Config, load_config, require
-from connector.runner import run_flows
+from connector.project import Config
 from connector.sandbox import Sandbox
 
-REPO = Path(__file__).resolve().parents[2]
-MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 FLOWS = ["walmart-to-vtex", "walmart-to-adobe-commerce", "adobe-commerce-to-walmart"]
-
-
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return require(load_config(REPO))
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as box:
-        yield box
-
-
-def apply(config: Config, sandbox: Sandbox, tmp_path: Path, flow: str,
-          env: dict[str, str] | None = None) -> Summary:
-    summaries, _ = run_flows(config, [flow], f"sqlite:///{tmp_path / 'state.db'}", sandbox.settings(),
-                             env or {}, poll_scale=0.0, now=sandbox.clock.now)
-    return summaries[0]
-
-
-def mutations(sandbox: Sandbox, since: int = 0, ending: str = "") -> list[Any]:
-    return [r for r in sandbox.requests[since:]
-            if r.method in MUTATING and not r.path.endswith("/v3/token")
-            and "/auth/o2/token" not in r.path and r.path.endswith(ending)]
-
-
-def commerce_by_ext(sandbox: Sandbox, ext_id: str) -> list[dict[str, Any]]:
-    return [o for o in sandbox.commerce.orders.values() if o.get("ext_order_id") == ext_id]
 
 
 # --- walmart-to-vtex ---------------------------------------------------------------------------
@@ -160,12 +127,7 @@ def test_customer_creation_setting(config: Config, sandbox: Sandbox, tmp_path: P
                                    guest: bool) -> None:
     apply(config, sandbox, tmp_path, "walmart-to-adobe-commerce",
           {"CONNECTOR_ADOBE_COMMERCE_CUSTOMER_CREATION": mode})
-    order = commerce_by_ext(sandbox, "4000000000201")[0]
-    assert bool(order["customer_is_guest"]) is guest
-    customers = [c for c in sandbox.commerce.customers.values() if c["email"] == "buyer201@example.com"]
-    assert len(customers) == (0 if guest else 1)
-    if not guest:
-        assert order["customer_id"] == customers[0]["id"]
+    check_customer_creation(sandbox, "4000000000201", "buyer201@example.com", guest)
 
 
 # --- adobe-commerce-to-walmart -----------------------------------------------------------------
