@@ -255,7 +255,7 @@ def worker(project: Path, concurrency: int, every: int, once: bool, metrics_port
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds added to every response.")
 def sandbox(host: str, port: int, latency: float) -> None:
-    """Serve the built-in simulator of Amazon, VTEX and Adobe Commerce on loopback."""
+    """Serve the built-in simulator of Amazon, Walmart, VTEX and Adobe Commerce on loopback."""
     from connector.sandbox import serve
 
     def serve_until_interrupted() -> int:
