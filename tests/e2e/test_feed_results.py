@@ -8,14 +8,13 @@ words, is retried by a later run like any failure, and never counts as done.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from connector.runner import run_flows
 from connector.engine import Summary
-from connector.project import Config, load_config, require
+from connector.project import Config
 from connector.sandbox import Sandbox
 from connector.sandbox.server import Request
 from connector.state import open_store
@@ -24,17 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 FLOW = "adobe-commerce-to-amazon"
 ORDER = "113-0000003-0000002"
 REFUSAL = "The order is locked by another process (sandbox fault)"
-
-
-@pytest.fixture(scope="module")
-def config() -> Config:
-    return require(load_config(REPO))
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as box:
-        yield box
 
 
 def apply(config: Config, sandbox: Sandbox, db: Path) -> Summary:

@@ -112,12 +112,15 @@ def test_amazon_orders_reach_commerce(config: Config, sandbox: Sandbox, tmp_path
     assert not summary.failed and not summary.errors
 
 
+@pytest.mark.parametrize(("flow", "order_id", "email"), [
+    ("amazon-to-adobe-commerce", "112-0000002-0000002", "buyer2@example.com"),
+    ("walmart-to-adobe-commerce", "4000000000201", "buyer201@example.com"),
+])
 @pytest.mark.parametrize(("mode", "guest"), [("guest", True), ("create", False)])
-def test_customer_creation_setting(config: Config, sandbox: Sandbox, tmp_path: Path, mode: str,
-                                   guest: bool) -> None:
-    apply(config, sandbox, tmp_path, "amazon-to-adobe-commerce",
-          {"CONNECTOR_ADOBE_COMMERCE_CUSTOMER_CREATION": mode})
-    check_customer_creation(sandbox, "112-0000002-0000002", "buyer2@example.com", guest)
+def test_customer_creation_setting(config: Config, sandbox: Sandbox, tmp_path: Path, flow: str,
+                                   order_id: str, email: str, mode: str, guest: bool) -> None:
+    apply(config, sandbox, tmp_path, flow, {"CONNECTOR_ADOBE_COMMERCE_CUSTOMER_CREATION": mode})
+    check_customer_creation(sandbox, order_id, email, guest)
 
 
 # --- adobe-commerce-to-amazon ------------------------------------------------------------------
@@ -146,7 +149,9 @@ def test_commerce_cancellation_reaches_amazon_only_while_unshipped(
 # --- every flow: exactly once ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flow", ["amazon-to-vtex", "amazon-to-adobe-commerce", "adobe-commerce-to-amazon"])
+@pytest.mark.parametrize("flow", ["amazon-to-vtex", "amazon-to-adobe-commerce", "adobe-commerce-to-amazon",
+                                  "walmart-to-vtex", "walmart-to-adobe-commerce",
+                                  "adobe-commerce-to-walmart"])
 def test_second_apply_sends_no_mutating_request(config: Config, sandbox: Sandbox, tmp_path: Path, flow: str) -> None:
     first = apply(config, sandbox, tmp_path, flow)
     assert first.done > 0

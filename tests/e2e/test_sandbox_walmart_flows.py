@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_helpers import apply, check_customer_creation, commerce_by_ext, mutations
+from e2e_helpers import apply, commerce_by_ext, mutations
 
 from connector.project import Config
 from connector.sandbox import Sandbox
 
-FLOWS = ["walmart-to-vtex", "walmart-to-adobe-commerce", "adobe-commerce-to-walmart"]
 
 
 # --- walmart-to-vtex ---------------------------------------------------------------------------
@@ -122,14 +121,6 @@ def test_shipped_order_is_completed_with_walmarts_tracking(config: Config, sandb
     assert [t["track_number"] for t in tracks] == ["1Z999AA10000207"]
 
 
-@pytest.mark.parametrize(("mode", "guest"), [("guest", True), ("create", False)])
-def test_customer_creation_setting(config: Config, sandbox: Sandbox, tmp_path: Path, mode: str,
-                                   guest: bool) -> None:
-    apply(config, sandbox, tmp_path, "walmart-to-adobe-commerce",
-          {"CONNECTOR_ADOBE_COMMERCE_CUSTOMER_CREATION": mode})
-    check_customer_creation(sandbox, "4000000000201", "buyer201@example.com", guest)
-
-
 # --- adobe-commerce-to-walmart -----------------------------------------------------------------
 
 
@@ -172,17 +163,3 @@ def test_amazon_orders_in_commerce_are_left_alone(config: Config, sandbox: Sandb
                 and "4000000000303" not in r.path and "4000000000302" not in r.path
                 and "4000000000301" not in r.path]
     assert not other.failed and not other.errors
-
-
-# --- every flow: exactly once ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("flow", FLOWS)
-def test_second_apply_sends_no_mutating_request(config: Config, sandbox: Sandbox, tmp_path: Path, flow: str) -> None:
-    first = apply(config, sandbox, tmp_path, flow)
-    assert first.done > 0
-    before = len(sandbox.requests)
-    sandbox.advance(300)
-    second = apply(config, sandbox, tmp_path, flow)
-    assert mutations(sandbox, before) == []
-    assert second.done == 0 and not second.attention
