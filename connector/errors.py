@@ -59,9 +59,11 @@ class Busy(ConnectorError):
 
     exit_code = 1
 
+
 class PartitionFailed(ConnectorError):
     """A partition's run stopped on an error (message already redacted); the job fails and
     the next scheduling round runs the partition again."""
+
 
 class AmbiguousOutcome(HTTPError):
     """A non-idempotent request may or may not have taken effect (5xx, timeout or dropped
@@ -87,8 +89,10 @@ class RetriesExhausted(HTTPError):
 class ResponseTooLarge(HTTPError):
     """A read's response body exceeded the transport's bound; refused rather than buffered."""
 
+
 class DocumentError(HTTPError):
     """A body that does not decode as its step declares (bad gzip, bad XML, too large)."""
+
 
 class StepFailed(HTTPError):
     """An action's step did not succeed: `retryable` when trying again may (a 429, a 5xx

@@ -139,7 +139,7 @@ def render_request(
     rendered_json = None
     has_json = request.json is not None
     if has_json:
-        rendered_json = templates.render_body(request.json, full)
+        rendered_json = templates.render_value(request.json, full, omit_none=True)
         headers.setdefault("Content-Type", "application/json")
     content = None
     if request.content is not None:

@@ -180,11 +180,14 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
 _SINGLE = "{{"
 
 
-def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+def render_value(value: Any, context: Mapping[str, Any], *, omit_none: bool = False) -> Any:
     """Render a data structure whose string leaves are templates (JSON bodies, arguments).
 
     A leaf that is exactly one `{{ expression }}` keeps the expression's type, so a list of
     items stays a list and a number stays a number; anything else renders to a string.
+    With `omit_none` (JSON bodies), a key whose template gives no value (None) is left out,
+    so an absent order field is not sent as `null` to a schema that types it string or
+    integer; a YAML `null` written in the body is a chosen value and is kept.
     """
     if isinstance(value, str):
         stripped = value.strip()
@@ -197,31 +200,16 @@ def render_value(value: Any, context: Mapping[str, Any]) -> Any:
             return evaluate(stripped[2:-2].strip(), context)
         return render(value, context)
     if isinstance(value, Mapping):
-        return {str(k): render_value(v, context) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render_value(v, context) for v in value]
-    return value
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{" in value
-
-
-def render_body(value: Any, context: Mapping[str, Any]) -> Any:
-    """A JSON body: `render_value`, except that a key whose template gives no value (None)
-    is left out, so an absent order field is not sent as `null` to a schema that types it
-    string or integer. A YAML `null` written in the body is a chosen value and is kept."""
-    if isinstance(value, Mapping):
         body: dict[str, Any] = {}
         for key, leaf in value.items():
-            rendered = render_body(leaf, context)
-            if rendered is None and _is_template(leaf):
+            rendered = render_value(leaf, context, omit_none=omit_none)
+            if omit_none and rendered is None and isinstance(leaf, str):
                 continue
             body[str(key)] = rendered
         return body
     if isinstance(value, list):
-        return [render_body(v, context) for v in value]
-    return render_value(value, context)
+        return [render_value(v, context, omit_none=omit_none) for v in value]
+    return value
 
 
 @functools.lru_cache(maxsize=8192)
