@@ -196,7 +196,10 @@ def apply(project: Path, flow: str | None, since: str | None, limit: int | None,
 @click.option("--flow", help="Only this flow (default: every flow in connector.yaml).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def status(project: Path, flow: str | None, fmt: str) -> None:
+@click.option("--sandbox", is_flag=True,
+              help="Read the last `apply --sandbox` run's state (.connector/sandbox.db) "
+                   "instead of the project's.")
+def status(project: Path, flow: str | None, fmt: str, sandbox: bool) -> None:
     """Show each flow's cursor, last run, watched orders, and failed and parked actions.
 
     Reads the state store only. Exit 0, or 1 when an action is parked (a person must act:
@@ -204,7 +207,7 @@ def status(project: Path, flow: str | None, fmt: str) -> None:
     """
     from connector.commands import status as command
 
-    _run(command.run, project, flow, fmt, sys.stdout)
+    _run(command.run, project, flow, fmt, sys.stdout, sandbox=sandbox)
 
 
 @main.command()

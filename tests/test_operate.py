@@ -1,23 +1,29 @@
 """Operating a project: `connector status`, `connector retry ID` and `apply --order ID`,
-over the mock Amazon and VTEX of the engine tests, on a real SQLite state file."""
+over the mock Amazon and VTEX of the engine tests, on a real SQLite state file; and
+`status --sandbox` after an `apply --sandbox` of the shipped project."""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from mock_systems import ENGINE, NOW, World, amazon_order, harness, vtex_order
 
+from connector.cli import main
 from connector.commands import retry, status
 from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import UsageError
 from connector.execute import RetryAcrossRuns
 from connector.state import open_store
 
+REPO = Path(__file__).resolve().parent.parent
 FLOW = "amazon-to-vtex"
 REFUSAL = (400, {"error": {"code": "1", "message": "Order cannot be cancelled now",
                            "exception": None}})
@@ -162,3 +168,59 @@ def test_status_of_a_project_that_never_ran(tmp_path: Path) -> None:
     code, text = show(tmp_path / "none.db", NOW)
     assert code == 0 and text.startswith("nothing has run yet")
     assert not (tmp_path / "none.db").exists()
+
+
+SHIPPED_FLOWS = sorted(yaml.safe_load((REPO / "connector.yaml").read_text())["flows"])
+
+
+@pytest.fixture(scope="module")
+def sandbox_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shipped project after one `apply --sandbox` of every flow."""
+    root = tmp_path_factory.mktemp("sandbox-run")
+    for name in ("mappings", "rules"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "connector.yaml", root / "connector.yaml")
+    before = CliRunner().invoke(main, ["status", "--sandbox", "--project", str(root)])
+    assert before.exit_code == 0 and before.output.startswith("no sandbox run yet"), before.output
+    assert "`connector apply --sandbox` writes it" in before.output
+    applied = CliRunner().invoke(main, ["apply", "--sandbox", "--project", str(root)],
+                                 env={"CONNECTOR_STATE": None})
+    assert applied.exit_code == 0, applied.output
+    return root
+
+
+def _status(root: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["status", "--project", str(root), *args],
+                                env={"CONNECTOR_STATE": None})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("flow", SHIPPED_FLOWS)
+def test_status_sandbox_shows_each_flows_last_sandbox_run(sandbox_run: Path, flow: str) -> None:
+    text = _status(sandbox_run, "--sandbox")
+    assert text.startswith("the last sandbox run (apply --sandbox), from ")
+    assert text.splitlines()[0].endswith(".connector/sandbox.db")
+    block = text.split(f"\n{flow} (", 1)[1].split("\n", 1)[1]
+    shown = block.split("\n  no action failed, parked or pending", 1)[0]
+    assert "  last run: " in shown and ", ok: " in shown, text
+
+    (only,) = json.loads(_status(sandbox_run, "--sandbox", "--flow", flow, "--format", "json"))[
+        "flows"]
+    assert only["flow"] == flow and only["failed"] == only["parked"] == only["pending"] == []
+    (partition,) = only["partitions"]
+    assert partition["cursor"] is not None
+    assert partition["last_run"]["outcome"] == "ok"
+    assert partition["last_run"]["counts"]["orders"] > 0
+    assert partition["last_run"]["counts"]["done"] > 0
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    ([], "nothing has run yet: the state store does not exist ("),
+    (["--format", "json"], '"flows": []'),
+])
+def test_status_without_sandbox_does_not_read_the_sandbox_run(
+        sandbox_run: Path, args: list[str], said: str) -> None:
+    shown = _status(sandbox_run, *args)
+    assert said in shown and "sandbox.db" not in shown
+    assert not (sandbox_run / ".connector" / "state.db").exists()

@@ -4,7 +4,9 @@ Per flow partition: the cursor, the last run (when, how long, how it ended, its 
 the orders on the watch list (until when, why); per flow: the actions failed (reason,
 attempts, next try), parked (a person must act) and pending (outcome unknown, settled by the
 next run). Exit 1 when anything is parked, so a cron job or a monitoring check can alert.
-It reads only: no system is called and no setting is needed.
+It reads only: no system is called and no setting is needed. `--sandbox` reads the store of
+the last `apply --sandbox` (`.connector/sandbox.db`, runner.SANDBOX_STATE) instead of the
+project's, so a newcomer can see what the sandbox run did.
 """
 
 from __future__ import annotations
@@ -109,11 +111,12 @@ def flow_status(store: StateStore, flow: str, options: Mapping[str, Any],
 
 
 def run(root: Path, flow: str | None, fmt: str, out: TextIO,
-        environ: Mapping[str, str] | None = None, now: datetime | None = None) -> int:
+        environ: Mapping[str, str] | None = None, now: datetime | None = None,
+        sandbox: bool = False) -> int:
     env = runner.environment(environ)
     config = require(load_config(root))
     names = runner.select_flows(config, flow)
-    url = runner.state_url(root, config, env)
+    url = runner.state_url(root, config, env, sandbox=sandbox)
     store = runner.open_run_store(url, read_only=True)
     moment = now or datetime.now(timezone.utc)
     if store is None:
@@ -126,10 +129,15 @@ def run(root: Path, flow: str | None, fmt: str, out: TextIO,
         document = {"flows": [asdict(item) for item in flows],
                     "parked": sum(len(item.parked) for item in flows)}
         out.write(json.dumps(document, indent=2) + "\n")
+    elif store is None and sandbox:
+        out.write("no sandbox run yet: the sandbox's state store does not exist "
+                  f"({_where(url)}); `connector apply --sandbox` writes it\n")
     elif store is None:
         out.write("nothing has run yet: the state store does not exist "
                   f"({_where(url)})\n")
     else:
+        if sandbox:
+            out.write(f"the last sandbox run (apply --sandbox), from {_where(url)}\n")
         _text(config, flows, out)
     return 1 if any(item.parked for item in flows) else 0
 
