@@ -22,8 +22,15 @@ def test_init_gives_a_working_project(tmp_path: Path, flow: str) -> None:
     assert result.exit_code == 0, result.output
     findings, files = findings_for(tmp_path, [])
     assert findings == [] and files == 4
+    strict = CliRunner().invoke(main, ["validate", "--strict", "--project", str(tmp_path)])
+    assert strict.exit_code == 0, strict.output
+    assert "0 error(s), 0 warning(s) in 4 file(s)" in strict.output
     project = yaml.safe_load((tmp_path / "connector.yaml").read_text())
     assert list(project["flows"]) == [flow]
+    rules = yaml.safe_load((tmp_path / project["flows"][flow]["rules"]).read_text())
+    systems = {rules["source"], rules["target"]}  # walmart-to-vtex: the Walmart mapping too
+    assert set(project["systems"]) == systems
+    assert {p.name for p in (tmp_path / "mappings").iterdir()} == {f"{s}.yaml" for s in systems}
     tested = CliRunner().invoke(main, ["test", "--project", str(tmp_path)])
     assert tested.exit_code == 0 and " 0 failed" in tested.output, tested.output
     cassette = tmp_path / "cassettes" / f"sandbox-{flow}.yaml"
@@ -54,6 +61,8 @@ def test_every_yaml_file_points_at_its_schema(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--from", "amazon-to-vtx"], "no shipped flow 'amazon-to-vtx' (did you mean 'amazon-to-vtex'?)"),
+     (["--from", "walmart-to-vtx"], "(did you mean 'walmart-to-vtex'?); shipped: "
+                                    + ", ".join(SHIPPED_FLOWS)),
      ([], "would overwrite mappings/vtex.yaml (use --force)")],
 )
 def test_init_refuses_and_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:

@@ -7,6 +7,10 @@ with a `yaml-language-server` modeline pointing at the JSON Schemas written besi
 and the flow's recorded sandbox run (`cassettes/sandbox-<flow>.yaml`) when one is shipped, so
 `connector test --cassette` guards the requests from the first edit.
 `connector validate --strict`, `connector test` and the cassette's replay are clean on the result.
+
+The flows offered are the shipped `connector.yaml`'s (Amazon's and Walmart's alike): no list is
+kept here, so a flow shipped there can be started from at once. The default (amazon-to-vtex)
+is the CLI option's.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from connector.project import PROJECT_FILE
 
 #: The shipped project (rules/, mappings/, connector.yaml) beside the package in a checkout.
 SHIPPED = Path(__file__).resolve().parent.parent.parent
-DEFAULT_FLOW = "amazon-to-vtex"
 SCHEMA_DIR = ".connector/schemas"
 _MODELINE = re.compile(r"^# yaml-language-server: \$schema=\S+\n")
 
