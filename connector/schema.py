@@ -88,6 +88,10 @@ def _diagnostic(doc: Loaded, err: ValidationError, kind: str) -> Diagnostic:
             message = f"unknown key '{key}' in {where}{did_you_mean(key, allowed)}"
             return error(doc.file, line, col, "schema-unknown-key", message,
                          f"allowed keys: {', '.join(allowed)}" if allowed else "")
+    if _empty_condition(err):
+        line, col = doc.position(path)
+        return error(doc.file, line, col, "empty-condition",
+                     f"{where}: empty condition: it tests nothing", _empty_condition_hint(path))
     if validator == "required":
         line, col = doc.position(path, key=True)
         return error(doc.file, line, col, "schema-missing-key", f"{where}: {err.message}")
@@ -107,6 +111,33 @@ def _diagnostic(doc: Loaded, err: ValidationError, kind: str) -> Diagnostic:
     line, col = doc.position(path)
     return error(doc.file, line, col, "schema-invalid", f"{where}: {err.message}",
                  _invalid_hint(err, schema_node, kind))
+
+
+_CONDITION = {"$ref": "#/$defs/condition"}
+
+
+def _empty_condition(err: ValidationError) -> bool:
+    """`when: {}`, `precondition: {}`, `not: {}`, `all: []`, `any: []`: a condition with
+    nothing in it. Refused rather than read as "always": a half-written rule would act on
+    every order, and analysis would see nothing wrong (docs/format.md, Conditions)."""
+    node = err.schema if isinstance(err.schema, dict) else {}
+    if err.validator == "minProperties":
+        return "patternProperties" in node and "expr" in (node.get("properties") or {})
+    return err.validator == "minItems" and node.get("items") == _CONDITION
+
+
+def _empty_condition_hint(path: tuple[Any, ...]) -> str:
+    key = path[-1] if path else ""
+    if len(path) == 3 and path[0] == "rules" and key == "when":
+        return ("an empty condition is not read as 'always'; for a rule that takes every order "
+                "say so: `when: {status: {exists: true}}`; for what earlier rules leave, name "
+                "the statuses: `when: {status: {in: [...]}}` (analysis checks both)")
+    if key == "follow_up":
+        return ("an empty condition is not read as 'always': `follow_up: true` is the default "
+                "(leave it out), `follow_up: false` turns it off")
+    if key in ("precondition", "when"):
+        return f"an empty condition is not read as 'always': to always run, leave `{key}` out"
+    return "an empty condition is not read as 'always': remove it, or write the test it was meant to hold"
 
 
 _KINDS = {"object": "a mapping ('key: value' lines or {...})", "array": "a list ('- ' items or [...])",

@@ -39,6 +39,14 @@ def test_valid_fixtures_are_clean_under_strict() -> None:
     assert findings == []
 
 
+@pytest.mark.parametrize("path", sorted((VALID / "alone").glob("*.yaml")), ids=lambda p: p.name)
+def test_valid_fixture_checked_alone_is_clean_under_strict(path: Path) -> None:
+    """valid/alone/: files outside the project's rules/ and mappings/, each validated with it."""
+    result = CliRunner().invoke(main, ["validate", "--strict", "--project", str(VALID), str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "0 error(s), 0 warning(s) in 3 file(s)"
+
+
 def test_all_codes_are_documented() -> None:
     docs = (Path(__file__).parent.parent / "docs" / "diagnostics.md").read_text()
     codes = {_expectation(p)[0] for p in INVALID}
@@ -126,6 +134,12 @@ def test_ambiguous_action_needs_the_system_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fixture", "expected"),
     [
+        ("rules/empty-condition.yaml", "rules.1.when: empty condition: it tests nothing "
+                                       "[empty-condition]\n  hint: an empty condition is not read "
+                                       "as 'always'; for a rule that takes every order say so: "
+                                       "`when: {status: {exists: true}}`"),
+        ("mappings/empty-condition-step.yaml", "hint: an empty condition is not read as 'always': "
+                                               "to always run, leave `when` out"),
         ("rules/duplicate-rule-id.yaml", "rule id 'a' is already used by the rule at line 5"),
         ("rules/schema-invalid.yaml", "hint: this key takes a mapping ('key: value' lines or {...}), "
                                       "not a list; `connector schema rules` prints the full shape"),
@@ -136,6 +150,39 @@ def test_findings_say_what_to_do(fixture: str, expected: str) -> None:
     path = FIXTURES / "invalid" / fixture
     result = CliRunner().invoke(main, ["validate", "--project", str(VALID), str(path)])
     assert result.exit_code == 1 and expected in result.output, result.output
+
+
+_RULE = "source: amazon\ntarget: vtex\nrules:\n  - id: a\n    when: {when}\n    then: []\n"
+_ACTION = ("system: vtex\nconnection: {{base_url: 'https://x.example'}}\ndomains: {{status: [canceled]}}\n"
+           "normalise: {{id: orderId, status: status}}\nactions:\n  cancel_order:\n{action}"
+           "    steps: [{{name: a, method: POST, path: /a}}]\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where", "line_col", "hint"),
+    [
+        ("rules.yaml", _RULE.format(when="{}"), "rules.0.when", (5, 11), "`when: {status: {exists: true}}`"),
+        ("rules.yaml", _RULE.format(when="{not: {}}"), "rules.0.when.not", (5, 17), "remove it"),
+        ("rules.yaml", _RULE.format(when="{all: []}"), "rules.0.when.all", (5, 17), "remove it"),
+        ("rules.yaml", _RULE.format(when="{any: [{status: CANCELLED}, {}]}"), "rules.0.when.any.1",
+         (5, 39), "remove it"),
+        ("mapping.yaml", _ACTION.format(action="    precondition: {}\n"),
+         "actions.cancel_order.precondition", (7, 19), "to always run, leave `precondition` out"),
+        ("mapping.yaml", _ACTION.format(action="    follow_up: {}\n"),
+         "actions.cancel_order.follow_up", (7, 16), "`follow_up: true` is the default"),
+    ],
+    ids=["when", "not", "all", "any-item", "precondition", "follow_up"],
+)
+def test_an_empty_condition_is_refused_wherever_a_condition_goes(
+        tmp_path: Path, name: str, text: str, where: str, line_col: tuple[int, int],
+        hint: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    findings, _ = findings_for(VALID, [path])
+    (found,) = [f for f in findings if f.code == "empty-condition"]
+    assert (found.line, found.column) == line_col
+    assert found.message == f"{where}: empty condition: it tests nothing"
+    assert "an empty condition is not read as 'always'" in found.hint and hint in found.hint
 
 
 def test_summary_counts_the_file_that_failed_to_parse(tmp_path: Path) -> None:

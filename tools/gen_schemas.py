@@ -24,7 +24,8 @@ setting = {
 settings = {"type": "object", "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"}, "additionalProperties": {"$ref": "#/$defs/setting"}}
 
 condition = {
-    "description": "A condition: a mapping of path -> test, or all/any/not/expr.",
+    "description": "A condition: a mapping of path -> test, or all/any/not/expr. Never empty: "
+                   "{} is refused, not read as 'always' (every order: status: {exists: true}).",
     "type": "object",
     "minProperties": 1,
     "properties": {
