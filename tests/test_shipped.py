@@ -54,8 +54,8 @@ def _break(root: Path, file: str, old: str, new: str) -> tuple[int, int]:
         # a misspelt status: 'CANCELED' is not Amazon's spelling
         ("rules/amazon-to-vtex.yaml", "status: CANCELLED", "status: CANCELED", "unknown-domain-value", 0),
         # a misspelt order path
-        ("rules/amazon-to-vtex.yaml", "target.status: {in: [invoice, invoiced]}",
-         "target.stat: {in: [invoice, invoiced]}", "unknown-path", 0),
+        ("rules/amazon-to-vtex.yaml", "target.status: {in: [invoice, invoiced,",
+         "target.stat: {in: [invoice, invoiced,", "unknown-path", 0),
         # a template reading a name the context lacks
         ("rules/amazon-to-vtex.yaml", '"Amazon order {{ id }} was cancelled on Amazon',
          '"Amazon order {{ idd }} was cancelled on Amazon', "template-unknown-variable", 0),
