@@ -13,6 +13,8 @@ from connector import conditions
 from connector.load import Loaded, PathKey
 from connector.model import (
     Action,
+    Batch,
+    BatchErrors,
     ActionCall,
     Auth,
     Condition,
@@ -207,34 +209,7 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
     precondition = None
     if "precondition" in data:
         precondition = conditions.parse(data["precondition"], doc.file, path + ("precondition",), _position(doc))
-    steps = []
-    for i, sd in enumerate(data["steps"]):
-        spath = path + ("steps", i)
-        poll = None
-        if "poll" in sd:
-            p = sd["poll"]
-            poll = Poll(
-                until=p["until"], fail_if=p.get("fail_if", ""),
-                interval_seconds=float(p.get("interval_seconds", 5.0)),
-                max_attempts=int(p.get("max_attempts", 60)),
-            )
-        when = None
-        if "when" in sd:
-            when = conditions.parse(sd["when"], doc.file, spath + ("when",), _position(doc))
-        steps.append(
-            Step(
-                name=sd["name"],
-                request=request(doc, sd, spath),
-                expect=tuple(sd.get("expect", (200,))),
-                outputs=dict(sd.get("outputs") or {}),
-                poll=poll,
-                when=when,
-                fail_if=sd.get("fail_if", ""),
-                fail_message=sd.get("fail_message", ""),
-                response=_response(sd.get("response")),
-                where=_where(doc, spath),
-            )
-        )
+    steps = [_step(doc, sd, path + ("steps", i)) for i, sd in enumerate(data["steps"])]
     follow_up: Condition | bool = True
     if isinstance(data.get("follow_up"), bool):
         follow_up = bool(data["follow_up"])
@@ -251,6 +226,53 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
         kind=str(data.get("kind", "")),
         where=_where(doc, path, key=True),
         follow_up=follow_up,
+        batch=_batch(doc, data.get("batch"), steps, path),
+    )
+
+
+def _step(doc: Loaded, sd: Mapping[str, Any], spath: PathKey) -> Step:
+    poll = None
+    if "poll" in sd:
+        p = sd["poll"]
+        poll = Poll(
+            until=p["until"], fail_if=p.get("fail_if", ""),
+            interval_seconds=float(p.get("interval_seconds", 5.0)),
+            max_attempts=int(p.get("max_attempts", 60)),
+        )
+    when = None
+    if "when" in sd:
+        when = conditions.parse(sd["when"], doc.file, spath + ("when",), _position(doc))
+    return Step(
+        name=sd["name"],
+        request=request(doc, sd, spath),
+        expect=tuple(sd.get("expect", (200,))),
+        outputs=dict(sd.get("outputs") or {}),
+        poll=poll,
+        when=when,
+        fail_if=sd.get("fail_if", ""),
+        fail_message=sd.get("fail_message", ""),
+        response=_response(sd.get("response")),
+        where=_where(doc, spath),
+    )
+
+
+def _batch(doc: Loaded, data: Mapping[str, Any] | None, steps: list[Step],
+           path: PathKey) -> Batch | None:
+    """The action's `batch:`; an undeclared one of a single order for an action that polls,
+    so that no action waits for the remote side inside the run."""
+    if not data:
+        return Batch() if any(step.poll for step in steps) else None
+    errors = data.get("errors")
+    recover = data.get("recover")
+    return Batch(
+        max_orders=int(data.get("max_orders", 1)),
+        group_by=str(data.get("group_by", "")),
+        effect=str(data.get("effect", "")),
+        errors=BatchErrors(source=str(errors["from"]), member=str(errors["member"]),
+                           message=str(errors.get("message", ""))) if errors else None,
+        recover=_step(doc, {"name": "recover", **recover}, path + ("batch", "recover"))
+        if recover else None,
+        declared=True,
     )
 
 

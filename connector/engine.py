@@ -25,8 +25,10 @@ from connector import conditions, observe
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.execute import (
-    ALREADY, DEFERRED, DONE, FAILED, PARKED, UNKNOWN, Outcome, RetryAcrossRuns, execute, summary,
+    ALREADY, DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, Outcome, RetryAcrossRuns,
+    execute, follows, summary,
 )
+from connector.execute_batch import RETRY, Batcher, MemberResult
 from connector.fetch import Window, get_order, iso, list_changed, window
 from connector.lookup import find_counterpart
 from connector.normalise import normalise
@@ -82,17 +84,7 @@ def _ended(item: Planned, outcome: str, message: str, started: float, **more: An
                      duration_seconds=round(time.monotonic() - started, 3), **more)
 
 
-_compiled = functools.lru_cache(maxsize=256)(conditions.compile_condition)
-
-
-def _follows(item: Planned) -> bool:
-    """Whether the order can call for another step after `item` is done (its action's
-    `follow_up`, evaluated on the context it was sent with): only then is the counterpart
-    read again and the order re-evaluated in this run."""
-    follow_up = item.action.follow_up if item.action is not None else True
-    if isinstance(follow_up, bool):
-        return follow_up
-    return bool(_compiled(follow_up)(item.context))
+_follows = follows
 
 
 def flow_key(flow: str, partition: str = "") -> str:
@@ -121,9 +113,14 @@ class FlowRun:
         self.now = options.now()
         self.now_iso = iso(self.now)
         self.watching: set[str] = set()
+        self._continues: set[str] = set()  # batched actions with later actions of their order
         self._bound: dict[str, Any] = {}
         # Cursor and watch list are per partition (flow × source account/marketplace).
         self.key = flow_key(runtime.flow.name, options.partition)
+        self.batcher = Batcher(runtime, clients, store, flow_key=self.key,
+                               partition=options.partition, poll_scale=options.poll_scale,
+                               retry=options.retry, clock=options.now, sleep=options.sleep) \
+            if store is not None and not options.dry_run else None
 
     def run(self) -> Summary:
         """Run the flow partition, holding its lock in the store for the whole run so that
@@ -155,7 +152,8 @@ class FlowRun:
         s = summary
         counts = {"orders": s.orders, "done": s.done, "already": s.already,
                   "skipped": s.skipped, "failed": s.failed, "unknown": s.unknown,
-                  "watched": s.watched, "parked": s.parked, "deferred": s.deferred}
+                  "watched": s.watched, "parked": s.parked, "deferred": s.deferred,
+                  "waiting": s.waiting}
         if self.store is not None and observe.active():
             counts["watching_now"] = len(self.store.watched(self.key, self.now_iso))
             counts["parked_now"] = len(self.store.entries(self.flow.name, "parked"))
@@ -175,6 +173,8 @@ class FlowRun:
         if self.options.orders:
             return self._run_orders()
         store, flow = self.store, self.flow
+        if self.batcher is not None:  # before the watch list is read: released ones join it
+            self._batched(self.batcher.resume())
         cursor = store.get_cursor(self.key) if store else None
         listing = self.source.system.listing
         min_age = listing.min_age_seconds if listing else 0
@@ -203,6 +203,7 @@ class FlowRun:
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
             for count, _ in enumerate(pool.map(self.process, list(records.values())), start=1):
                 self.options.progress(flow.name, count, len(records))
+        self._flush()
         if store is not None and not self.options.dry_run:
             for item in queued:  # each is recorded (done, failed-and-watched, or watched)
                 store.dequeue(item)
@@ -229,10 +230,13 @@ class FlowRun:
         self.summary.orders = len(records)
         for raw in records.values():
             self.process(raw)
+        self._flush()
         return self.summary
 
     def process(self, raw: dict[str, Any]) -> None:
-        order = normalise(self.source.system, raw)
+        self.process_normalised(normalise(self.source.system, raw))
+
+    def process_normalised(self, order: dict[str, Any]) -> None:
         order_id = str(order["id"])
         with observe.bound(**self._bound, order=order_id):
             try:
@@ -293,6 +297,10 @@ class FlowRun:
                     # again (same key) only what it still calls for
                     order, acted = settled, True
                     break
+                if result in (QUEUED, WAITING):
+                    if result == QUEUED and item is not planned[-1]:
+                        self._continues.add(item.key)  # once its batch is done
+                    return  # its batch reports it; later actions wait for it
                 if result == "watch":
                     watch_hours = max(watch_hours or 0.0, self._hours(item))
                 elif result == DONE:
@@ -357,9 +365,15 @@ class FlowRun:
                               item)
             return "skipped", ""
         client = self.clients[item.system]
-        outcome: Outcome = execute(client, item, store, sleep=self.options.sleep,
-                                   poll_scale=self.options.poll_scale, retry=self.options.retry,
-                                   now=self.now, partition=self.options.partition)
+        outcome: Outcome
+        if item.action.batch is not None and self.batcher is not None:
+            outcome = self.batcher.gather(item)
+        else:
+            outcome = execute(client, item, store, sleep=self.options.sleep,
+                              poll_scale=self.options.poll_scale, retry=self.options.retry,
+                              now=self.now, partition=self.options.partition)
+        if outcome.status in (QUEUED, WAITING):
+            return outcome.status, outcome.message
         if outcome.status == PARKED:
             # Said once, when it is parked; then left to a person, not a failure every run.
             if outcome.fresh:
@@ -378,16 +392,72 @@ class FlowRun:
             self.summary.add(**{"done" if outcome.status == DONE else "already": 1})
         return outcome.status, outcome.message
 
+    def _flush(self) -> None:
+        """Send the batches the orders gathered, sweep the waiting ones, and say which
+        members still wait for the remote side when the run ends."""
+        if self.batcher is None:
+            return
+        for _round in range(self.options.max_reevaluations + 1):  # a stale member re-planned
+            if not self.batcher.gathered:
+                break
+            self._batched(self.batcher.flush() + self.batcher.sweep())
+        for result in self.batcher.waiting():
+            self.summary.tally("waiting", result.order_id, result.message,
+                               what=f"{result.action} [{result.rule}]")
+
+    def _batched(self, results: list[MemberResult]) -> None:
+        """Each finished member of a batch, as a single action's outcome would be counted;
+        an order that must be read again (failed, released, or able to take another step)
+        goes on the watch list."""
+        for result in results:
+            what = f"{result.action} [{result.rule}]"
+            with observe.bound(order=result.order_id, action=result.action, key=result.key):
+                observe.emit("action.end", logging.WARNING if result.status in (FAILED, UNKNOWN, PARKED)
+                             else logging.INFO, outcome=result.status, message=result.message or None,
+                             batched=True)
+            if result.status == DONE:
+                self.summary.add(done=1)
+                if (result.follows or result.key in self._continues) and result.source:
+                    # later actions of the order, or a step its action may lead to: now
+                    self._continues.discard(result.key)
+                    self.process_normalised(dict(result.source))
+            elif result.status == FAILED:
+                fresh = self._stale_member(result)
+                if fresh is not None:
+                    self.summary.tally("skipped", result.order_id, "the order changed after it "
+                                       f"was planned ({result.message})", what=what)
+                    self.process_normalised(fresh)
+                    continue
+                self.summary.tally("failed", result.order_id, result.message, what=what)
+                self._watch(result.order_id, {"reason": FAILED})
+            elif result.status == UNKNOWN:
+                self.summary.tally("unknown", result.order_id, result.message, what=what)
+            elif result.status == PARKED:
+                self.summary.add(parked=1)
+                self.summary.note("attention", f"{result.order_id}: {what}: {result.message}")
+            elif result.status == RETRY:
+                self._watch(result.order_id, {"reason": "re-plan: " + result.message})
+
     def _failed(self, item: Planned, message: str) -> None:
         self.summary.tally("failed", _order_of(item), message, item)
+
+    def _stale_member(self, result: MemberResult) -> dict[str, Any] | None:
+        """A refused batch member, as `_stale` tells a refused single action."""
+        if not result.refused or result.source is None:
+            return None
+        replanned = self._replan_key(result.system, result.key, dict(result.source))
+        return None if replanned is None or replanned[1] else replanned[0]
 
     def _replan(self, item: Planned, order: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
         """Read the order `item` acted on again (the source too when `item` acted on it)
         and plan afresh: (the source order, whether the fresh plan still has `item`'s key).
         None when a read fails."""
+        return self._replan_key(item.system, item.key, order)
+
+    def _replan_key(self, system: str, key: str, order: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
         try:
             fresh = order
-            if item.system == self.flow.source != self.flow.target:
+            if system == self.flow.source != self.flow.target:
                 raw = get_order(self.source, str(order["id"]))
                 if raw is not None:
                     fresh = normalise(self.source.system, raw)
@@ -396,7 +466,7 @@ class FlowRun:
             planned, _ = plan_order(self.runtime, fresh, target, outputs, self.now_iso)
         except (HTTPError, ConnectorError):
             return None
-        return fresh, any(p.key == item.key for p in planned)
+        return fresh, any(p.key == key for p in planned)
 
     def _stale(self, item: Planned, order: dict[str, Any]) -> dict[str, Any] | None:
         """After `item` was refused: when the fresh plan no longer has its key, the refusal

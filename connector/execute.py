@@ -27,6 +27,10 @@ from connector.timestamps import parse_iso
 
 DONE, ALREADY, FAILED, UNKNOWN, PARKED = "done", "already-done", "failed", "unknown", "parked"
 DEFERRED = "deferred"
+#: In a live batch that waits for the remote side: not sent again, picked up by a later sweep.
+WAITING = "waiting"
+#: Gathered for a batch that this run sends once the orders are evaluated.
+QUEUED = "queued"
 
 
 @dataclass(frozen=True)
@@ -74,45 +78,54 @@ def summary(planned: Planned) -> str:
                       sort_keys=True, default=str)
 
 
+def send_step(client: SystemClient, step: Step, context: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Send one step once: (its outputs, whether its poll is satisfied; True without a poll)."""
+    response = client.send(step.request, context)
+    if response.status not in step.expect:
+        retryable = response.status == 429 or response.status >= 500
+        raise StepFailed(f"step {step.name}: {client.describe_error(response)}", retryable=retryable)
+    if step.response is not None:
+        body = _document(client, step, step.response, response, context)
+    else:
+        body = response.json()
+    if step.response is None and response.malformed and _unreadable(response, step):
+        # Answered "yes" in a body we cannot read (cut short, garbled, a proxy's HTML
+        # page): the outputs are lost and, for a write, whether it acted is unknown.
+        message = (f"step {step.name}: {client.system.name} answered {response.status} "
+                   f"with an unreadable body ({error_message(response)})")
+        if step.request.method not in ("GET", "HEAD"):
+            raise AmbiguousOutcome(client.redact(message + "; the request may have "
+                                                 "taken effect"))
+        raise StepFailed(client.redact(message), retryable=True)
+    if step.fail_if and search(step.fail_if, body):
+        said = search(step.fail_message, body) if step.fail_message else None
+        text = said if isinstance(said, str) and said else response.text[:300]
+        raise StepFailed(f"step {step.name}: {client.system.name} refused: "
+                         f"{client.redact(text[:1000])}", retryable=False)
+    if step.poll is not None:
+        if step.poll.fail_if and search(step.poll.fail_if, body):
+            raise StepFailed(f"step {step.name}: {client.redact(json.dumps(body, default=str)[:300])}",
+                             retryable=False)
+        if not search(step.poll.until, body):
+            return {}, False
+    return {name: search(expr, body) for name, expr in step.outputs.items()}, True
+
+
 def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
               sleep: Callable[[float], None], poll_scale: float) -> dict[str, Any]:
+    """A step to its end, polling in place (an action without a batch; a polling action
+    gets one, so that the run does not wait here)."""
     attempts = step.poll.max_attempts if step.poll else 1
     for attempt in range(attempts):
-        response = client.send(step.request, context)
-        if response.status not in step.expect:
-            retryable = response.status == 429 or response.status >= 500
-            raise StepFailed(f"step {step.name}: {client.describe_error(response)}", retryable=retryable)
-        if step.response is not None:
-            body = _document(client, step, step.response, response, context)
-        else:
-            body = response.json()
-        if step.response is None and response.malformed and _unreadable(response, step):
-            # Answered "yes" in a body we cannot read (cut short, garbled, a proxy's HTML
-            # page): the outputs are lost and, for a write, whether it acted is unknown.
-            message = (f"step {step.name}: {client.system.name} answered {response.status} "
-                       f"with an unreadable body ({error_message(response)})")
-            if step.request.method not in ("GET", "HEAD"):
-                raise AmbiguousOutcome(client.redact(message + "; the request may have "
-                                                     "taken effect"))
-            raise StepFailed(client.redact(message), retryable=True)
-        if step.fail_if and search(step.fail_if, body):
-            said = search(step.fail_message, body) if step.fail_message else None
-            text = said if isinstance(said, str) and said else response.text[:300]
-            raise StepFailed(f"step {step.name}: {client.system.name} refused: "
-                             f"{client.redact(text[:1000])}", retryable=False)
-        if step.poll is not None:
-            if step.poll.fail_if and search(step.poll.fail_if, body):
-                raise StepFailed(f"step {step.name}: {client.redact(json.dumps(body, default=str)[:300])}",
-                                 retryable=False)
-            if not search(step.poll.until, body):
-                if attempt + 1 < attempts:
-                    seconds = step.poll.interval_seconds * poll_scale
-                    observe.emit("step.poll_wait", step=step.name, system=client.system.name,
-                                 operation=step.request.operation or step.name,
-                                 attempt=attempt + 1, attempts=attempts, seconds=seconds)
-                    sleep(seconds)
-                continue
-        return {name: search(expr, body) for name, expr in step.outputs.items()}
+        outputs, finished = send_step(client, step, context)
+        if finished:
+            return outputs
+        if step.poll is not None and attempt + 1 < attempts:
+            seconds = step.poll.interval_seconds * poll_scale
+            observe.emit("step.poll_wait", step=step.name, system=client.system.name,
+                         operation=step.request.operation or step.name,
+                         attempt=attempt + 1, attempts=attempts, seconds=seconds)
+            sleep(seconds)
     raise StepFailed(f"step {step.name}: still not finished after {attempts} polls", retryable=True)
 
 
@@ -143,39 +156,66 @@ def _parse(stamp: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def follows(item: Planned) -> bool:
+    """Whether the order can call for another step after `item` is done (its action's
+    `follow_up`, evaluated on the context it was sent with): only then is the counterpart
+    read again and the order re-evaluated in this run."""
+    follow_up = item.action.follow_up if item.action is not None else True
+    if isinstance(follow_up, bool):
+        return follow_up
+    return bool(conditions.compile_condition(follow_up)(item.context))
+
+
+def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None = None,
+          now: datetime | None = None, partition: str = "") -> Outcome | None:
+    """Record the intent (`pending`) of a runnable action; None when it is to be sent now,
+    else why not: done already, parked, in its backoff, or held by a live batch."""
+    policy = retry or RetryAcrossRuns()
+    moment = now or datetime.now(timezone.utc)
+    if planned.action is None:
+        raise ConnectorError(f"{planned.name} is not an HTTP action")
+    order_id = str(planned.context.get("source", {}).get("id"))
+    entry = store.begin(planned.key, flow=planned.flow, order_id=order_id, action=planned.name,
+                        summary=summary(planned), partition=partition)
+    if entry.new:
+        return None
+    if entry.status == "done":
+        return Outcome(planned, ALREADY, "done in an earlier run", entry.outputs or {})
+    if entry.status == "parked":
+        return Outcome(planned, PARKED, entry.error or "parked")
+    if entry.status == "pending":
+        batch = store.batch_of(planned.key)
+        if batch is not None:
+            return Outcome(planned, WAITING, f"sent in batch {batch}, waiting for its result")
+    if entry.status == "failed":
+        if entry.attempts >= policy.max_attempts:
+            reason = (f"failed {entry.attempts} times, parked (not retried until a person "
+                      f"acts); last error: {entry.error}")
+            store.park(planned.key, reason)
+            return Outcome(planned, PARKED, reason, fresh=True)
+        due = _parse(entry.updated_at) + timedelta(seconds=policy.wait(entry.attempts))
+        if entry.attempts and moment < due:  # none counted: un-parked, tried at once
+            return Outcome(planned, DEFERRED, f"failed {entry.attempts} time(s); next try after "
+                                              f"{due.strftime('%Y-%m-%dT%H:%M:%SZ')}: {entry.error}")
+    # failed earlier, pending after a crash, or settled by an earlier read: the caller
+    # re-read the counterpart and the fresh plan still asks for this very action, so
+    # its effect is not there.
+    store.retry(planned.key)
+    return None
+
+
 def execute(client: SystemClient, planned: Planned, store: StateStore, *,
             sleep: Callable[[float], None] = time.sleep, poll_scale: float = 1.0,
             retry: RetryAcrossRuns | None = None, now: datetime | None = None,
             partition: str = "") -> Outcome:
     """Run one runnable action's steps, recording intent and outcome in the ledger (the
     entry names the flow `partition` whose run began it)."""
-    policy = retry or RetryAcrossRuns()
-    moment = now or datetime.now(timezone.utc)
+    early = admit(planned, store, retry=retry, now=now, partition=partition)
+    if early is not None:
+        return early
     action = planned.action
     if action is None:
         raise ConnectorError(f"{planned.name} is not an HTTP action")
-    order_id = str(planned.context.get("source", {}).get("id"))
-    entry = store.begin(planned.key, flow=planned.flow, order_id=order_id, action=planned.name,
-                        summary=summary(planned), partition=partition)
-    if not entry.new:
-        if entry.status == "done":
-            return Outcome(planned, ALREADY, "done in an earlier run", entry.outputs or {})
-        if entry.status == "parked":
-            return Outcome(planned, PARKED, entry.error or "parked")
-        if entry.status == "failed":
-            if entry.attempts >= policy.max_attempts:
-                reason = (f"failed {entry.attempts} times, parked (not retried until a person "
-                          f"acts); last error: {entry.error}")
-                store.park(planned.key, reason)
-                return Outcome(planned, PARKED, reason, fresh=True)
-            due = _parse(entry.updated_at) + timedelta(seconds=policy.wait(entry.attempts))
-            if entry.attempts and moment < due:  # none counted: un-parked, tried at once
-                return Outcome(planned, DEFERRED, f"failed {entry.attempts} time(s); next try after "
-                                                  f"{due.strftime('%Y-%m-%dT%H:%M:%SZ')}: {entry.error}")
-        # failed earlier, pending after a crash, or settled by an earlier read: the caller
-        # re-read the counterpart and the fresh plan still asks for this very action, so
-        # its effect is not there.
-        store.retry(planned.key)
     context = dict(planned.context)
     context["steps"] = {}
     outputs: dict[str, Any] = {}

@@ -108,6 +108,38 @@ class Poll:
 
 
 @dataclass(frozen=True)
+class BatchErrors:
+    """Where a batch's last step says which members it refused: `source` is a JMESPath over
+    the step context giving a list; each item's `member` field names the member's position
+    (1-based, as the templates number them) and `message` the remote side's words."""
+
+    source: str
+    member: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """An action whose requests are gathered across the orders of a run and sent once.
+
+    The steps see `batch.members` (each member's own context and its `position`) besides
+    the first member's context. `effect` names the step that acts (Amazon's createFeed):
+    before it nothing has happened, after it only reads follow, so a run that dies before
+    it is abandoned and re-planned, and one whose effect step got no answer is settled by
+    the `recover` step (a poll: until nothing the effect may have started is in flight)
+    before any member is re-planned. A poll step never sleeps in the run: the batch waits
+    in the state store and a later sweep (this run or the next) checks it again.
+    """
+
+    max_orders: int = 1
+    group_by: str = ""  # a template over a member's context: one batch per distinct value
+    effect: str = ""
+    errors: BatchErrors | None = None
+    recover: Step | None = None
+    declared: bool = False  # False: the default batch of one that a polling action gets
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     default: Any = None
@@ -137,6 +169,8 @@ class Action:
     # What the action does to the order, for conflict analysis: cancel, advance (moves it
     # forward: ship, acknowledge, complete), create, note, read; "" = guessed from the name.
     kind: str = ""
+    # Gathered across orders and waited for without blocking (see Batch); None: sent at once.
+    batch: Batch | None = None
 
     @property
     def qualified(self) -> str:

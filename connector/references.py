@@ -334,6 +334,8 @@ class _Checker:
                 return self.order_path(None, parts[1:])
             return None
 
+        names = (*STEP_NAMES, "batch") if action.batch is not None and action.batch.declared \
+            else STEP_NAMES
         if action.precondition is not None:
             self.condition(doc, base + ("precondition",), action.precondition, step_path, STEP_NAMES)
         for i, step in enumerate(action.steps):
@@ -342,7 +344,7 @@ class _Checker:
                 self.condition(doc, spath + ("when",), step.when, step_path, STEP_NAMES)
             for key in REQUEST_FIELDS:
                 if key in doc.data["actions"][name]["steps"][i]:
-                    strings(spath + (key,), STEP_NAMES, request_kind, step_path)
+                    strings(spath + (key,), names, request_kind, step_path)
             if step.request.url_from:
                 self.jmespath(doc, spath + ("url_from",), step.request.url_from)
                 head = step.request.url_from.split(".")
@@ -367,6 +369,29 @@ class _Checker:
                 if step.poll.fail_if:
                     self.jmespath(doc, spath + ("poll", "fail_if"), step.poll.fail_if)
             earlier[step.name] = set(step.outputs)
+        if action.batch is not None and action.batch.declared:
+            self.batch(doc, base + ("batch",), action.batch, [s.name for s in action.steps],
+                       lambda key: strings(base + ("batch", *key), names, request_kind, step_path))
+
+    def batch(self, doc: Loaded, path: PathKey, batch: Any, steps: list[str], strings: Any) -> None:
+        """A batch's effect names a step, its templates read what a batch has, its JMESPaths parse."""
+        data = doc.data
+        for p in path:
+            data = data[p]
+        if batch.effect and batch.effect not in steps:
+            self.add(doc, path + ("effect",), "unknown-path",
+                     f"effect names no step of the action{did_you_mean(batch.effect, steps)}",
+                     f"steps: {', '.join(steps)}")
+        if batch.group_by:
+            strings(("group_by",))
+        if batch.errors is not None:
+            self.jmespath(doc, path + ("errors", "from"), batch.errors.source)
+        if batch.recover is not None:
+            for key in REQUEST_FIELDS:
+                if key in data["recover"]:
+                    strings(("recover", key))
+            if batch.recover.poll is not None:
+                self.jmespath(doc, path + ("recover", "poll", "until"), batch.recover.poll.until)
 
     def jmespath(self, doc: Loaded, path: PathKey, expression: str) -> None:
         problem = syntax_error(expression)

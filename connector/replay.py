@@ -259,11 +259,13 @@ def replay_run_settings(meta: Mapping[str, Any], now: datetime) -> runner.RunSet
     order) and without waiting; the flow's own options (retries included) come from the
     project, as in any run."""
     limit = meta.get("limit")
+    clock = runner.SteppedClock(now, real=False)  # waits move it on, without waiting
     return runner.RunSettings(
         since=meta.get("since"), limit=int(limit) if limit else None,
-        dry_run=meta.get("mode") == "plan", concurrency=1, poll_scale=0.0,
+        dry_run=meta.get("mode") == "plan", concurrency=1,
+        poll_scale=float(meta.get("poll_scale") or 0.0),
         orders=tuple(str(order) for order in meta.get("orders") or ()),
-        now=lambda: now, sleep=lambda seconds: None)
+        now=clock.now, sleep=clock.sleep)
 
 
 def _run_flow(runtime: FlowRuntime, transport: Transport, store: StateStore,

@@ -15,7 +15,7 @@ from connector.summary import Kind, Listed, Summary
 FIRST = 5
 #: Order ids shown on a line that groups several orders.
 IDS = 5
-_KINDS: tuple[Kind, ...] = ("failed", "unknown", "skipped", "watched")
+_KINDS: tuple[Kind, ...] = ("failed", "unknown", "skipped", "watched", "waiting")
 
 
 def describe(name: str, s: Summary, verbose: bool = False) -> str:
@@ -29,6 +29,7 @@ def describe(name: str, s: Summary, verbose: bool = False) -> str:
              + (f", {s.unknown} unknown outcome(s)" if s.unknown else "")
              + (f", {s.settled} settled by reading" if s.settled else "")
              + (f", {s.watched} order(s) watched" if s.watched else "")
+             + (f", {s.waiting} waiting for a batch's result" if s.waiting else "")
              + (f", {s.notified} notified" if s.notified else "")]
     lines += [f"  attention: {item}" for item in s.attention]
     listed = {str(entry) for entry in s.listed}

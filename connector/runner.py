@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,22 @@ from connector.state import Busy, StateStore, open_store
 SANDBOX_STATE = ".connector/sandbox.db"
 
 Progress = Callable[[str, int, int], None]
+
+
+class SteppedClock:
+    """A clock fixed at `start` that only the run's own waits move on (and that really
+    waits when `real`): a recorded run and its replay see the same times."""
+
+    def __init__(self, start: datetime, *, real: bool) -> None:
+        self._now, self._real = start, real
+
+    def now(self) -> datetime:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        if self._real and seconds > 0:
+            time.sleep(seconds)
+        self._now += timedelta(seconds=max(0.0, seconds))
 
 
 @dataclass(frozen=True)
@@ -269,15 +286,19 @@ def run_flows(
     summaries: list[Summary] = []
     try:
         started = (now or (lambda: datetime.now(timezone.utc)))()
+        sleep: Callable[[float], None] | None = None
         if record is not None and now is None:
-            # One time for the whole recorded run, saved in the cassette, so that its replay
-            # reproduces the windows and any time rendered into a request.
-            now = lambda: started  # noqa: E731
+            # One time for the whole recorded run, saved in the cassette, moved on only by
+            # the run's own waits, so that its replay reproduces the windows, the polls of a
+            # batch and any time rendered into a request.
+            clock = SteppedClock(started, real=True)
+            now, sleep = clock.now, clock.sleep
         settings = RunSettings(since=since, limit=limit, dry_run=dry_run,
                                poll_scale=poll_scale, now=now, progress=progress,
-                               orders=tuple(orders))
+                               orders=tuple(orders), sleep=sleep)
         meta = {"flows": list(names), "mode": "plan" if dry_run else "apply", "since": since,
-                "limit": limit, **({"orders": list(orders)} if orders else {})}
+                "limit": limit, "poll_scale": poll_scale,
+                **({"orders": list(orders)} if orders else {})}
         with recording(record, redact, started, meta), observe.bound(run=uuid.uuid4().hex[:12]):
             for runtime in runtimes:
                 try:

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.errors import ConnectorError
+from connector.state_batches import BatchRecords
 from connector.state import (
     LedgerEntry, QueuedOrder, RunRecord, Status, Watched, _stamp, migrations, normalise_iso,
 )
@@ -58,7 +59,7 @@ class Executor(Protocol):
     def execute(self, sql: str, params: tuple[Any, ...], /) -> Cursor: ...
 
 
-class SqlStore(ABC):
+class SqlStore(BatchRecords, ABC):
     """Every `StateStore` method that is plain SQL, on top of `_read` and `_write`.
 
     Each write method is one `_write()` block, so it is one committed transaction: when the

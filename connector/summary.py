@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from connector.fetch import Window
     from connector.plan import Planned
 
-Kind = Literal["failed", "unknown", "skipped", "watched"]
+Kind = Literal["failed", "unknown", "skipped", "watched", "waiting"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Summary:
     watched: int = 0
     parked: int = 0
     deferred: int = 0
+    waiting: int = 0  # batched actions sent, their result not in yet (picked up later)
     settled: int = 0  # unknown outcomes settled in the run by reading (sent again or not)
     notified: int = 0  # orders a notification queued (read again by id unless listed)
     attention: list[str] = field(default_factory=list)
@@ -67,10 +68,10 @@ class Summary:
             getattr(self, kind).append(text)
 
     def tally(self, kind: Kind, order: str, reason: str, item: Planned | None = None,
-             *, count: bool = True) -> None:
+             *, count: bool = True, what: str = "") -> None:
         """List an order under `kind` and (with `count`) count it there; failures and
         unknown outcomes are also kept as the `errors` lines."""
-        what = f"{item.name} [{item.rule.id}]" if item is not None else ""
+        what = f"{item.name} [{item.rule.id}]" if item is not None else what
         entry = Listed(kind, order, what, reason)
         with self._lock:
             self.listed.append(entry)

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +31,8 @@ from vcr.request import Request as VcrRequest
 from connector.client import SystemClient
 from connector.errors import HTTPError
 from connector.evaluate import rule_context
-from connector.execute import DONE, FAILED, execute
+from connector.execute import DONE, FAILED, RetryAcrossRuns, execute
+from connector.execute_batch import Batcher, batch_context
 from connector.fetch import Window, get_order, list_changed
 from connector.http import Transport, new_client
 from connector.lookup import find_counterpart
@@ -354,14 +356,20 @@ def test_cancel_feed_examples_through_execute_and_steps(config: Config, store: S
     steps = {step.name: step for step in planned.action.steps}
     create_document, create_feed, wait = steps["create_document"], steps["create_feed"], steps["wait"]
     document = examples("spec-amazon-feeds.yaml", "createFeedDocument")[0]
+    batcher = Batcher(runtime, {"amazon": amazon}, store, flow_key=planned.flow, partition="",
+                      poll_scale=0.0, retry=RetryAcrossRuns(),
+                      clock=lambda: datetime.now(timezone.utc))
+    assert batcher.gather(planned).status == "queued"
     with spec_vcr("spec-amazon-feeds.yaml").use_cassette(
             str(CASSETTES / "spec-amazon-feeds.yaml")) as tape, \
             pytest.raises(CannotOverwriteExistingCassetteException) as stopped:
-        execute(amazon, planned, store, sleep=lambda s: None)
+        batcher.flush()
     assert tape.play_count == 1
     assert (stopped.value.failed_request.method, stopped.value.failed_request.uri) == (
         "PUT", document["url"])
-    context = {**planned.context, "steps": {"create_document": {
+    group = planned.context["order"]["attributes"]["marketplace_id"]
+    context = {**planned.context, **batch_context([planned], group, "b1", "2026-01-01T00:00:00Z"),
+               "steps": {"create_document": {
         name: search(expr, document) for name, expr in create_document.outputs.items()}}}
     with spec_vcr("spec-amazon-feeds.yaml").use_cassette(str(CASSETTES / "spec-amazon-feeds.yaml")):
         created = amazon.send(create_feed.request, context)

@@ -97,6 +97,7 @@ class AmazonFeeds:
             route("GET", "/feeds/2021-06-30/documents/{feedDocumentId}", self.get_document,
                   "getFeedDocument"),
             route("POST", "/feeds/2021-06-30/feeds", self.create_feed, "createFeed"),
+            route("GET", "/feeds/2021-06-30/feeds", self.get_feeds, "getFeeds"),
             route("GET", "/feeds/2021-06-30/feeds/{feedId}", self.get_feed, "getFeed"),
         ]
 
@@ -210,6 +211,31 @@ class AmazonFeeds:
         self._polls[feed_id] = 0
         self._pending.append(feed_id)
         return Response.json(202, {"feedId": feed_id})
+
+    def get_feeds(self, request: Request) -> Response:
+        """getFeeds: the feeds matching the filters (feedTypes is required with the others),
+        newest first, at most pageSize (default 10, at most 100); no nextToken is served.
+        Queued feeds are processed first, as for an order read: Amazon does not wait for
+        anyone to poll them."""
+        self.process_pending()
+        types = request.args("feedTypes")
+        if not types:
+            return _invalid("feedTypes is required unless nextToken is given")
+        try:
+            size = int(request.arg("pageSize") or 10)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 100:
+            return _invalid("pageSize must be between 1 and 100")
+        markets = set(request.args("marketplaceIds"))
+        statuses = set(request.args("processingStatuses"))
+        since, until = request.arg("createdSince") or "", request.arg("createdUntil") or "~"
+        feeds = [feed for feed in self.feeds.values()
+                 if feed["feedType"] in types and since <= feed["createdTime"] <= until
+                 and (not markets or markets & set(feed["marketplaceIds"]))
+                 and (not statuses or feed["processingStatus"] in statuses)]
+        feeds.sort(key=lambda feed: feed["createdTime"], reverse=True)
+        return Response.json(200, {"feeds": feeds[:size]})
 
     def get_feed(self, request: Request) -> Response:
         """getFeed: one status step per poll until DONE (or FATAL)."""
