@@ -261,7 +261,9 @@ def _batch(doc: Loaded, data: Mapping[str, Any] | None, steps: list[Step],
     """The action's `batch:`; an undeclared one of a single order for an action that polls,
     so that no action waits for the remote side inside the run."""
     if not data:
-        return Batch() if any(step.poll for step in steps) else None
+        waits = any(step.poll and step.poll.max_attempts > 1 and step.request.method in ("GET", "HEAD")
+                    for step in steps)  # a write's poll of one attempt is only a check of its answer
+        return Batch() if waits else None
     errors = data.get("errors")
     recover = data.get("recover")
     return Batch(
