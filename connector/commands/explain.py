@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from connector import conditions
+from connector import conditions, templates
 from connector.diagnostics import did_you_mean
 from connector.errors import ConnectorError, UsageError
 from connector.evaluate import rule_context
+from connector.execute_batch import batch_context
 from connector.normalise import canonical, looks_canonical, normalise
 from connector.model import Action, System
 from connector.plan import FlowRuntime, Planned, plan_call, prepare
@@ -147,6 +148,10 @@ def describe_steps(runtime: FlowRuntime, planned: Planned) -> list[str]:
     system = runtime.systems[planned.system]
     settings = _placeholders(runtime.system_settings[planned.system])
     context = {**planned.context, "steps": _run_time_steps(planned.action), "token": "<access token>"}
+    batch = planned.action.batch
+    if batch is not None and batch.declared:  # shown as a batch of this one order
+        group = templates.render_value(batch.group_by, planned.context) if batch.group_by else ""
+        context.update(batch_context([planned], str(group), "<batch.id>", "<batch.opened_at>"))
     lines = []
     for step in planned.action.steps:
         if step.when is not None and not conditions.compile_condition(step.when)(context):
