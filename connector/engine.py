@@ -411,10 +411,12 @@ class FlowRun:
         goes on the watch list."""
         for result in results:
             what = f"{result.action} [{result.rule}]"
-            with observe.bound(order=result.order_id, action=result.action, key=result.key):
+            with observe.bound(order=result.order_id, rule=result.rule, action=result.action,
+                               key=result.key):
+                # the time is the batch's, spent once for all its members (in its batch.* events)
                 observe.emit("action.end", logging.WARNING if result.status in (FAILED, UNKNOWN, PARKED)
                              else logging.INFO, outcome=result.status, message=result.message or None,
-                             batched=True)
+                             batched=True, duration_seconds=0.0)
             if result.status == DONE:
                 self.summary.add(done=1)
                 if (result.follows or result.key in self._continues) and result.source:
