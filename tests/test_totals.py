@@ -1,0 +1,211 @@
+"""Issue 8, "Totals add up": every amount of a marketplace order reaches a field of the Adobe
+Commerce order that create_order sends (POST /V1/orders), and the fields add up:
+
+    subtotal + shipping_amount + tax_amount + adjustments + discount_amount = grand_total
+
+where discount_amount is negative (Commerce stores the order's discount so, shipping discount
+included; shipping_discount_amount is the part of it on shipping) and the adjustments are the
+amounts Commerce has no order total for: gift wrapping (extension_attributes.gw_items_price)
+and the custom fees (extension_attributes.custom_fees[].custom_fee_amount). docs/shipped.md,
+"Order totals", gives the mapping of each breakdown type.
+
+The orders are every example of the specs: tests/fixtures/orders/amazon-spec-orders.json holds
+the orders of orders_2026-01-01.json's searchOrders and getOrder 200 answers (`examples` and
+`x-amzn-api-sandbox` static responses, unchanged), walmart-spec-orders.json those of
+us-mp-orders.json's getAnOrder examples. One constructed order adds what no example has
+(GIFT_WRAP, COD_FEE, OTHER, DISCOUNT with a shipping part, a shipping tax).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.normalise import normalise
+from connector.plan import FlowRuntime, prepare
+from connector.project import Config, load_config, require
+from connector.templates import render_value
+
+REPO = Path(__file__).resolve().parents[1]
+ORDERS = REPO / "tests" / "fixtures" / "orders"
+AMAZON = json.loads((ORDERS / "amazon-spec-orders.json").read_text())["orders"]
+WALMART = json.loads((ORDERS / "walmart-spec-orders.json").read_text())["orders"]
+CENT = 0.005
+
+
+def _money(amount: str) -> dict[str, str]:
+    return {"amount": amount, "currencyCode": "USD"}
+
+
+def _every_breakdown() -> dict[str, Any]:
+    """The issue's example order with every other breakdown type, per item and per order
+    (DISCOUNT negative, as proceeds lower the seller's total; grandTotal their sum)."""
+    order = copy.deepcopy(AMAZON[0])
+    order["orderId"] = "123-4567890-0000008"
+    first, second = order["orderItems"]
+    first["proceeds"]["breakdowns"] += [
+        {"type": "SHIPPING", "subtotal": _money("7.00")},
+        {"type": "GIFT_WRAP", "subtotal": _money("3.50")},
+        {"type": "COD_FEE", "subtotal": _money("2.00")},
+        {"type": "DISCOUNT", "subtotal": _money("-10.00"), "detailedBreakdowns": [
+            {"subtype": "ITEM", "value": _money("-6.00")},
+            {"subtype": "SHIPPING", "value": _money("-4.00")}]},
+    ]
+    second["proceeds"]["breakdowns"] += [
+        {"type": "OTHER", "subtotal": _money("1.25")},
+        {"type": "TAX", "subtotal": _money("0.70"), "detailedBreakdowns": [
+            {"subtype": "SHIPPING", "value": _money("0.70")}]},
+    ]
+    # Order level, only the tip: the other types are the items' sums. ITEM 149.97 +
+    # SHIPPING 7 + GIFT_WRAP 3.5 + COD_FEE 2 + OTHER 1.25 + TAX 0.72 + DELIVERY_TIP 5 - 10.
+    order["proceeds"] = {"grandTotal": _money("159.44"), "breakdowns": [
+        {"type": "DELIVERY_TIP", "status": "PENDING", "subtotal": _money("5.00")}]}
+    return order
+
+
+AMAZON_CASES = [*AMAZON, _every_breakdown()]
+
+# Where each Amazon breakdown type lands (docs/shipped.md, "Order totals"), as a function of
+# the rendered body giving the amount (a DISCOUNT as the positive amount Amazon took off).
+FEES = {"COD_FEE": "cod_fee", "DELIVERY_TIP": "delivery_tip", "OTHER": "other"}
+
+
+def _fee(body: Mapping[str, Any], code: str) -> float:
+    fees = body.get("extension_attributes", {}).get("custom_fees") or []
+    return sum(f["custom_fee_amount"] for f in fees if f["custom_fee_code"] == code)
+
+
+LANDS = {
+    "ITEM": lambda b: b["subtotal"],
+    "SHIPPING": lambda b: b["shipping_amount"],
+    "TAX": lambda b: b["tax_amount"],
+    "DISCOUNT": lambda b: -b["discount_amount"],
+    "GIFT_WRAP": lambda b: float(b.get("extension_attributes", {}).get("gw_items_price") or 0),
+    **{kind: (lambda b, code=code: _fee(b, code)) for kind, code in FEES.items()},
+}
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return require(load_config(REPO))
+
+
+def create_body(config: Config, flow: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The POST /V1/orders body create_order sends for `raw` (as explain renders it)."""
+    runtime: FlowRuntime = prepare(config, flow, {})
+    order = normalise(runtime.systems[runtime.flow.source], raw)
+    action = runtime.systems["adobe-commerce"].actions["create_order"]
+    step = next(s for s in action.steps if s.name == "create")
+    context = {
+        "order": None, "source": order, "target": None, "steps": {}, "now": "2026-01-01T00:00:00Z",
+        "args": {n: p.default for n, p in action.params.items()},
+        "settings": runtime.system_settings["adobe-commerce"],
+    }
+    body = render_value(step.request.json, context, omit_none=True)
+    assert isinstance(body, dict)
+    return dict(body["entity"])
+
+
+def adjustments(body: Mapping[str, Any]) -> float:
+    extension = body.get("extension_attributes", {})
+    fees = extension.get("custom_fees") or []
+    return float(extension.get("gw_items_price") or 0) + sum(f["custom_fee_amount"] for f in fees)
+
+
+def assert_adds_up(body: Mapping[str, Any]) -> None:
+    total = (body["subtotal"] + body["shipping_amount"] + body["tax_amount"] + adjustments(body)
+             + body["discount_amount"])
+    assert body["discount_amount"] <= 0
+    assert abs(total - body["grand_total"]) < CENT, body
+    for name in ("subtotal", "shipping_amount", "tax_amount", "discount_amount", "grand_total",
+                 "shipping_discount_amount", "shipping_tax_amount"):
+        assert body["base_" + name] == body[name]
+    for fee in body.get("extension_attributes", {}).get("custom_fees") or []:
+        assert fee["base_custom_fee_amount"] == fee["custom_fee_amount"]
+
+
+def breakdown_totals(raw: Mapping[str, Any]) -> dict[str, float]:
+    """Each breakdown type's amount: the order-level breakdown, else the items' sum."""
+    totals: dict[str, float] = {}
+    for item in raw.get("orderItems") or []:
+        for entry in (item.get("proceeds") or {}).get("breakdowns") or []:
+            totals[entry["type"]] = totals.get(entry["type"], 0.0) + float(entry["subtotal"]["amount"])
+    for entry in (raw.get("proceeds") or {}).get("breakdowns") or []:
+        totals[entry["type"]] = float(entry["subtotal"]["amount"])
+    return totals
+
+
+def detailed(raw: Mapping[str, Any], kind: str, subtype: str) -> float:
+    return sum(float(d["value"]["amount"]) for item in raw.get("orderItems") or []
+               for entry in (item.get("proceeds") or {}).get("breakdowns") or []
+               if entry["type"] == kind for d in entry.get("detailedBreakdowns") or []
+               if d["subtype"] == subtype)
+
+
+@pytest.mark.parametrize("raw", AMAZON_CASES, ids=[o["orderId"] for o in AMAZON_CASES])
+def test_amazon_order_totals_add_up(config: Config, raw: dict[str, Any]) -> None:
+    body = create_body(config, "amazon-to-adobe-commerce", raw)
+    assert body["grand_total"] == float(raw["proceeds"]["grandTotal"]["amount"])
+    assert_adds_up(body)
+    for kind, amount in breakdown_totals(raw).items():
+        assert abs(LANDS[kind](body) - abs(amount)) < CENT, (kind, amount)
+    assert abs(body["shipping_discount_amount"] - abs(detailed(raw, "DISCOUNT", "SHIPPING"))) < CENT
+    assert abs(body["shipping_tax_amount"] - detailed(raw, "TAX", "SHIPPING")) < CENT
+
+
+def test_the_issues_example_order(config: Config) -> None:
+    """123-4567890-1234567: the 5.00 DELIVERY_TIP is a custom fee; 149.97 + 0.02 + 5 = 154.99."""
+    body = create_body(config, "amazon-to-adobe-commerce", AMAZON[0])
+    assert (body["subtotal"], body["shipping_amount"], body["tax_amount"], body["grand_total"]) == (
+        149.97, 0, 0.02, 154.99)
+    fee, = body["extension_attributes"]["custom_fees"]
+    assert (fee["custom_fee_code"], fee["custom_fee_amount"]) == ("delivery_tip", 5.0)
+
+
+def test_every_breakdown_type_has_a_field() -> None:
+    documented = "ITEM, SHIPPING, GIFT_WRAP, COD_FEE, TAX, DISCOUNT, DELIVERY_TIP, OTHER"
+    assert set(LANDS) == set(documented.split(", "))
+
+
+def _walmart_amounts(raw: Mapping[str, Any]) -> dict[str, float]:
+    charges = [c for line in raw["orderLines"]["orderLine"] for c in line["charges"]["charge"]]
+    discount = [c for c in charges if "Discount" in c["chargeName"]]
+    return {
+        "subtotal": sum(c["chargeAmount"]["amount"] for c in charges
+                        if c["chargeType"] == "PRODUCT" and c not in discount),
+        "shipping_amount": sum(c["chargeAmount"]["amount"] for c in charges if c["chargeType"] == "SHIPPING"),
+        "tax_amount": sum((c.get("tax") or {}).get("taxAmount", {}).get("amount", 0) for c in charges),
+        "discount_amount": -abs(sum(c["chargeAmount"]["amount"] for c in discount)),
+    }
+
+
+def _subscription_discount() -> dict[str, Any]:
+    """The first Walmart example with a SubscriptionDiscount charge (ChargeType's description)
+    and a shipping charge."""
+    order = copy.deepcopy(WALMART[0])
+    order["purchaseOrderId"] = "1815367950008"
+    order["orderLines"]["orderLine"][0]["charges"]["charge"] += [
+        {"chargeType": "PRODUCT", "chargeName": "SubscriptionDiscount",
+         "chargeAmount": {"currency": "USD", "amount": -0.5}},
+        {"chargeType": "SHIPPING", "chargeName": "Shipping",
+         "chargeAmount": {"currency": "USD", "amount": 2.0},
+         "tax": {"taxName": "Tax1", "taxAmount": {"currency": "USD", "amount": 0.1}}},
+    ]
+    return order
+
+
+WALMART_CASES = [*WALMART, _subscription_discount()]
+
+
+@pytest.mark.parametrize("raw", WALMART_CASES, ids=[o["purchaseOrderId"] for o in WALMART_CASES])
+def test_walmart_order_totals_add_up(config: Config, raw: dict[str, Any]) -> None:
+    body = create_body(config, "walmart-to-adobe-commerce", raw)
+    assert_adds_up(body)
+    for name, amount in _walmart_amounts(raw).items():
+        assert abs(body[name] - amount) < CENT, (name, amount)
+    assert body["order_currency_code"] == "USD"
