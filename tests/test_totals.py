@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from connector.cassette import read_metadata
 from connector.normalise import normalise
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, load_config, require
@@ -36,6 +37,9 @@ ORDERS = REPO / "tests" / "fixtures" / "orders"
 AMAZON = json.loads((ORDERS / "amazon-spec-orders.json").read_text())["orders"]
 WALMART = json.loads((ORDERS / "walmart-spec-orders.json").read_text())["orders"]
 CENT = 0.005
+# PostV1Orders' body fields and required ones, from the admin schema (cassettes/README.md).
+POST_ORDERS = next(op["body"] for op in read_metadata(REPO / "cassettes" / "spec-adobe-commerce.yaml")[
+    "operations"] if op["operation"] == "PostV1Orders")
 
 
 def _money(amount: str) -> dict[str, str]:
@@ -111,6 +115,30 @@ def create_body(config: Config, flow: str, raw: Mapping[str, Any]) -> dict[str, 
     return dict(body["entity"])
 
 
+# admin-ui-sdk-custom-fees-data-custom-fees-interface's `required` (admin-schema-2.4.9.yaml).
+FEE_REQUIRED = {
+    "order_id", "custom_fee_code", "custom_fee_label", "custom_fee_amount", "base_custom_fee_amount",
+    "custom_fee_amount_invoiced", "base_custom_fee_amount_invoiced", "custom_fee_amount_refunded",
+    "base_custom_fee_amount_refunded", "apply_fee_on_last_invoice", "apply_fee_on_last_creditmemo",
+}
+
+
+def _paths(value: Any, prefix: str) -> set[str]:
+    if isinstance(value, dict):
+        return {p for key, sub in value.items() for p in {f"{prefix}.{key}"} | _paths(sub, f"{prefix}.{key}")}
+    if isinstance(value, list):
+        return {p for item in value for p in _paths(item, prefix + "[]")}
+    return set()
+
+
+def assert_in_the_spec(body: Mapping[str, Any]) -> None:
+    """Every field sent is one the schema defines; a custom fee carries every required one."""
+    sent = _paths(dict(body), "entity")
+    assert sent <= set(POST_ORDERS["fields"]), sent - set(POST_ORDERS["fields"])
+    for fee in body.get("extension_attributes", {}).get("custom_fees") or []:
+        assert FEE_REQUIRED <= set(fee)
+
+
 def adjustments(body: Mapping[str, Any]) -> float:
     extension = body.get("extension_attributes", {})
     fees = extension.get("custom_fees") or []
@@ -152,6 +180,7 @@ def test_amazon_order_totals_add_up(config: Config, raw: dict[str, Any]) -> None
     body = create_body(config, "amazon-to-adobe-commerce", raw)
     assert body["grand_total"] == float(raw["proceeds"]["grandTotal"]["amount"])
     assert_adds_up(body)
+    assert_in_the_spec(body)
     for kind, amount in breakdown_totals(raw).items():
         assert abs(LANDS[kind](body) - abs(amount)) < CENT, (kind, amount)
     assert abs(body["shipping_discount_amount"] - abs(detailed(raw, "DISCOUNT", "SHIPPING"))) < CENT
@@ -185,10 +214,11 @@ def _walmart_amounts(raw: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _subscription_discount() -> dict[str, Any]:
-    """The first Walmart example with a SubscriptionDiscount charge (ChargeType's description)
-    and a shipping charge."""
+    """The first Walmart example with a SubscriptionDiscount charge (ChargeType's description),
+    a shipping charge and an orderSummary (5 + 2 + 0.34 + 0.1 - 0.5)."""
     order = copy.deepcopy(WALMART[0])
     order["purchaseOrderId"] = "1815367950008"
+    order["orderSummary"] = {"totalAmount": {"currencyAmount": 6.94, "currencyUnit": "USD"}}
     order["orderLines"]["orderLine"][0]["charges"]["charge"] += [
         {"chargeType": "PRODUCT", "chargeName": "SubscriptionDiscount",
          "chargeAmount": {"currency": "USD", "amount": -0.5}},
@@ -206,6 +236,7 @@ WALMART_CASES = [*WALMART, _subscription_discount()]
 def test_walmart_order_totals_add_up(config: Config, raw: dict[str, Any]) -> None:
     body = create_body(config, "walmart-to-adobe-commerce", raw)
     assert_adds_up(body)
+    assert_in_the_spec(body)
     for name, amount in _walmart_amounts(raw).items():
         assert abs(body[name] - amount) < CENT, (name, amount)
     assert body["order_currency_code"] == "USD"

@@ -211,6 +211,7 @@ class Commerce:
             order.setdefault("status_histories", [])
             for item in order["items"]:
                 self._prepare_item(order, item)
+            self._prepare_fees(order)
             order["total_qty_ordered"] = number(sum(qty(i, "qty_ordered")
                                                     for i in order["items"]))
             order["total_item_count"] = len(order["items"])
@@ -235,6 +236,16 @@ class Commerce:
             item.setdefault(name, 0)
         item.setdefault("created_at", order["created_at"])
         item.setdefault("updated_at", order["updated_at"])
+
+    def _prepare_fees(self, order: dict[str, Any]) -> None:
+        """Custom fees (extension_attributes.custom_fees) saved with the order: each gets an
+        id and the order's entity id as order_id (strings, as the spec types them)."""
+        extension = order.get("extension_attributes")
+        fees = extension.get("custom_fees") if isinstance(extension, dict) else None
+        for fee in fees if isinstance(fees, list) else []:
+            if isinstance(fee, dict):
+                fee["id"] = str(fee.get("id") or self.next_id("custom_fee"))
+                fee["order_id"] = str(order["entity_id"])
 
     def _update(self, order: dict[str, Any], entity: dict[str, Any]) -> dict[str, Any]:
         for key, value in entity.items():

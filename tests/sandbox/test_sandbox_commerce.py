@@ -131,6 +131,28 @@ def test_create_order_assigns_ids_and_refuses_duplicates(sandbox: Sandbox,
     assert len(sandbox.commerce.orders) == seeded + 1
 
 
+def test_create_order_keeps_totals_and_custom_fees(sandbox: Sandbox, commerce: Api) -> None:
+    """Discounts, gift wrapping and custom fees are stored as sent; each custom fee gets an id
+    and the order's entity id as order_id (strings, as the spec types them)."""
+    fee = {"order_id": "114-0000004-0000002", "custom_fee_code": "delivery_tip",
+           "custom_fee_label": "Tip", "custom_fee_amount": 5.0, "base_custom_fee_amount": 5.0,
+           "custom_fee_amount_invoiced": 0, "base_custom_fee_amount_invoiced": 0,
+           "custom_fee_amount_refunded": 0, "base_custom_fee_amount_refunded": 0,
+           "apply_fee_on_last_invoice": False, "apply_fee_on_last_creditmemo": False}
+    response = commerce.post("/V1/orders", json={"entity": {
+        "increment_id": "114-0000004-0000002", "customer_email": "x@example.com",
+        "subtotal": 20.0, "discount_amount": -2.0, "shipping_discount_amount": 1.0,
+        "base_grand_total": 26.5, "grand_total": 26.5, "items": [{"sku": "SKU-1"}],
+        "extension_attributes": {"gw_items_price": "3.5", "custom_fees": [fee]}}})
+    assert response.status_code == 200, response.text
+    order = sandbox.commerce.orders[response.json()["entity_id"]]
+    assert (order["discount_amount"], order["shipping_discount_amount"]) == (-2.0, 1.0)
+    stored, = order["extension_attributes"]["custom_fees"]
+    assert stored["order_id"] == str(order["entity_id"]) and stored["id"]
+    assert stored["custom_fee_amount"] == 5.0
+    assert order["extension_attributes"]["gw_items_price"] == "3.5"
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({}, "entity"),
     ({"entity": {"grand_total": 1, "base_grand_total": 1, "items": [{"sku": "a"}]}},
