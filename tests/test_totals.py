@@ -19,8 +19,10 @@ us-mp-orders.json's getAnOrder examples. One constructed order adds what no exam
 from __future__ import annotations
 
 import copy
+import functools
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,9 @@ AMAZON = json.loads((ORDERS / "amazon-spec-orders.json").read_text())["orders"]
 WALMART = json.loads((ORDERS / "walmart-spec-orders.json").read_text())["orders"]
 CENT = 0.005
 # PostV1Orders' body fields and required ones, from the admin schema (cassettes/README.md).
-POST_ORDERS = next(op["body"] for op in read_metadata(REPO / "cassettes" / "spec-adobe-commerce.yaml")[
-    "operations"] if op["operation"] == "PostV1Orders")
+SPEC_COMMERCE = read_metadata(REPO / "cassettes" / "spec-adobe-commerce.yaml")
+POST_ORDERS = next(op["body"] for op in SPEC_COMMERCE["operations"]
+                   if op["operation"] == "PostV1Orders")
 
 
 def _money(amount: str) -> dict[str, str]:
@@ -79,18 +82,22 @@ AMAZON_CASES = [*AMAZON, _every_breakdown()]
 FEES = {"COD_FEE": "cod_fee", "DELIVERY_TIP": "delivery_tip", "OTHER": "other"}
 
 
-def _fee(body: Mapping[str, Any], code: str) -> float:
+def _fee(body: Mapping[str, Any], *, code: str) -> float:
     fees = body.get("extension_attributes", {}).get("custom_fees") or []
     return sum(f["custom_fee_amount"] for f in fees if f["custom_fee_code"] == code)
 
 
-LANDS = {
-    "ITEM": lambda b: b["subtotal"],
-    "SHIPPING": lambda b: b["shipping_amount"],
-    "TAX": lambda b: b["tax_amount"],
-    "DISCOUNT": lambda b: -b["discount_amount"],
-    "GIFT_WRAP": lambda b: float(b.get("extension_attributes", {}).get("gw_items_price") or 0),
-    **{kind: (lambda b, code=code: _fee(b, code)) for kind, code in FEES.items()},
+def _gift_wrap(body: Mapping[str, Any]) -> float:
+    return float(body.get("extension_attributes", {}).get("gw_items_price") or 0)
+
+
+LANDS: dict[str, Callable[[Mapping[str, Any]], float]] = {
+    "ITEM": lambda b: float(b["subtotal"]),
+    "SHIPPING": lambda b: float(b["shipping_amount"]),
+    "TAX": lambda b: float(b["tax_amount"]),
+    "DISCOUNT": lambda b: -float(b["discount_amount"]),
+    "GIFT_WRAP": _gift_wrap,
+    **{kind: functools.partial(_fee, code=code) for kind, code in FEES.items()},
 }
 
 
@@ -117,15 +124,17 @@ def create_body(config: Config, flow: str, raw: Mapping[str, Any]) -> dict[str, 
 
 # admin-ui-sdk-custom-fees-data-custom-fees-interface's `required` (admin-schema-2.4.9.yaml).
 FEE_REQUIRED = {
-    "order_id", "custom_fee_code", "custom_fee_label", "custom_fee_amount", "base_custom_fee_amount",
-    "custom_fee_amount_invoiced", "base_custom_fee_amount_invoiced", "custom_fee_amount_refunded",
-    "base_custom_fee_amount_refunded", "apply_fee_on_last_invoice", "apply_fee_on_last_creditmemo",
+    "order_id", "custom_fee_code", "custom_fee_label", "custom_fee_amount",
+    "base_custom_fee_amount", "custom_fee_amount_invoiced", "base_custom_fee_amount_invoiced",
+    "custom_fee_amount_refunded", "base_custom_fee_amount_refunded",
+    "apply_fee_on_last_invoice", "apply_fee_on_last_creditmemo",
 }
 
 
 def _paths(value: Any, prefix: str) -> set[str]:
     if isinstance(value, dict):
-        return {p for key, sub in value.items() for p in {f"{prefix}.{key}"} | _paths(sub, f"{prefix}.{key}")}
+        return {p for key, sub in value.items()
+                for p in {f"{prefix}.{key}"} | _paths(sub, f"{prefix}.{key}")}
     if isinstance(value, list):
         return {p for item in value for p in _paths(item, prefix + "[]")}
     return set()
@@ -162,7 +171,8 @@ def breakdown_totals(raw: Mapping[str, Any]) -> dict[str, float]:
     totals: dict[str, float] = {}
     for item in raw.get("orderItems") or []:
         for entry in (item.get("proceeds") or {}).get("breakdowns") or []:
-            totals[entry["type"]] = totals.get(entry["type"], 0.0) + float(entry["subtotal"]["amount"])
+            amount = float(entry["subtotal"]["amount"])
+            totals[entry["type"]] = totals.get(entry["type"], 0.0) + amount
     for entry in (raw.get("proceeds") or {}).get("breakdowns") or []:
         totals[entry["type"]] = float(entry["subtotal"]["amount"])
     return totals
@@ -196,9 +206,13 @@ def test_the_issues_example_order(config: Config) -> None:
     assert (fee["custom_fee_code"], fee["custom_fee_amount"]) == ("delivery_tip", 5.0)
 
 
-def test_every_breakdown_type_has_a_field() -> None:
-    documented = "ITEM, SHIPPING, GIFT_WRAP, COD_FEE, TAX, DISCOUNT, DELIVERY_TIP, OTHER"
-    assert set(LANDS) == set(documented.split(", "))
+def test_every_breakdown_type_is_documented_and_checked() -> None:
+    """OrderProceedsBreakdown's types (its description's "Possible values") are the rows of
+    docs/shipped.md's "Order totals" table, and this file checks where each lands."""
+    possible = "ITEM, SHIPPING, GIFT_WRAP, COD_FEE, TAX, DISCOUNT, DELIVERY_TIP, OTHER"
+    text = (REPO / "docs" / "shipped.md").read_text()
+    rows = set(re.findall(r"^\| `([A-Z_]+)` \| ", text, flags=re.MULTILINE))
+    assert set(possible.split(", ")) == set(LANDS) == rows
 
 
 def _walmart_amounts(raw: Mapping[str, Any]) -> dict[str, float]:
@@ -207,8 +221,10 @@ def _walmart_amounts(raw: Mapping[str, Any]) -> dict[str, float]:
     return {
         "subtotal": sum(c["chargeAmount"]["amount"] for c in charges
                         if c["chargeType"] == "PRODUCT" and c not in discount),
-        "shipping_amount": sum(c["chargeAmount"]["amount"] for c in charges if c["chargeType"] == "SHIPPING"),
-        "tax_amount": sum((c.get("tax") or {}).get("taxAmount", {}).get("amount", 0) for c in charges),
+        "shipping_amount": sum(c["chargeAmount"]["amount"] for c in charges
+                               if c["chargeType"] == "SHIPPING"),
+        "tax_amount": sum((c.get("tax") or {}).get("taxAmount", {}).get("amount", 0)
+                          for c in charges),
         "discount_amount": -abs(sum(c["chargeAmount"]["amount"] for c in discount)),
     }
 
