@@ -10,7 +10,6 @@ the cursor then advances past every order, because each is recorded one way or t
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connector import conditions, observe
+from connector import observe
 from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.execute import (
@@ -82,9 +81,6 @@ def _ended(item: Planned, outcome: str, message: str, started: float, **more: An
         observe.emit("action.end", level, outcome=outcome, message=message or None,
                      reasons=list(item.reasons) or None,
                      duration_seconds=round(time.monotonic() - started, 3), **more)
-
-
-_follows = follows
 
 
 def flow_key(flow: str, partition: str = "") -> str:
@@ -304,7 +300,7 @@ class FlowRun:
                 if result == "watch":
                     watch_hours = max(watch_hours or 0.0, self._hours(item))
                 elif result == DONE:
-                    acted = acted or _follows(item)
+                    acted = acted or follows(item)
                 elif result in (FAILED, DEFERRED):
                     # Later actions of the order wait: they may depend on this one.
                     self._watch(order_id, {"reason": result})

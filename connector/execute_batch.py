@@ -36,6 +36,7 @@ from connector.client import SystemClient
 from connector.errors import ConnectorError, HTTPError, StepFailed
 from connector.execute import (
     DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, Outcome, RetryAcrossRuns, admit, follows,
+    send_step,
 )
 from connector.http import AmbiguousOutcome
 from connector.model import Action, Step
@@ -101,7 +102,8 @@ class Batcher:
             return bool(self._gathered)
 
     def flush(self) -> list[MemberResult]:
-        """Send every gathered group as batches of at most `max_orders`, then sweep."""
+        """Send every gathered group as batches of at most `max_orders` (the caller sweeps
+        the ones left waiting)."""
         results: list[MemberResult] = []
         with self._lock:
             gathered, self._gathered = self._gathered, {}
@@ -319,7 +321,6 @@ def batch_context(items: list[Planned], group: str, batch_id: str,
 
 
 def _send(client: SystemClient, step: Step, context: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    from connector.execute import send_step  # one sender for single and batched actions
     try:
         return send_step(client, step, context)
     except (HTTPError, ConnectorError) as exc:
