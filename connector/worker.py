@@ -36,7 +36,8 @@ from connector import runner
 from connector.engine import flow_key
 from connector.errors import ConnectorError, PartitionFailed, UsageError
 from connector.plan import FlowRuntime, prepare
-from connector.project import Config, load_config, require, resolve_settings
+from connector.project import Config, resolve_settings
+from connector.validate import checked
 from connector.report import describe
 from connector.state import Busy, StateStore, _hide_password
 
@@ -320,7 +321,7 @@ def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
     (its failed actions are recorded and retried by later runs), 2 on a configuration error.
     With `metrics_port`, Prometheus metrics of the runs are served there while it works."""
     env = dict(os.environ if environ is None else environ)
-    config = require(load_config(root))
+    config = checked(root)
     url = state_url(config, env)
     every_cron(every)  # refuse a bad --every before connecting
     _procrastinate()

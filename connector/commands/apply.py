@@ -17,7 +17,8 @@ from connector import report, runner
 from connector.observe import logs, progress
 from connector.errors import UsageError
 
-from connector.project import Config, load_config, require
+from connector.project import Config
+from connector.validate import checked
 
 
 def run(
@@ -37,7 +38,7 @@ def run(
     if orders and (since is not None or limit is not None):
         raise UsageError("--order reads the orders it names: it takes no --since or --limit")
     env = runner.environment(environ)
-    config = require(load_config(root))
+    config = checked(root)
     names = runner.select_flows(config, flow)
     state_url = runner.state_url(root, config, env, sandbox=sandbox)
     if sandbox:

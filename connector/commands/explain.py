@@ -23,7 +23,7 @@ from connector.execute_batch import batch_context
 from connector.normalise import canonical, looks_canonical, normalise
 from connector.model import Action, System
 from connector.plan import FlowRuntime, Planned, plan_call, prepare
-from connector.project import load_config, require
+from connector.validate import checked
 from connector.render import RenderedRequest, render_request, show
 
 
@@ -178,7 +178,7 @@ def run(
     overrides: Sequence[str],
     out: TextIO,
 ) -> int:
-    config = require(load_config(root))
+    config = checked(root)
     if flow_name is None:
         if len(config.flows) != 1:
             raise UsageError(f"several flows: choose one with --flow ({', '.join(sorted(config.flows))})")

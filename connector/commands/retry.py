@@ -15,14 +15,14 @@ from typing import TextIO
 
 from connector import runner
 from connector.errors import UsageError
-from connector.project import load_config, require
+from connector.validate import checked
 from connector.state import LedgerEntry
 
 
 def run(root: Path, ids: Sequence[str], flow: str | None, out: TextIO,
         environ: Mapping[str, str] | None = None) -> int:
     env = runner.environment(environ)
-    config = require(load_config(root))
+    config = checked(root)
     names = set(runner.select_flows(config, flow))
     store = runner.open_run_store(runner.state_url(root, config, env), read_only=True)
     if store is None:

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from connector.project import Config, load_config, require
+from connector.project import Config
+from connector.validate import checked
 from connector.testing import run_all
 
 
 def run(root: Path, paths: Sequence[Path], flow: str | None, out: TextIO, verbose: bool = False,
         cassettes: Sequence[Path] = ()) -> int:
-    config = require(load_config(root, paths))
+    config = checked(root, paths)
     if cassettes:
         return _replay(config, cassettes, flow, out, verbose)
     flows = [flow] if flow else sorted(config.flows)

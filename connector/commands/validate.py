@@ -6,27 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from connector import references
-from connector.analysis import analyse_flow
 from connector.diagnostics import Diagnostic, Severity, render
 from connector.errors import ConfigError
-from connector.project import load_config, settings_findings
+from connector.validate import findings_for
 
-
-def findings_for(root: Path, paths: Sequence[Path]) -> tuple[list[Diagnostic], int]:
-    """All findings for the project or the given paths, and how many files were read."""
-    config, findings = load_config(root, paths)
-    findings += settings_findings(config)
-    findings += references.check(config)
-    broken = {f.file for f in findings if f.severity is Severity.ERROR}
-    for flow in config.flows.values():
-        if flow.where.file in broken:
-            continue  # analysis over a flow with broken references would only add noise
-        if flow.source in config.systems and flow.target in config.systems:
-            findings += analyse_flow(flow, config.systems)
-    # Files that failed to parse or to match their schema count too: they were read.
-    files = set(config.docs) | {f.file for f in findings if f.file}
-    return sorted(set(findings)), len(files)
+__all__ = ["findings_for", "run"]  # findings_for: re-exported for the benchmarks and tests
 
 
 def run(root: Path, paths: Sequence[Path], fmt: str, strict: bool, out: TextIO) -> int:
