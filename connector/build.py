@@ -174,6 +174,7 @@ def system(doc: Loaded) -> System:
             for op, v in (conn.get("rate_limits") or {}).items()
         },
         rate_limits_account=str(conn.get("rate_limits_account", "")),
+        rate_limit_headers=tuple(str(h) for h in conn.get("rate_limit_headers", ())),
         domains=domains,
         normalise=normalise,
         listing=listing,

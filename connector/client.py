@@ -19,8 +19,9 @@ from connector.normalise import search
 from connector.render import Redactor, RenderedRequest, render_request
 
 
-def to_http(rendered: RenderedRequest) -> HttpRequest:
-    """A rendered request as the transport sends it (body encoded here, once)."""
+def to_http(rendered: RenderedRequest, system: System | None = None) -> HttpRequest:
+    """A rendered request as the transport sends it (body encoded here, once), with what
+    `system`'s mapping says about reading its answers (rate-limit headers)."""
     headers = dict(rendered.headers)
     content: bytes | None = None
     if rendered.content is not None:
@@ -37,6 +38,7 @@ def to_http(rendered: RenderedRequest) -> HttpRequest:
         content=content,
         operation=rendered.operation,
         system=rendered.system,
+        rate_headers=system.rate_limit_headers if system is not None else (),
     )
 
 
@@ -64,7 +66,7 @@ class SystemClient:
                    if any(f"settings.{n}" in request.headers.get(name, "") for n in secret_names)]
         if derived:  # the whole value and its credential part ("Basic <base64>")
             self.redact = self.redact.extended(derived + [v.split()[-1] for v in derived if v.split()])
-        response = self.transport.send(to_http(rendered), idempotent=True)
+        response = self.transport.send(to_http(rendered, self.system), idempotent=True)
         body = response.json()
         if response.status != 200 or not isinstance(body, dict):
             raise HTTPError(self.redact(
@@ -91,11 +93,11 @@ class SystemClient:
         """
         safe = request.method in ("GET", "HEAD") if idempotent is None else idempotent
         token = self._tokens.get() if self._tokens else ""
-        response = self.transport.send(to_http(self.render(request, context, token)), idempotent=safe)
+        response = self.transport.send(to_http(self.render(request, context, token), self.system), idempotent=safe)
         if self._tokens is not None and response.status in (401, 403):
             self._tokens.invalidate(token)
             token = self._tokens.get()
-            response = self.transport.send(to_http(self.render(request, context, token)), idempotent=safe)
+            response = self.transport.send(to_http(self.render(request, context, token), self.system), idempotent=safe)
         return response
 
     def describe_error(self, response: HttpResponse) -> str:

@@ -61,8 +61,10 @@ NO_JSON: Final = _NoJson()
 @dataclass(frozen=True)
 class HttpRequest:
     """A fully rendered request. `params` are (name, value) strings, already joined the way
-    the API wants (SP-API takes comma-separated arrays); `operation` names the rate-limit
-    bucket of `system`."""
+    the API wants (some APIs take comma-separated arrays); `operation` names the rate-limit
+    bucket of `system`. `rate_headers` are the response headers that report that bucket's
+    rate (the mapping's `connection.rate_limit_headers`): the transport knows HTTP, the
+    mapping knows which headers its server sends."""
 
     method: str
     url: str
@@ -72,6 +74,7 @@ class HttpRequest:
     content: bytes | None = None
     operation: str = ""
     system: str = ""
+    rate_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.json is not NO_JSON and self.content is not None:
@@ -188,6 +191,16 @@ def _garbled(resp: HttpResponse) -> bool:
             and resp.malformed)
 
 
+def _rate_header(resp: HttpResponse, names: Sequence[str]) -> str | None:
+    """The first of the declared rate headers the response carries (names are matched
+    case-insensitively, as HTTP does); None when it carries none."""
+    for name in names:
+        value = resp.headers.get(name.lower())
+        if value:
+            return value
+    return None
+
+
 def _public_url(url: str, *, path_only: bool = False) -> str:
     """The URL without user info, query or fragment: those can hold secrets."""
     try:
@@ -281,7 +294,7 @@ class Transport:
             else:
                 self._log(req, attempt, str(resp.status), started)
                 self._limiter.update_from_header(
-                    req.system, req.operation, resp.headers.get("x-amzn-ratelimit-limit"))
+                    req.system, req.operation, _rate_header(resp, req.rate_headers))
                 if resp.status < 500 and resp.status != 429:
                     if not (idempotent and _garbled(resp)):
                         return resp

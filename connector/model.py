@@ -285,6 +285,9 @@ class System:
     # the same share buckets through the state store. "" = one account per system name.
     rate_limits_account: str = ""
     notifications: Notifications | None = None
+    # Response headers that report an operation's current rate (requests per second), tried
+    # in order: the bucket's refill follows the server's word. () = the declared rates only.
+    rate_limit_headers: tuple[str, ...] = ()
 
 
 # --- rules ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Token buckets per (system, operation): SP-API's published rate and burst, learned rates.
+"""Token buckets per (system, operation): the mappings' declared rate and burst, learned rates.
 
 Split from the transport so the rate model (reserve a token now, wait the debt) can be read
 and tested on its own.
@@ -134,9 +134,9 @@ def account_key(*parts: str) -> str:
 class RateLimiter:
     """Token buckets per (system, operation), from the mappings' `rate_limits`.
 
-    An operation without a declared limit is not throttled, until SP-API reports its rate
-    in `x-amzn-RateLimit-Limit`; the bucket then learned gets `learned_burst` tokens, since
-    the header gives no burst.
+    An operation without a declared limit is not throttled, until the server reports its
+    rate in one of the mapping's `rate_limit_headers`; the bucket then learned gets
+    `learned_burst` tokens, since such a header gives no burst.
 
     With `shared` (the state store), the buckets are `SharedBucket`s named
     `<account>/<system>/<operation>`, where `accounts` gives each system's account key
@@ -193,7 +193,8 @@ class RateLimiter:
             bucket.drain()
 
     def update_from_header(self, system: str, operation: str, value: str | None) -> None:
-        """Apply `x-amzn-RateLimit-Limit` (requests per second); unusable values are ignored."""
+        """Apply a rate header's value (requests per second; which header is the mapping's
+        `rate_limit_headers`); unusable values are ignored."""
         if not value or not operation:
             return
         try:

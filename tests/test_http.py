@@ -301,9 +301,11 @@ def test_rate_limit_header_updates_the_rate() -> None:
                           sleep=clock.sleep, clock=clock)
     script = Script(httpx.Response(200, headers={"x-amzn-RateLimit-Limit": "2.0"}),
                     httpx.Response(200, headers={"x-amzn-RateLimit-Limit": "0.0167"}))
+    rate = ("x-amzn-RateLimit-Limit",)  # the Amazon mapping's rate_limit_headers
     req = HttpRequest("GET", "https://sp.example.com/orders", system="amazon",
-                      operation="getOrder")
-    other = HttpRequest("GET", "https://sp.example.com/x", system="amazon", operation="getX")
+                      operation="getOrder", rate_headers=rate)
+    other = HttpRequest("GET", "https://sp.example.com/x", system="amazon", operation="getX",
+                        rate_headers=rate)
     with transport(script, clock, limiter=limiter) as t:
         t.send(req, idempotent=True)
         t.send(other, idempotent=True)
@@ -311,6 +313,24 @@ def test_rate_limit_header_updates_the_rate() -> None:
     assert limiter.rate("amazon", "getX") == 0.0167  # learned from the header
     limiter.acquire("amazon", "getOrder")
     assert clock.sleeps == [0.5]
+
+
+@pytest.mark.parametrize(("declared", "headers", "learned"), [
+    ((), {"X-Acme-Rate": "2"}, None),  # a header the mapping does not declare is not read
+    (("X-Acme-Rate",), {"X-Acme-Rate": "2"}, 2.0),
+    (("x-acme-rate",), {"X-ACME-RATE": "2"}, 2.0),  # names match case-insensitively
+    (("X-Acme-Rate", "X-Acme-Fallback"), {"X-Acme-Fallback": "3"}, 3.0),  # tried in order
+    (("X-Acme-Rate", "X-Acme-Fallback"), {"X-Acme-Rate": "4", "X-Acme-Fallback": "3"}, 4.0),
+    (("X-Acme-Rate",), {"x-amzn-RateLimit-Limit": "2"}, None),  # no vendor header built in
+])
+def test_rate_is_learned_from_the_declared_headers(
+        declared: tuple[str, ...], headers: dict[str, str], learned: float | None) -> None:
+    limiter = RateLimiter()
+    req = HttpRequest("GET", "https://acme.example.com/x", system="acme", operation="op",
+                      rate_headers=declared)
+    with transport(Script(httpx.Response(200, headers=headers)), limiter=limiter) as t:
+        t.send(req, idempotent=True)
+    assert limiter.rate("acme", "op") == learned
 
 
 def test_429_drains_the_bucket() -> None:
