@@ -175,6 +175,7 @@ def system(doc: Loaded) -> System:
         },
         rate_limits_account=str(conn.get("rate_limits_account", "")),
         rate_limit_headers=tuple(str(h) for h in conn.get("rate_limit_headers", ())),
+        error_messages=_strings(conn.get("error_message")),
         domains=domains,
         normalise=normalise,
         listing=listing,
@@ -184,6 +185,13 @@ def system(doc: Loaded) -> System:
         where=_where(doc, ()),
         notifications=_notifications(doc, data.get("notifications")),
     )
+
+
+def _strings(value: str | list[str] | None) -> tuple[str, ...]:
+    """A key that takes one string or a list of them, as a tuple."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def _notifications(doc: Loaded, data: Mapping[str, Any] | None) -> Notifications | None:

@@ -21,7 +21,7 @@ from connector.render import Redactor, RenderedRequest, render_request
 
 def to_http(rendered: RenderedRequest, system: System | None = None) -> HttpRequest:
     """A rendered request as the transport sends it (body encoded here, once), with what
-    `system`'s mapping says about reading its answers (rate-limit headers)."""
+    `system`'s mapping says about reading its answers (rate headers, error words)."""
     headers = dict(rendered.headers)
     content: bytes | None = None
     if rendered.content is not None:
@@ -39,6 +39,7 @@ def to_http(rendered: RenderedRequest, system: System | None = None) -> HttpRequ
         operation=rendered.operation,
         system=rendered.system,
         rate_headers=system.rate_limit_headers if system is not None else (),
+        error_messages=system.error_messages if system is not None else (),
     )
 
 
@@ -70,7 +71,8 @@ class SystemClient:
         body = response.json()
         if response.status != 200 or not isinstance(body, dict):
             raise HTTPError(self.redact(
-                f"{self.system.name}: token request failed: {error_message(response)}"))
+                f"{self.system.name}: token request failed: "
+                f"{error_message(response, self.system.error_messages)}"))
         token = search(self.system.auth.token_field, body)
         expires = search(self.system.auth.expires_field, body) or 3600
         if not isinstance(token, str) or not token:
@@ -101,4 +103,5 @@ class SystemClient:
         return response
 
     def describe_error(self, response: HttpResponse) -> str:
-        return self.redact(f"{self.system.name} answered {response.status}: {error_message(response)}")
+        return self.redact(f"{self.system.name} answered {response.status}: "
+                           f"{error_message(response, self.system.error_messages)}")

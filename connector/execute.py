@@ -91,8 +91,9 @@ def send_step(client: SystemClient, step: Step, context: dict[str, Any]) -> tupl
     if step.response is None and response.malformed and _unreadable(response, step):
         # Answered "yes" in a body we cannot read (cut short, garbled, a proxy's HTML
         # page): the outputs are lost and, for a write, whether it acted is unknown.
+        unreadable = error_message(response, client.system.error_messages)
         message = (f"step {step.name}: {client.system.name} answered {response.status} "
-                   f"with an unreadable body ({error_message(response)})")
+                   f"with an unreadable body ({unreadable})")
         if step.request.method not in ("GET", "HEAD"):
             raise AmbiguousOutcome(client.redact(message + "; the request may have "
                                                  "taken effect"))

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from connector import observe
-from connector.error_bodies import error_message, render_magento  # noqa: F401 (re-exported)
+from connector.error_bodies import error_message  # noqa: F401 (re-exported)
 from connector.errors import AmbiguousOutcome, ConnectorError, HTTPError, ResponseTooLarge, RetriesExhausted
 from connector.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
 
@@ -63,8 +63,9 @@ class HttpRequest:
     """A fully rendered request. `params` are (name, value) strings, already joined the way
     the API wants (some APIs take comma-separated arrays); `operation` names the rate-limit
     bucket of `system`. `rate_headers` are the response headers that report that bucket's
-    rate (the mapping's `connection.rate_limit_headers`): the transport knows HTTP, the
-    mapping knows which headers its server sends."""
+    rate (the mapping's `connection.rate_limit_headers`) and `error_messages` the JMESPaths
+    to an error body's words (`connection.error_message`): the transport knows HTTP, the
+    mapping knows what its server sends."""
 
     method: str
     url: str
@@ -75,6 +76,7 @@ class HttpRequest:
     operation: str = ""
     system: str = ""
     rate_headers: tuple[str, ...] = ()
+    error_messages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.json is not NO_JSON and self.content is not None:
@@ -307,8 +309,8 @@ class Transport:
                 status, reason = resp.status, f"{resp.status} {resp.reason}".strip()
                 if resp.status >= 500 and not idempotent:
                     raise AmbiguousOutcome(self._redact(
-                        f"{where}: {reason}: {error_message(resp)}; the request may have "
-                        "taken effect"), status=resp.status, response=resp)
+                        f"{where}: {reason}: {error_message(resp, req.error_messages)}; the "
+                        "request may have taken effect"), status=resp.status, response=resp)
                 if resp.status == 429:
                     self._limiter.drain(req.system, req.operation)
                 retry_after = resp.headers.get("retry-after")

@@ -288,6 +288,9 @@ class System:
     # Response headers that report an operation's current rate (requests per second), tried
     # in order: the bucket's refill follows the server's word. () = the declared rates only.
     rate_limit_headers: tuple[str, ...] = ()
+    # JMESPaths over an error response's JSON body giving the server's own words, tried in
+    # order (`connection.error_message`); () = the protocol-generic account only.
+    error_messages: tuple[str, ...] = ()
 
 
 # --- rules ---------------------------------------------------------------------------

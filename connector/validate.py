@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from connector import references, runnable
+from connector import declarations, references, runnable
 from connector.analysis import analyse_flow
 from connector.diagnostics import Diagnostic, Severity
 from connector.errors import ConfigError
@@ -21,7 +21,7 @@ __all__ = ["checked", "findings_for"]
 
 
 def _all_findings(config: Config, findings: list[Diagnostic]) -> list[Diagnostic]:
-    findings = findings + settings_findings(config) + references.check(config)
+    findings = findings + settings_findings(config) + references.check(config) + declarations.check(config)
     broken = {f.file for f in findings if f.severity is Severity.ERROR}
     for flow in config.flows.values():
         if flow.where.file in broken:

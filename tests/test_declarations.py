@@ -4,15 +4,17 @@ header, error bodies, partitions and secret headers are all its own."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from connector import build
 from connector.client import SystemClient
-from connector.http import RetryPolicy, Transport, new_client
+from connector.http import HttpResponse, RetryPolicy, Transport, error_message, new_client
 from connector.load import load_text
 from connector.model import Request, System
 from connector.project import load_config, require
@@ -52,11 +54,11 @@ def acme(text: str = ACME) -> System:
 
 
 def client(answer: Callable[[httpx.Request], httpx.Response],
-           limiter: RateLimiter | None = None) -> SystemClient:
+           limiter: RateLimiter | None = None, system: System | None = None) -> SystemClient:
     transport = Transport(new_client(transport=httpx.MockTransport(answer)),
                           limiter=limiter or RateLimiter(), retry=RetryPolicy(max_attempts=1),
                           sleep=lambda seconds: None)
-    return SystemClient(acme(), {"api_key": KEY, "region": "eu"}, transport,
+    return SystemClient(system or acme(), {"api_key": KEY, "region": "eu"}, transport,
                         Redactor().extended([KEY]))
 
 
@@ -89,3 +91,65 @@ def shipped() -> dict[str, System]:
 def test_shipped_rate_headers(shipped: dict[str, System], system: str,
                               headers: tuple[str, ...]) -> None:
     assert shipped[system].rate_limit_headers == headers
+
+
+# --- error bodies: each shipped mapping's error_message, on its server's bodies -------------
+
+
+def _body(status: int, body: Any) -> HttpResponse:
+    return HttpResponse(status=status, headers={"content-type": "application/json"},
+                        body=json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(("system", "status", "body", "expected"), [
+    ("vtex", 409, {"error": {"code": "OMS003", "message": "Order status should be "
+                             "ready-for-handling to perform this action", "exception": None}},
+     "OMS003: Order status should be ready-for-handling to perform this action"),
+    ("vtex", 400, {"code": "SOI003", "message": "Order integration failed", "errors": [
+        {"source": "Fulfillment", "code": "FMT005", "description": "No stock"}]},
+     "SOI003: Order integration failed; FMT005: No stock"),
+    ("adobe-commerce", 400, {"message": "Invalid product data: %1", "parameters": ["sku missing"]},
+     "Invalid product data: sku missing"),
+    ("adobe-commerce", 400, {"message": "%fieldName is a required field.",
+                             "parameters": {"fieldName": "email"}},
+     "email is a required field."),
+    ("adobe-commerce", 400, {"message": "%1 of %10", "parameters": list("abcdefghij")}, "a of j"),
+    ("adobe-commerce", 400, {"message": "Validation failed", "errors": [
+        {"message": "%1 is required", "parameters": ["sku"]},
+        {"message": "%name too long", "parameters": {"name": "title"}}]},
+     "Validation failed; sku is required; title too long"),
+    ("adobe-commerce", 404, {"message": "No such entity with %fieldName = %fieldValue",
+                             "parameters": {"fieldName": "orderId", "fieldValue": 42}},
+     "No such entity with orderId = 42"),
+    ("adobe-commerce", 400, {"code": 5, "message": "%1 is required", "parameters": ["sku"]},
+     "sku is required"),  # a numeric code: the second declaration
+    ("amazon", 429, {"errors": [{"code": "QuotaExceeded",
+                                 "message": "You exceeded your quota for the requested resource."}]},
+     "QuotaExceeded: You exceeded your quota for the requested resource."),
+    ("amazon", 400, {"errors": [{"code": "InvalidInput", "message": "Bad id", "details": "id"}]},
+     "InvalidInput: Bad id (id)"),
+    ("amazon", 400, {"error": "invalid_grant", "error_description": "The token is expired"},
+     "invalid_grant: The token is expired"),
+    ("walmart", 400, {"errors": {"error": [{
+        "code": "INVALID_REQUEST_CONTENT.GMP_ORDER_API", "field": "lineNumber",
+        "description": "line 3 is not on the order", "severity": "ERROR", "category": "DATA",
+        "causes": [], "errorIdentifiers": {}}]}},
+     "INVALID_REQUEST_CONTENT.GMP_ORDER_API: line 3 is not on the order"),
+    ("walmart", 401, {"error": [{"code": "UNAUTHORIZED.GMP_GATEWAY_API", "field": "UNAUTHORIZED",
+                                 "description": "Unauthorized", "severity": "ERROR"}]},
+     "UNAUTHORIZED.GMP_GATEWAY_API: Unauthorized"),
+    ("walmart", 503, {"unexpected": True}, '{"unexpected": true}'),  # no words: the body
+])
+def test_shipped_error_messages(shipped: dict[str, System], system: str, status: int,
+                                body: Any, expected: str) -> None:
+    assert error_message(_body(status, body), shipped[system].error_messages) == expected
+
+
+def test_a_mappings_error_words_reach_the_summary() -> None:
+    text = ACME.replace("  rate_limit_headers:", "  error_message: [fault.reason, fault]\n"
+                        "  rate_limit_headers:")
+    answers = iter([httpx.Response(409, json={"fault": {"reason": "order is locked"}}),
+                    httpx.Response(409, json={"fault": "busy"})])
+    acme_client = client(lambda request: next(answers), system=acme(text))
+    said = [acme_client.describe_error(acme_client.send(GET, {"id": "1"})) for _ in range(2)]
+    assert said == ["acme answered 409: order is locked", "acme answered 409: busy"]

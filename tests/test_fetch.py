@@ -178,6 +178,8 @@ settings:
 connection:
   base_url: https://shop.example.com
   auth: {kind: headers, headers: {Authorization: "Bearer {{ settings.token }}"}}
+  # the shop's error bodies are {message, parameters} with placeholders
+  error_message: "placeholders(message, parameters)"
 domains: {status: [new, closed]}
 orders:
   list:

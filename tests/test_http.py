@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connector.error_bodies import fill_placeholders
 from connector.errors import ConnectorError, HTTPError
 from connector.http import (
     AmbiguousOutcome,
@@ -23,7 +24,6 @@ from connector.http import (
     error_message,
     new_client,
     parse_retry_after,
-    render_magento,
 )
 from connector.model import RateLimit
 
@@ -69,8 +69,10 @@ def transport(script: Script, clock: FakeClock | None = None,
 
 
 GET = HttpRequest("GET", "https://api.example.com/orders/1", system="vtex", operation="get")
+# The words of an error body are where the mapping says (mappings/vtex.yaml error_message).
 POST = HttpRequest("POST", "https://api.example.com/orders/1/cancel", json={"reason": "x"},
-                   system="vtex", operation="cancel")
+                   system="vtex", operation="cancel",
+                   error_messages=("join(': ', [error.code, error.message][?@])",))
 OK = httpx.Response(200, json={"ok": True})
 
 
@@ -358,32 +360,9 @@ def _resp(status: int, body: Any, ctype: str = "application/json") -> HttpRespon
 
 
 @pytest.mark.parametrize(("response", "expected"), [
-    (_resp(409, {"error": {"code": "OMS003", "message": "Order status should be "
-                           "ready-for-handling to perform this action", "exception": None}}),
-     "OMS003: Order status should be ready-for-handling to perform this action"),
+    # What holds for any server (each mapping's own error bodies: tests/test_declarations.py).
     (_resp(400, {"message": "Invalid product data: %1", "parameters": ["sku missing"]}),
-     "Invalid product data: sku missing"),
-    (_resp(400, {"message": "%fieldName is a required field.",
-                 "parameters": {"fieldName": "email"}}),
-     "email is a required field."),
-    (_resp(400, {"message": "%1 of %10", "parameters": list("abcdefghij")}), "a of j"),
-    (_resp(400, {"message": "Validation failed", "errors": [
-        {"message": "%1 is required", "parameters": ["sku"]},
-        {"message": "%name too long", "parameters": {"name": "title"}}]}),
-     "Validation failed; sku is required; title too long"),
-    (_resp(404, {"message": "No such entity with %fieldName = %fieldValue",
-                 "parameters": {"fieldName": "orderId", "fieldValue": 42}}),
-     "No such entity with orderId = 42"),
-    (_resp(429, {"errors": [{"code": "QuotaExceeded",
-                             "message": "You exceeded your quota for the requested resource."}]}),
-     "QuotaExceeded: You exceeded your quota for the requested resource."),
-    (_resp(400, {"errors": [{"code": "InvalidInput", "message": "Bad id", "details": "id"}]}),
-     "InvalidInput: Bad id (id)"),
-    (_resp(400, {"code": "SOI003", "message": "Order integration failed", "errors": [
-        {"source": "Fulfillment", "code": "FMT005", "description": "No stock"}]}),
-     "SOI003: Order integration failed; FMT005: No stock"),
-    (_resp(400, {"error": "invalid_grant", "error_description": "The token is expired"}),
-     "invalid_grant: The token is expired"),
+     '{"message": "Invalid product data: %1", "parameters": ["sku missing"]}'),  # undeclared
     (_resp(500, {"unexpected": [1, 2]}), '{"unexpected": [1, 2]}'),
     (_resp(502, b"<!DOCTYPE html><html><head><title>502 Bad\n Gateway &amp; co</title>"
                 b"</head><body>nginx</body></html>", "text/html"),
@@ -401,6 +380,21 @@ def test_error_message(response: HttpResponse, expected: str) -> None:
     assert error_message(response) == expected
 
 
+@pytest.mark.parametrize(("declared", "body", "expected"), [
+    (("code",), {"code": "E1"}, "E1"),
+    (("missing", "code"), {"code": "E1"}, "E1"),  # tried in order: the first with words
+    (("errors[].text",), {"errors": [{"text": "a"}, {"text": ""}, {"text": "b"}]}, "a; b"),
+    (("[top, nested[].text][]",), {"top": "t", "nested": [{"text": "n"}]}, "t; n"),
+    (("abs(code)", "code"), {"code": "E1"}, "E1"),  # a type error is no words, not a failure
+    (("count",), {"count": 3}, "3"),
+    (("ok",), {"ok": True}, '{"ok": true}'),  # not words: the body itself
+    (("placeholders(message, parameters)",), {"message": "%1 of %n", "parameters": {"0": "a", "n": 2}},
+     "a of 2"),
+])
+def test_declared_error_message(declared: tuple[str, ...], body: Any, expected: str) -> None:
+    assert error_message(_resp(400, body), declared) == expected
+
+
 def test_error_message_is_clipped() -> None:
     msg = error_message(_resp(400, {"message": "x" * 1000}), limit=50)
     assert len(msg) == 50 and msg.endswith("…")
@@ -413,8 +407,8 @@ def test_error_message_is_clipped() -> None:
     ("100% sure", None, "100% sure"),
     ("%missing", {"other": 1}, "%missing"),
 ])
-def test_render_magento(message: str, parameters: Any, expected: str) -> None:
-    assert render_magento(message, parameters) == expected
+def test_fill_placeholders(message: str, parameters: Any, expected: str) -> None:
+    assert fill_placeholders(message, parameters) == expected
 
 
 @pytest.mark.parametrize(("body", "expected"), [

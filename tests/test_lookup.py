@@ -54,6 +54,8 @@ system: shop
 connection:
   base_url: https://shop.example.com
   auth: {kind: none}
+  # the shop's error bodies are {message, parameters} with placeholders
+  error_message: "placeholders(message, parameters)"
 domains: {status: [new, canceled]}
 orders:
   lookup:

@@ -174,6 +174,7 @@ mapping = {
                     "description": "Template over the settings naming the account the rate limits belong to (processes that render it the same share buckets through the state store); stored only as a digest",
                 },
                 "rate_limit_headers": {"type": "array", "items": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}, "minItems": 1, "uniqueItems": True, "description": "Response headers that report an operation's current rate in requests per second, tried in order (e.g. x-amzn-RateLimit-Limit): the operation's bucket refills at that rate, and an operation without rate_limits gets a bucket of burst 1. Only headers the server documents; absent: the declared rate_limits only"},
+                "error_message": {'anyOf': [{'type': 'string', 'minLength': 1}, {'type': 'array', 'items': {'type': 'string', 'minLength': 1}, 'minItems': 1}], 'description': "JMESPath over an error response's JSON body giving the server's own words, or a list tried in order (the first that yields text wins); a result that is a list of strings is joined with '; '. Besides JMESPath's functions, placeholders(message, parameters) fills %1.. / %name. Without it (or when none yields text) the body is shown compacted"},
                 "rate_limits": {
                     "type": "object",
                     "additionalProperties": {

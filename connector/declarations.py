@@ -1,0 +1,86 @@
+"""Stage 2c, validate a mapping's protocol declarations: what the engine used to know per
+vendor and now reads from the mapping (error-message JMESPaths, the partitioning setting).
+
+Kept apart from `references` (names a file uses must exist) because these checks are about
+whether the engine can follow a declaration at run time: an error-message JMESPath that calls
+a function nobody defines would only fail, silently, the day the server answers an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jmespath.exceptions
+from jmespath import functions
+
+from connector.diagnostics import Diagnostic, did_you_mean, error
+from connector.error_bodies import EXTRA_FUNCTIONS
+from connector.load import Loaded, PathKey
+from connector.normalise import bare_nulls, compile_path, syntax_error
+from connector.project import Config
+
+_BUILTIN_FUNCTIONS = frozenset(name[len("_func_"):] for name in dir(functions.Functions)
+                               if name.startswith("_func_"))
+
+
+def _functions(node: Any) -> Iterator[str]:
+    """The function names a compiled JMESPath's AST calls."""
+    if isinstance(node, dict):
+        if node.get("type") == "function_expression":
+            yield str(node.get("value"))
+        for child in node.get("children", ()):
+            yield from _functions(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _functions(child)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.findings: list[Diagnostic] = []
+
+    def add(self, doc: Loaded, path: PathKey, code: str, message: str, hint: str) -> None:
+        line, col = doc.position(path)
+        self.findings.append(error(doc.file, line, col, code, message, hint))
+
+    def error_messages(self, doc: Loaded) -> None:
+        """`connection.error_message`: each JMESPath parses, has no bare null, and calls only
+        functions that exist (JMESPath's and `placeholders`)."""
+        declared = (doc.data.get("connection") or {}).get("error_message")
+        if declared is None:
+            return
+        items: list[tuple[PathKey, str]] = (
+            [(("connection", "error_message"), declared)] if isinstance(declared, str) else
+            [(("connection", "error_message", i), str(e)) for i, e in enumerate(declared)])
+        for path, expression in items:
+            problem = syntax_error(expression)
+            if problem:
+                self.add(doc, path, "jmespath-syntax", f"JMESPath {expression!r}: {problem}",
+                         "see https://jmespath.org/specification.html")
+                continue
+            if bare_nulls(expression):
+                self.add(doc, path, "jmespath-bare-null",
+                         f"bare 'null' in the JMESPath {expression!r} is a field named null",
+                         "write `null` (in backquotes) for the literal")
+            try:
+                called = set(_functions(compile_path(expression).parsed))
+            except jmespath.exceptions.JMESPathError:  # pragma: no cover - syntax_error saw it
+                continue
+            for name in sorted(called - _BUILTIN_FUNCTIONS - set(EXTRA_FUNCTIONS)):
+                known = sorted(_BUILTIN_FUNCTIONS | set(EXTRA_FUNCTIONS))
+                self.add(doc, path, "jmespath-unknown-function",
+                         f"JMESPath {expression!r} calls {name}(), which is not a function"
+                         f"{did_you_mean(name, known)}",
+                         f"the functions are JMESPath's and {', '.join(EXTRA_FUNCTIONS)}(): "
+                         f"{', '.join(known)}")
+
+
+def check(config: Config) -> list[Diagnostic]:
+    """Declaration findings for every loaded mapping file."""
+    checker = _Checker()
+    for system in config.systems.values():
+        doc = config.docs.get(system.where.file)
+        if doc is not None:
+            checker.error_messages(doc[1])
+    return checker.findings
