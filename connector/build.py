@@ -176,6 +176,7 @@ def system(doc: Loaded) -> System:
         rate_limits_account=str(conn.get("rate_limits_account", "")),
         rate_limit_headers=tuple(str(h) for h in conn.get("rate_limit_headers", ())),
         error_messages=_strings(conn.get("error_message")),
+        partition_by=str(data.get("partition_by", "")),
         domains=domains,
         normalise=normalise,
         listing=listing,
@@ -350,4 +351,5 @@ def flow(doc: Loaded, name: str) -> Flow:
         rules=tuple(rules),
         tests=tuple(tests),
         where=_where(doc, ()),
+        partition_by=str(data.get("partition_by", "")),
     )

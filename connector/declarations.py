@@ -1,5 +1,5 @@
 """Stage 2c, validate a mapping's protocol declarations: what the engine used to know per
-vendor and now reads from the mapping (error-message JMESPaths, the partitioning setting).
+vendor and now reads from the mapping or flow (error-message JMESPaths, `partition_by`).
 
 Kept apart from `references` (names a file uses must exist) because these checks are about
 whether the engine can follow a declaration at run time: an error-message JMESPath that calls
@@ -18,6 +18,7 @@ from connector.diagnostics import Diagnostic, did_you_mean, error
 from connector.error_bodies import EXTRA_FUNCTIONS
 from connector.load import Loaded, PathKey
 from connector.normalise import bare_nulls, compile_path, syntax_error
+from connector.model import System
 from connector.project import Config
 
 _BUILTIN_FUNCTIONS = frozenset(name[len("_func_"):] for name in dir(functions.Functions)
@@ -76,11 +77,38 @@ class _Checker:
                          f"{', '.join(known)}")
 
 
+    def partition(self, doc: Loaded, setting: str, system: System, whose: str) -> None:
+        """`partition_by` (a mapping's, or a flow's naming a setting of its source): a
+        declared setting of the system, and a list, since each of its values is run alone
+        with the setting narrowed to that one value."""
+        if not setting:
+            return
+        declared = system.settings.get(setting)
+        if declared is None:
+            self.add(doc, ("partition_by",), "unknown-partition-setting",
+                     f"partition_by: {setting!r} is not a setting of {system.name}"
+                     f"{did_you_mean(setting, system.settings)}",
+                     f"name a setting {whose} declares under settings: (type: list), whose "
+                     "values are the partitions")
+        elif declared.kind != "list":
+            self.add(doc, ("partition_by",), "partition-setting-not-list",
+                     f"partition_by: {system.name}'s setting {setting!r} is a {declared.kind}, "
+                     "not a list",
+                     f"declare it `type: list` in {system.name}'s mapping: each value is a "
+                     "partition, run with the setting narrowed to that value")
+
+
 def check(config: Config) -> list[Diagnostic]:
-    """Declaration findings for every loaded mapping file."""
+    """Declaration findings for every loaded mapping and rule file."""
     checker = _Checker()
     for system in config.systems.values():
         doc = config.docs.get(system.where.file)
         if doc is not None:
             checker.error_messages(doc[1])
+            checker.partition(doc[1], system.partition_by, system, "the mapping")
+    for flow in config.flows.values():
+        doc = config.docs.get(flow.where.file)
+        source = config.systems.get(flow.source)
+        if doc is not None and source is not None:
+            checker.partition(doc[1], flow.partition_by, source, f"{source.name}'s mapping")
     return checker.findings

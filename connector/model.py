@@ -291,6 +291,9 @@ class System:
     # JMESPaths over an error response's JSON body giving the server's own words, tried in
     # order (`connection.error_message`); () = the protocol-generic account only.
     error_messages: tuple[str, ...] = ()
+    # The setting (a list) whose values split this system's work as a source: each value is
+    # a partition with its own cursor, watch list and worker job (`partition_by`); "" = one.
+    partition_by: str = ""
 
 
 # --- rules ---------------------------------------------------------------------------
@@ -361,6 +364,13 @@ class Flow:
     rules: tuple[Rule, ...]
     tests: tuple[RuleTest, ...]
     where: Where
+    # A setting of the source system (a list) that partitions this flow's work, instead of
+    # the source mapping's own `partition_by`; "" = the mapping's.
+    partition_by: str = ""
+
+    def partition_setting(self, source: System | None) -> str:
+        """The source setting whose values are this flow's partitions ("" = one partition)."""
+        return self.partition_by or (source.partition_by if source is not None else "")
 
 
 @dataclass(frozen=True)

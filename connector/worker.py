@@ -1,7 +1,8 @@
 """`connector worker`: one worker of a fleet sharing a PostgreSQL state store and job queue.
 
-Work is split into partitions, flow × source marketplace (Amazon's `marketplace_ids`, one
-partition each; a source without such a setting is one partition, ""), and spread over the
+Work is split into partitions, flow × value of the setting the flow or its source mapping
+names in `partition_by` (a list of marketplaces, say; one partition each; a source without
+one is one partition, ""), and spread over the
 workers by procrastinate, a PostgreSQL job queue: the same database holds the state and the
 queue, so a fleet needs nothing but PostgreSQL. Why an existing engine rather than hand-made
 leases: job locks, crash detection through worker heartbeats, periodic scheduling that many
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 QUEUE = "connector"
 RUN_TASK = "connector.run_partition"
 SCHEDULE_TASK = "connector.schedule"
-# Source settings whose values are partitions: each value is run on its own.
-PARTITION_SETTINGS = ("marketplace_ids",)
 # A worker whose heartbeat (every 10 s) is older than this is dead: its jobs are freed.
 STALLED_AFTER = 30.0
 KEEP_FAILED_HOURS = 24 * 7
@@ -105,15 +104,13 @@ def partitions(config: Config, environ: Mapping[str, str]) -> list[Partition]:
         source = config.flows[name].source
         system = config.systems.get(source)
         values: list[str] = []
-        if system is not None:
+        setting = config.flows[name].partition_setting(system)
+        if system is not None and setting in system.settings:
             settings = resolve_settings(system.settings, config.system_settings.get(source, {}),
                                         source, environ)
-            for setting in PARTITION_SETTINGS:
-                if setting in system.settings:
-                    value = settings.get(setting) or []
-                    items = value.split(",") if isinstance(value, str) else list(value)
-                    values = [str(v).strip() for v in items if str(v).strip()]
-                    break
+            value = settings.get(setting) or []
+            items = value.split(",") if isinstance(value, str) else list(value)
+            values = [str(v).strip() for v in items if str(v).strip()]
         found.extend((name, value) for value in dict.fromkeys(values or [""]))
     return found
 
@@ -159,8 +156,9 @@ class Fleet:
                     raise ConnectorError(f"no flow {flow!r} in this worker's connector.yaml")
                 source = self.config.flows[flow].source
                 system = self.config.systems.get(source)
-                narrowed = {setting: [partition] for setting in PARTITION_SETTINGS
-                            if partition and system is not None and setting in system.settings}
+                setting = self.config.flows[flow].partition_setting(system)
+                narrowed = ({setting: [partition]} if partition and system is not None
+                            and setting in system.settings else {})
                 self._runtimes[key] = prepare(self.config, flow, self.env,
                                               system_overrides={source: narrowed})
             return self._runtimes[key]

@@ -4,8 +4,10 @@ header, error bodies, partitions and secret headers are all its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,12 @@ from connector.client import SystemClient
 from connector.http import HttpResponse, RetryPolicy, Transport, error_message, new_client
 from connector.load import load_text
 from connector.model import Request, System
-from connector.project import load_config, require
+from connector.project import Config, load_config, require
 from connector.ratelimit import RateLimiter
 from connector.render import Redactor
 from connector.schema import check as schema_check
+from connector.state import open_store
+from connector.worker import Fleet, partitions
 
 ACME = """\
 system: acme
@@ -42,6 +46,7 @@ normalise:
   status: state
 """
 KEY = "acme-secret-key-0001"
+REPO = Path(__file__).parent.parent
 GET = Request(method="GET", path="/orders/{{ id }}", operation="getOrder")
 
 
@@ -79,7 +84,7 @@ def test_the_mappings_rate_header_sets_the_rate(headers: dict[str, str],
 
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, System]:
-    return require(load_config(Path(__file__).parent.parent)).systems
+    return require(load_config(REPO)).systems
 
 
 @pytest.mark.parametrize(("system", "headers"), [
@@ -153,3 +158,43 @@ def test_a_mappings_error_words_reach_the_summary() -> None:
     acme_client = client(lambda request: next(answers), system=acme(text))
     said = [acme_client.describe_error(acme_client.send(GET, {"id": "1"})) for _ in range(2)]
     assert said == ["acme answered 409: order is locked", "acme answered 409: busy"]
+
+
+# --- partitions: the setting a mapping or flow names, nothing built in -----------------------
+
+
+def _with(config: Config, flow: str, **changes: Any) -> Config:
+    flows = {**config.flows, flow: dataclasses.replace(config.flows[flow], **changes)}
+    return dataclasses.replace(config, flows=flows)
+
+
+@pytest.mark.parametrize(("flow", "partition_by", "env", "expected"), [
+    # the Amazon mapping's partition_by: marketplace_ids
+    ("amazon-to-vtex", "", {"CONNECTOR_AMAZON_MARKETPLACE_IDS": "A1,A2"}, ["A1", "A2"]),
+    # Walmart's mapping names none: one partition, whatever list settings it has
+    ("walmart-to-vtex", "", {}, [""]),
+    # a flow's own partition_by: a list setting of its source
+    ("walmart-to-vtex", "ship_node_types", {"CONNECTOR_WALMART_SHIP_NODE_TYPES": "A,B,A"},
+     ["A", "B"]),
+])
+def test_partitions_follow_the_declared_setting(flow: str, partition_by: str, env: dict[str, str],
+                                                expected: list[str]) -> None:
+    config = _with(require(load_config(REPO)), flow, partition_by=partition_by)
+    assert [part for name, part in partitions(config, env) if name == flow] == expected
+
+
+def test_a_partition_run_sees_its_own_value_only(tmp_path: Path) -> None:
+    config = _with(require(load_config(REPO)), "walmart-to-vtex", partition_by="ship_node_types")
+    env = {"CONNECTOR_WALMART_CLIENT_ID": "id", "CONNECTOR_WALMART_CLIENT_SECRET": "s3cret-1",
+           "CONNECTOR_VTEX_ACCOUNT": "shop", "CONNECTOR_VTEX_APP_KEY": "k3y-1",
+           "CONNECTOR_VTEX_APP_TOKEN": "t0ken-1", "CONNECTOR_AMAZON_CLIENT_ID": "a",
+           "CONNECTOR_AMAZON_CLIENT_SECRET": "s3cret-2", "CONNECTOR_AMAZON_REFRESH_TOKEN": "r-1",
+           "CONNECTOR_ADOBE_COMMERCE_BASE_URL": "http://127.0.0.1:1/rest/default",
+           "CONNECTOR_ADOBE_COMMERCE_TOKEN": "t0ken-2"}
+    with open_store(f"sqlite:///{tmp_path}/state.db") as store:
+        fleet = Fleet(config, env, store, StringIO())
+        try:
+            runtime = fleet._runtime("walmart-to-vtex", "WFSFulfilled")
+        finally:
+            fleet.close()
+    assert runtime.system_settings["walmart"]["ship_node_types"] == ["WFSFulfilled"]

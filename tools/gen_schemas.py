@@ -148,6 +148,7 @@ mapping = {
         "title": {"type": "string"},
         "description": {"type": "string"},
         "settings": {"$ref": "#/$defs/settings"},
+        "partition_by": {'type': 'string', 'pattern': '^[a-z][a-z0-9_]*$', 'description': "The setting (type: list) whose values partition this system's work as a source: one partition per value, each with its own cursor, watch list and worker job, the setting narrowed to that value (e.g. marketplace_ids); absent: one partition"},
         "connection": {
             "type": "object",
             "required": ["base_url"],
@@ -312,6 +313,7 @@ rules = {
         "description": {"type": "string"},
         "hit_policy": {"enum": ["first", "all"]},
         "settings": {"$ref": "#/$defs/settings"},
+        "partition_by": {'type': 'string', 'pattern': '^[a-z][a-z0-9_]*$', 'description': "A setting (type: list) of the source system whose values partition this flow's work, instead of the source mapping's partition_by"},
         "rules": {
             "type": "array",
             "items": {
