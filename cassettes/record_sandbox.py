@@ -78,7 +78,7 @@ def record(flow: str, path: Path, root: Path = REPO) -> Summary:
             tempfile.TemporaryDirectory(prefix="connector-record-") as tmp:
         settings = sandbox.settings()
         runtime = prepare(config, flow, {}, system_overrides=settings)
-        redact = Redactor().extended(runtime.redact.secrets)
+        redact = runtime.redact  # its secrets, and the mappings' secret headers by name
         with recorder(path, redact, started_at=FIXED,
                       meta={"flows": [flow], "mode": "apply",
                             "recorded_with": "cassettes/record_sandbox.py: the built-in sandbox, "

@@ -1,8 +1,9 @@
 """`--record FILE`: a run's HTTP exchanges saved as a vcrpy cassette, secrets filtered out.
 
 A production run becomes a regression test: the cassette replays offline (record mode
-`none`). Nothing secret may reach the file: credential headers are masked by name, setting
-values by the run's redactor, and OAuth fields (access and refresh tokens, client secrets)
+`none`). Nothing secret may reach the file: credential headers are masked by name (HTTP's
+own, and those each mapping's auth section renders from a secret or token: no vendor's header
+names are kept here), setting values by the run's redactor, and OAuth fields (access and refresh tokens, client secrets)
 by key in JSON and form bodies, since tokens issued during the run are not settings. Every
 credential met that way is remembered for the rest of the recording (a token echoed in a later
 body), and secrets are also looked for percent-encoded and JSON-escaped.
@@ -28,8 +29,9 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 from connector.render import MASK
 
-SECRET_HEADERS = ("authorization", "x-amz-access-token", "x-vtex-api-appkey", "x-vtex-api-apptoken",
-                  "cookie", "set-cookie", "vtexidclientautcookie")
+#: Credential headers of HTTP itself, masked whatever the mappings say; each mapping's own
+#: come with the redactor (`Redactor.headers`, derived from its auth section).
+GENERIC_SECRET_HEADERS = ("authorization", "cookie", "set-cookie")
 _SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "client_id", "token")
 _FIELDS = "|".join(_SECRET_FIELDS)
 _JSON_FIELD = re.compile(rf'("(?:{_FIELDS})"\s*:\s*")([^"]*)(")')
@@ -49,6 +51,7 @@ class Scrubber:
         self._redact = redact
         self._lock = threading.Lock()
         self._known: tuple[str, ...] = ()
+        self.headers = secret_header_names(redact)
         for secret in getattr(redact, "secrets", ()):  # a Redactor: its settings, encoded
             self.learn(secret, minimum=4)
 
@@ -77,6 +80,13 @@ class Scrubber:
         return text
 
 
+def secret_header_names(redact: Callable[[str], str]) -> frozenset[str]:
+    """The headers masked by name: HTTP's own credential headers and those the redactor
+    carries from the mappings' auth sections (lower case)."""
+    return frozenset((*GENERIC_SECRET_HEADERS,
+                      *(name.lower() for name in getattr(redact, "headers", ()))))
+
+
 def _text(body: Any) -> str:
     if isinstance(body, bytes):
         return body.decode("utf-8", errors="replace")
@@ -103,13 +113,14 @@ def _scrub_body(body: Any, redact: Callable[[str], str]) -> Any:
 
 
 def scrub_request(request: Any, redact: Callable[[str], str]) -> Any:
+    secret = secret_header_names(redact)
     if isinstance(redact, Scrubber):
         for name in list(request.headers):
-            if name.lower() in SECRET_HEADERS:
+            if name.lower() in secret:
                 redact.learn(str(request.headers[name]))
         redact.learn_from(_text(request.body))
     for name in list(request.headers):
-        if name.lower() in SECRET_HEADERS:
+        if name.lower() in secret:
             request.headers[name] = MASK
         else:
             request.headers[name] = redact(str(request.headers[name]))
@@ -119,16 +130,17 @@ def scrub_request(request: Any, redact: Callable[[str], str]) -> Any:
 
 
 def scrub_response(response: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    secret = secret_header_names(redact)
     headers = response.get("headers", {})
     body = response.get("body", {})
     if isinstance(redact, Scrubber):
         for name in list(headers):
-            if name.lower() in SECRET_HEADERS:
+            if name.lower() in secret:
                 for value in headers[name]:
                     redact.learn(str(value))
         redact.learn_from(_text(body.get("string")))
     for name in list(headers):
-        if name.lower() in SECRET_HEADERS:
+        if name.lower() in secret:
             headers[name] = [MASK]
         else:  # a Location header can hold a presigned URL
             headers[name] = [scrub_text(str(value), redact) for value in headers[name]]

@@ -19,7 +19,7 @@ from connector.errors import ConnectorError
 from connector.evaluate import CompiledFlow, rule_context
 from connector.model import BUILTIN_ACTIONS, Action, ActionCall, Condition, Flow, Rule, System
 from connector.project import Config, resolve_settings
-from connector.render import Redactor, secret_values
+from connector.render import Redactor, secret_headers, secret_values
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,13 @@ def prepare(
         raise ConnectorError(f"flow {flow_name}: no mapping for system {missing[0]!r}")
     system_settings: dict[str, dict[str, Any]] = {}
     secrets: list[str] = []
+    headers: list[str] = []
     for name, system in systems.items():
         values = resolve_settings(system.settings, config.system_settings.get(name, {}), name, environ)
         values.update((system_overrides or {}).get(name, {}))
         system_settings[name] = values
         secrets += secret_values(system.settings, values)
+        headers += secret_headers(system)
     public = {
         name: {k: v for k, v in values.items() if not systems[name].settings[k].secret}
         for name, values in system_settings.items()
@@ -77,7 +79,7 @@ def prepare(
         settings=settings,
         system_settings=system_settings,
         public_settings=public,
-        redact=Redactor().extended(secrets),
+        redact=Redactor().extended(secrets).with_headers(headers),
         options=dict(config.flow_options.get(flow_name, {})),
     )
 

@@ -46,9 +46,15 @@ class RenderedRequest:
 
 @dataclass(frozen=True)
 class Redactor:
-    """Replaces secret values in any text shown to a person or written to disk."""
+    """Replaces secret values in any text shown to a person or written to disk.
+
+    `headers` are the names (lower case) of the request headers that carry credentials, as
+    the mappings' auth sections say (`secret_headers`): a cassette masks those by name,
+    whatever their value, so that a token issued during the run never reaches the file even
+    before it is known as a value."""
 
     secrets: tuple[str, ...] = field(default=())
+    headers: tuple[str, ...] = field(default=())
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
@@ -60,7 +66,12 @@ class Redactor:
         """Also mask `more`, each in every spelling a remote system may echo it back in
         (raw, percent- or form-encoded as in a query or form body, JSON-escaped)."""
         added = {form for m in more if m and len(m) >= 4 for form in _spellings(m)}
-        return Redactor(tuple(sorted({*self.secrets, *added}, key=len, reverse=True)))
+        return Redactor(tuple(sorted({*self.secrets, *added}, key=len, reverse=True)),
+                        self.headers)
+
+    def with_headers(self, names: Iterable[str]) -> Redactor:
+        """Also mask the headers `names` by name (case-insensitive)."""
+        return Redactor(self.secrets, tuple(sorted({*self.headers, *(n.lower() for n in names)})))
 
 
 def _spellings(secret: str) -> set[str]:
@@ -69,6 +80,20 @@ def _spellings(secret: str) -> set[str]:
 
 def secret_values(declared: Mapping[str, Setting], values: Mapping[str, Any]) -> list[str]:
     return [str(values[n]) for n, s in declared.items() if s.secret and values.get(n)]
+
+
+def secret_headers(system: System) -> tuple[str, ...]:
+    """The headers (lower case) of a system's auth section and token request whose values
+    are rendered from a secret: the access token (`{{ token }}`) or a secret setting (an
+    app key, HTTP Basic of a client secret). Derived, so that a new system's credentials
+    are masked by name without a list of vendors' header names anywhere."""
+    secret = {f"settings.{name}" for name, s in system.settings.items() if s.secret}
+    declared = list(system.auth.headers.items())
+    if system.auth.token_request is not None:
+        declared += system.auth.token_request.headers.items()
+    return tuple(sorted({name.lower() for name, template in declared
+                         if (refs := templates.dotted_references(template))
+                         and ("token" in refs or refs & secret)}))
 
 
 def base_url(system: System, settings: Mapping[str, Any]) -> str:

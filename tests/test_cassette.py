@@ -46,9 +46,11 @@ SECRETS = [
     CREDENTIAL.split("/")[0],
     SETTING_SECRET,
 ]
+# The secret headers by name are what the engine fixtures' mappings' auth sections render
+# from a token or secret (x-amz-access-token, x-vtex-api-appkey/-apptoken), as a run's are.
 REDACT = Redactor().extended(
     [REFRESH_TOKEN, CLIENT_SECRET, APP_KEY, APP_TOKEN, BEARER, SETTING_SECRET]
-)
+).with_headers(mock_runtime().redact.headers)
 
 
 def handler(request: httpx.Request) -> httpx.Response:
@@ -180,6 +182,10 @@ def test_no_secret_reaches_the_cassette(cassette: Path) -> None:
         for form in _variants(secret):
             assert form not in text, f"{secret!r} recorded as {form!r}"
     assert MASK in text
+
+
+def test_the_runs_secret_headers_come_from_the_mappings() -> None:
+    assert REDACT.headers == ("x-amz-access-token", "x-vtex-api-appkey", "x-vtex-api-apptoken")
 
 
 def test_what_is_masked(cassette: Path) -> None:

@@ -13,15 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from connector import build
+from connector.cassette import recorder
 from connector.client import SystemClient
 from connector.http import HttpResponse, RetryPolicy, Transport, error_message, new_client
 from connector.load import load_text
 from connector.model import Request, System
 from connector.project import Config, load_config, require
 from connector.ratelimit import RateLimiter
-from connector.render import Redactor
+from connector.render import MASK, Redactor, secret_headers
 from connector.schema import check as schema_check
 from connector.state import open_store
 from connector.worker import Fleet, partitions
@@ -198,3 +200,46 @@ def test_a_partition_run_sees_its_own_value_only(tmp_path: Path) -> None:
         finally:
             fleet.close()
     assert runtime.system_settings["walmart"]["ship_node_types"] == ["WFSFulfilled"]
+
+
+# --- secret headers: derived from each mapping's auth section --------------------------------
+
+
+@pytest.mark.parametrize(("system", "headers"), [
+    ("amazon", ("x-amz-access-token",)),  # {{ token }}
+    ("vtex", ("x-vtex-api-appkey", "x-vtex-api-apptoken")),  # secret settings
+    ("adobe-commerce", ("authorization",)),
+    ("walmart", ("authorization", "wm_sec.access_token")),  # Basic of the secret; the token
+])
+def test_shipped_secret_headers(shipped: dict[str, System], system: str,
+                                headers: tuple[str, ...]) -> None:
+    assert secret_headers(shipped[system]) == headers
+
+
+def test_a_mappings_own_secret_header_never_reaches_a_cassette(tmp_path: Path) -> None:
+    """The redactor knows the header's name only (not the key's value): the name, derived
+    from the fictional mapping's auth section, is what keeps the key out of the file, out of
+    the echo in the answer, and out of the error."""
+    system = acme()
+    assert secret_headers(system) == ("x-acme-key",)  # X-Acme-Region reads no secret
+    redact = Redactor().with_headers(secret_headers(system))
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        key = request.headers["X-Acme-Key"]
+        return httpx.Response(403, json={"fault": f"key {key} refused"},
+                              headers={"X-Acme-Key": key})
+
+    path = tmp_path / "run.yaml"
+    transport = Transport(new_client(transport=httpx.MockTransport(echo)),
+                          retry=RetryPolicy(max_attempts=1), sleep=lambda seconds: None)
+    acme_client = SystemClient(system, {"api_key": KEY, "region": "eu"}, transport,
+                               Redactor().extended([KEY]))
+    with transport, recorder(path, redact):
+        said = acme_client.describe_error(acme_client.send(GET, {"id": "1"}))
+    text = path.read_text()
+    assert KEY not in text
+    (interaction,) = yaml.safe_load(text)["interactions"]
+    assert interaction["request"]["headers"]["x-acme-key"] == [MASK]
+    assert interaction["request"]["headers"]["x-acme-region"] == ["eu"]  # not a secret: kept
+    assert interaction["response"]["headers"]["x-acme-key"] == [MASK]
+    assert KEY not in said and MASK in said
