@@ -97,8 +97,8 @@ def schema(kind: str) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--from", "flow", default="amazon-to-vtex", show_default=True, metavar="FLOW",
               help="The shipped flow to start from (its rules, both mappings, connector.yaml): "
-                   "any flow of the shipped connector.yaml, Amazon's or Walmart's; a name it "
-                   "does not have is refused with the list.")
+                   "any flow of the shipped connector.yaml; a name it does not have is "
+                   "refused with the list of them.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init(directory: Path, flow: str, force: bool) -> None:
     """Start a project in DIRECTORY from a shipped flow, with the schema modelines.
