@@ -3,10 +3,11 @@
 A production run becomes a regression test: the cassette replays offline (record mode
 `none`). Nothing secret may reach the file: credential headers are masked by name (HTTP's
 own, and those each mapping's auth section renders from a secret or token: no vendor's header
-names are kept here), setting values by the run's redactor, and OAuth fields (access and refresh tokens, client secrets)
-by key in JSON and form bodies, since tokens issued during the run are not settings. Every
-credential met that way is remembered for the rest of the recording (a token echoed in a later
-body), and secrets are also looked for percent-encoded and JSON-escaped.
+names are kept here), setting values by the run's redactor, and OAuth fields (access and
+refresh tokens, client secrets) by key in JSON and form bodies, since tokens issued during
+the run are not settings. Every credential met that way is remembered for the rest of the
+recording (a token echoed in a later body), and secrets are also looked for percent-encoded
+and JSON-escaped.
 
 The cassette also carries the run's start time (and whatever the caller adds, e.g. the flows)
 under a top-level `metadata:` key, so that `connector test --cassette` replays the run at its

@@ -95,12 +95,16 @@ class SystemClient:
         """
         safe = request.method in ("GET", "HEAD") if idempotent is None else idempotent
         token = self._tokens.get() if self._tokens else ""
-        response = self.transport.send(to_http(self.render(request, context, token), self.system), idempotent=safe)
+        response = self._send(request, context, token, safe)
         if self._tokens is not None and response.status in (401, 403):
             self._tokens.invalidate(token)
-            token = self._tokens.get()
-            response = self.transport.send(to_http(self.render(request, context, token), self.system), idempotent=safe)
+            response = self._send(request, context, self._tokens.get(), safe)
         return response
+
+    def _send(self, request: Request, context: Mapping[str, Any], token: str,
+              idempotent: bool) -> HttpResponse:
+        http = to_http(self.render(request, context, token), self.system)
+        return self.transport.send(http, idempotent=idempotent)
 
     def describe_error(self, response: HttpResponse) -> str:
         return self.redact(f"{self.system.name} answered {response.status}: "

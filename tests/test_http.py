@@ -388,8 +388,8 @@ def test_error_message(response: HttpResponse, expected: str) -> None:
     (("abs(code)", "code"), {"code": "E1"}, "E1"),  # a type error is no words, not a failure
     (("count",), {"count": 3}, "3"),
     (("ok",), {"ok": True}, '{"ok": true}'),  # not words: the body itself
-    (("placeholders(message, parameters)",), {"message": "%1 of %n", "parameters": {"0": "a", "n": 2}},
-     "a of 2"),
+    (("placeholders(message, parameters)",),
+     {"message": "%1 of %n", "parameters": {"0": "a", "n": 2}}, "a of 2"),
 ])
 def test_declared_error_message(declared: tuple[str, ...], body: Any, expected: str) -> None:
     assert error_message(_resp(400, body), declared) == expected
