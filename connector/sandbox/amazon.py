@@ -80,6 +80,8 @@ class Amazon:
         # Changes younger than this are not served yet (searchOrders' default upper bound).
         self.freshness_lag = TWO_MINUTES
         self.acknowledgements: dict[str, list[str]] = {}
+        # Per order, the tracking number of each package a fulfillment feed message shipped.
+        self.fulfillments: dict[str, list[str]] = {}
         if rate_limits is True:
             self.limiter: TokenBuckets | None = TokenBuckets(PUBLISHED_LIMITS)
         elif rate_limits:

@@ -1,4 +1,6 @@
-"""Feeds API 2021-06-30 simulator, for POST_ORDER_ACKNOWLEDGEMENT_DATA (the seller's cancel).
+"""Feeds API 2021-06-30 simulator, for the order feeds: POST_ORDER_ACKNOWLEDGEMENT_DATA (the
+seller's cancel) and POST_ORDER_FULFILLMENT_DATA (shipment confirmations in bulk); what each
+message does is `amazon_feed_messages`.
 
 Flow (feeds_2021-06-30.json and the research notes): createFeedDocument returns a presigned
 URL on this server; the client PUTs the XML there with the same Content-Type; createFeed
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from connector.sandbox.amazon_feed_messages import CANCEL_REASONS, MESSAGE_TYPES
 from connector.sandbox.clock import amazon_time
 from connector.sandbox.errors import amazon_error
 from connector.sandbox.server import Mount, Request, Response, Route, route
@@ -31,12 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CANCEL_REASONS", "AmazonFeeds"]
 
-ACKNOWLEDGEMENT = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
-# OrderAcknowledgement.xsd CancelReason values (research notes §6).
-CANCEL_REASONS = frozenset({
-    "NoInventory", "ShippingAddressUndeliverable", "CustomerExchange", "BuyerCanceled",
-    "GeneralAdjustment", "CarrierCreditDecision", "RiskAssessmentInformationNotValid",
-    "CarrierCoverageFailure", "CustomerReturn", "MerchandiseNotReceived"})
 URL_LIFETIME = timedelta(minutes=5)
 
 
@@ -198,8 +195,8 @@ class AmazonFeeds:
         if not isinstance(markets, list) or not 1 <= len(markets) <= 25 or not all(
                 isinstance(m, str) for m in markets):
             return _invalid("marketplaceIds must list 1 to 25 marketplace ids")
-        if body["feedType"] != ACKNOWLEDGEMENT:
-            return _invalid(f"The sandbox only simulates {ACKNOWLEDGEMENT} feeds")
+        if body["feedType"] not in MESSAGE_TYPES:
+            return _invalid(f"The sandbox only simulates {' and '.join(MESSAGE_TYPES)} feeds")
         if body["inputFeedDocumentId"] not in self.documents:
             return _invalid(f"inputFeedDocumentId {body['inputFeedDocumentId']} not found")
         feed_id = str(next(self._ids))
@@ -266,15 +263,14 @@ class AmazonFeeds:
         now = amazon_time(self.amazon.clock.now())
         feed.setdefault("processingStartTime", now)
         results: list[tuple[str, str, str, str | None]] = []
+        kind, apply = MESSAGE_TYPES[feed["feedType"]]
         try:
             if self._fatal > 0:
                 self._fatal -= 1
                 raise ValueError("Injected fault: the feed could not be processed")
             root = _strip_namespaces(ET.fromstring(content))
-            if root.tag != "AmazonEnvelope" or root.findtext("MessageType") != \
-                    "OrderAcknowledgement":
-                raise ValueError("the document is not an AmazonEnvelope with MessageType "
-                                 "OrderAcknowledgement")
+            if root.tag != "AmazonEnvelope" or root.findtext("MessageType") != kind:
+                raise ValueError(f"the document is not an AmazonEnvelope with MessageType {kind}")
         except (ET.ParseError, ValueError) as error:
             status = "FATAL"
             results.append(("0", "Error", f"XML Parsing Fatal Error: {error}", None))
@@ -285,10 +281,12 @@ class AmazonFeeds:
             for message in root.findall("Message"):
                 processed += 1
                 message_id = message.findtext("MessageID") or str(processed)
-                ack = message.find("OrderAcknowledgement")
-                problem = self._apply(ack)
+                element = message.find(kind)
+                order_id = (element.findtext("AmazonOrderID") or "").strip() \
+                    if element is not None else None
+                problem = self._rejections.pop(order_id) if order_id in self._rejections \
+                    else apply(self.amazon, element)
                 if problem is not None:
-                    order_id = ack.findtext("AmazonOrderID") if ack is not None else None
                     results.append((message_id, "Error", problem, order_id))
         report = _report(feed_id, processed, results)
         document_id = f"amzn1.tortuga.4.na.{uuid.uuid4()}"
@@ -299,49 +297,6 @@ class AmazonFeeds:
             self.documents[document_id]["compressionAlgorithm"] = "GZIP"
         feed.update(processingStatus=status, processingEndTime=now,
                     resultFeedDocumentId=document_id)
-
-    def _apply(self, ack: ET.Element | None) -> str | None:
-        """Apply one OrderAcknowledgement; the problem text if it is an Error."""
-        if ack is None:
-            return "The message has no OrderAcknowledgement element"
-        order_id = (ack.findtext("AmazonOrderID") or "").strip()
-        code = (ack.findtext("StatusCode") or "").strip()
-        if order_id in self._rejections:
-            return self._rejections.pop(order_id)
-        order = self.amazon.orders.get(order_id)
-        if order is None:
-            return f"AmazonOrderID {order_id!r} was not found"
-        if code not in ("Success", "Failure"):
-            return f"StatusCode must be Success or Failure, not {code!r}"
-        items = {item["orderItemId"]: item for item in order["orderItems"]}
-        reasons: dict[str, str] = {}
-        for element in ack.findall("Item"):
-            item_code = (element.findtext("AmazonOrderItemCode") or "").strip()
-            if item_code not in items:
-                return f"AmazonOrderItemCode {item_code!r} is not an item of order {order_id}"
-            reason = (element.findtext("CancelReason") or "").strip()
-            if reason and reason not in CANCEL_REASONS:
-                return f"CancelReason {reason!r} is not a valid value"
-            if reason:
-                reasons[item_code] = reason
-        if code == "Success":
-            self.amazon.acknowledgements.setdefault(order_id, []).append(code)
-            return None
-        status = order.get("fulfillment", {}).get("fulfillmentStatus")
-        if status != "UNSHIPPED":
-            return (f"Order {order_id} is {status}: it can only be cancelled while UNSHIPPED "
-                    "(a shipped order needs a return or a refund)")
-        fallback = next(iter(reasons.values()), "")
-        for item_code, item in items.items():
-            execution: dict[str, str] = {"cancelledBy": "MERCHANT"}
-            reason = reasons.get(item_code, fallback)
-            if reason:
-                execution["cancelReason"] = reason
-            item.setdefault("cancellation", {})["cancellationExecution"] = execution
-        order["fulfillment"]["fulfillmentStatus"] = "CANCELLED"
-        self.amazon.acknowledgements.setdefault(order_id, []).append(code)
-        self.amazon.touch(order)
-        return None
 
 
 def _report(feed_id: str, processed: int,

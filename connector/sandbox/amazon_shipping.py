@@ -18,7 +18,7 @@ from connector.sandbox.server import Request, Response
 if TYPE_CHECKING:
     from connector.sandbox.amazon import Amazon
 
-__all__ = ["confirm_shipment"]
+__all__ = ["apply_shipped", "confirm_shipment", "shipped_quantities"]
 
 
 def confirm_shipment(amazon: Amazon, request: Request) -> Response:
@@ -47,7 +47,7 @@ def confirm_shipment(amazon: Amazon, request: Request) -> Response:
     if status not in ("UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"):
         return _shipment_error(f"The order is {status}; only UNSHIPPED or PARTIALLY_SHIPPED "
                                "orders can be confirmed")
-    shipped = _shipped_quantities(p for p in packages if p is not existing)
+    shipped = shipped_quantities(p for p in packages if p is not existing)
     for line in detail["orderItems"]:
         item = next(i for i in order["orderItems"] if i["orderItemId"] == line["orderItemId"])
         already = shipped.get(line["orderItemId"], 0)
@@ -72,12 +72,14 @@ def confirm_shipment(amazon: Amazon, request: Request) -> Response:
         packages[packages.index(existing)] = package
     else:
         packages.append(package)
-    _apply_shipped(amazon, order)
+    apply_shipped(amazon, order)
     return Response.empty(204)
 
 
-def _apply_shipped(amazon: Amazon, order: dict[str, Any]) -> None:
-    shipped = _shipped_quantities(order.get("packages", []))
+def apply_shipped(amazon: Amazon, order: dict[str, Any]) -> None:
+    """The items' fulfilled quantities and the order's status from its packages (shared with
+    the fulfillment feed, so both routes leave an order alike)."""
+    shipped = shipped_quantities(order.get("packages", []))
     done = True
     for item in order["orderItems"]:
         count = min(shipped.get(item["orderItemId"], 0), item["quantityOrdered"])
@@ -93,7 +95,8 @@ def _shipment_error(message: str) -> Response:
     return amazon_error(400, "Invalid Input", "Invalid Input", message)
 
 
-def _shipped_quantities(packages: Any) -> dict[str, int]:
+def shipped_quantities(packages: Any) -> dict[str, int]:
+    """Units in packages so far, per orderItemId."""
     totals: dict[str, int] = {}
     for package in packages:
         for line in package.get("packageItems", []):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import uuid
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import httpx
@@ -51,3 +53,51 @@ def walmart_token(sandbox: Sandbox, client: httpx.Client) -> str:
                                     "Authorization": f"Basic {basic.decode()}"})
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+# -- order feeds (Feeds API 2021-06-30) -------------------------------------------------
+def envelope(message_type: str, messages: list[str]) -> bytes:
+    """An AmazonEnvelope of `message_type` around the given <Message> bodies, numbered 1…n."""
+    body = "".join(f"<Message><MessageID>{number}</MessageID>{message}</Message>"
+                   for number, message in enumerate(messages, 1))
+    return ('<?xml version="1.0" encoding="UTF-8"?><AmazonEnvelope '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:noNamespaceSchemaLocation="amzn-envelope.xsd"><Header><DocumentVersion>1.01'
+            '</DocumentVersion><MerchantIdentifier>SANDBOX</MerchantIdentifier></Header>'
+            f"<MessageType>{message_type}</MessageType>{body}</AmazonEnvelope>").encode()
+
+
+def submit_feed(amazon: Api, content: bytes,
+                feed_type: str = "POST_ORDER_ACKNOWLEDGEMENT_DATA") -> str:
+    """createFeedDocument, the upload to its presigned URL, createFeed: the feedId."""
+    created = amazon.post("/feeds/2021-06-30/documents",
+                          json={"contentType": "text/xml; charset=UTF-8"})
+    assert created.status_code == 201, created.text
+    document = created.json()
+    assert document["url"].startswith(amazon.base.rsplit("/", 1)[0] + "/amazon-uploads/")
+    upload = amazon.client.put(document["url"], content=content,
+                               headers={"Content-Type": "text/xml; charset=UTF-8"})
+    assert upload.status_code == 200, upload.text
+    feed = amazon.post("/feeds/2021-06-30/feeds", json={
+        "feedType": feed_type, "marketplaceIds": ["ATVPDKIKX0DER"],
+        "inputFeedDocumentId": document["feedDocumentId"]})
+    assert feed.status_code == 202, feed.text
+    return str(feed.json()["feedId"])
+
+
+def poll_feed(amazon: Api, feed_id: str) -> tuple[list[str], dict[str, Any]]:
+    """getFeed until the feed is no longer queued or in progress: the statuses seen, the feed."""
+    statuses: list[str] = []
+    while not statuses or statuses[-1] in ("IN_QUEUE", "IN_PROGRESS"):
+        feed = amazon.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
+        statuses.append(feed["processingStatus"])
+    return statuses, feed
+
+
+def feed_report(amazon: Api, document_id: str) -> ET.Element:
+    """The processing report of a feed (getFeedDocument, its URL, gunzipped)."""
+    document = amazon.get(f"/feeds/2021-06-30/documents/{document_id}").json()
+    response = amazon.client.get(document["url"])
+    assert response.status_code == 200
+    assert document["compressionAlgorithm"] == "GZIP"  # the sandbox's default
+    return ET.fromstring(gzip.decompress(response.content))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
-import xml.etree.ElementTree as ET
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import Api, amazon_token
+from sandbox_helpers import Api, amazon_token, envelope, feed_report, poll_feed, submit_feed
 
 from connector.sandbox import Sandbox
 from connector.sandbox.clock import amazon_time
@@ -273,52 +271,14 @@ def test_confirmation_for_another_marketplace_or_too_many_units(sandbox: Sandbox
 # -- the order acknowledgement feed -----------------------------------------------------
 def _ack_feed(*acks: tuple[str, str, str | None], items: dict[str, list[str]]) -> bytes:
     messages = []
-    for number, (order_id, code, reason) in enumerate(acks, 1):
+    for order_id, code, reason in acks:
         lines = "".join(
             f"<Item><AmazonOrderItemCode>{item}</AmazonOrderItemCode>"
             + (f"<CancelReason>{reason}</CancelReason>" if reason else "") + "</Item>"
             for item in items[order_id])
-        messages.append(f"<Message><MessageID>{number}</MessageID><OrderAcknowledgement>"
-                        f"<AmazonOrderID>{order_id}</AmazonOrderID><StatusCode>{code}"
-                        f"</StatusCode>{lines}</OrderAcknowledgement></Message>")
-    return ('<?xml version="1.0" encoding="UTF-8"?><AmazonEnvelope '
-            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            'xsi:noNamespaceSchemaLocation="amzn-envelope.xsd"><Header><DocumentVersion>1.01'
-            '</DocumentVersion><MerchantIdentifier>SANDBOX</MerchantIdentifier></Header>'
-            '<MessageType>OrderAcknowledgement</MessageType>' + "".join(messages)
-            + "</AmazonEnvelope>").encode()
-
-
-def _submit(amazon: Api, content: bytes) -> str:
-    created = amazon.post("/feeds/2021-06-30/documents",
-                          json={"contentType": "text/xml; charset=UTF-8"})
-    assert created.status_code == 201, created.text
-    document = created.json()
-    assert document["url"].startswith(amazon.base.rsplit("/", 1)[0] + "/amazon-uploads/")
-    upload = amazon.client.put(document["url"], content=content,
-                               headers={"Content-Type": "text/xml; charset=UTF-8"})
-    assert upload.status_code == 200, upload.text
-    feed = amazon.post("/feeds/2021-06-30/feeds", json={
-        "feedType": "POST_ORDER_ACKNOWLEDGEMENT_DATA", "marketplaceIds": ["ATVPDKIKX0DER"],
-        "inputFeedDocumentId": document["feedDocumentId"]})
-    assert feed.status_code == 202, feed.text
-    return str(feed.json()["feedId"])
-
-
-def _poll(amazon: Api, feed_id: str) -> tuple[list[str], dict[str, Any]]:
-    statuses: list[str] = []
-    while not statuses or statuses[-1] in ("IN_QUEUE", "IN_PROGRESS"):
-        feed = amazon.get(f"/feeds/2021-06-30/feeds/{feed_id}").json()
-        statuses.append(feed["processingStatus"])
-    return statuses, feed
-
-
-def _report(amazon: Api, document_id: str) -> ET.Element:
-    document = amazon.get(f"/feeds/2021-06-30/documents/{document_id}").json()
-    response = amazon.client.get(document["url"])
-    assert response.status_code == 200
-    assert document["compressionAlgorithm"] == "GZIP"  # the sandbox's default
-    return ET.fromstring(gzip.decompress(response.content))
+        messages.append(f"<OrderAcknowledgement><AmazonOrderID>{order_id}</AmazonOrderID>"
+                        f"<StatusCode>{code}</StatusCode>{lines}</OrderAcknowledgement>")
+    return envelope("OrderAcknowledgement", messages)
 
 
 def test_feed_cancels_an_unshipped_order_and_refuses_a_shipped_one(sandbox: Sandbox,
@@ -326,12 +286,12 @@ def test_feed_cancels_an_unshipped_order_and_refuses_a_shipped_one(sandbox: Sand
     orders = sandbox.amazon.orders
     items = {oid: [i["orderItemId"] for i in orders[oid]["orderItems"]]
              for oid in ("113-0000003-0000002", "113-0000003-0000003")}
-    feed_id = _submit(amazon, _ack_feed(("113-0000003-0000002", "Failure", "NoInventory"),
+    feed_id = submit_feed(amazon, _ack_feed(("113-0000003-0000002", "Failure", "NoInventory"),
                                         ("113-0000003-0000003", "Failure", "NoInventory"),
                                         items=items))
-    statuses, feed = _poll(amazon, feed_id)
+    statuses, feed = poll_feed(amazon, feed_id)
     assert statuses == ["IN_QUEUE", "IN_PROGRESS", "DONE"]
-    report = _report(amazon, feed["resultFeedDocumentId"])
+    report = feed_report(amazon, feed["resultFeedDocumentId"])
     summary = report.find("Message/ProcessingReport/ProcessingSummary")
     assert summary is not None
     assert [summary.findtext(n) for n in ("MessagesProcessed", "MessagesSuccessful",
@@ -349,16 +309,16 @@ def test_feed_cancels_an_unshipped_order_and_refuses_a_shipped_one(sandbox: Sand
 
 
 def test_feed_that_does_not_parse_is_fatal(sandbox: Sandbox, amazon: Api) -> None:
-    statuses, feed = _poll(amazon, _submit(amazon, b"<AmazonEnvelope><Message>"))
+    statuses, feed = poll_feed(amazon, submit_feed(amazon, b"<AmazonEnvelope><Message>"))
     assert statuses[-1] == "FATAL"
-    report = _report(amazon, feed["resultFeedDocumentId"])
+    report = feed_report(amazon, feed["resultFeedDocumentId"])
     assert report.findtext("Message/ProcessingReport/Result/ResultCode") == "Error"
 
 
 def test_feeds_are_processed_without_polling(sandbox: Sandbox, amazon: Api) -> None:
     order_id = "111-0000001-0000008"
     items = {order_id: [i["orderItemId"] for i in sandbox.amazon.orders[order_id]["orderItems"]]}
-    _submit(amazon, _ack_feed((order_id, "Failure", "BuyerCanceled"), items=items))
+    submit_feed(amazon, _ack_feed((order_id, "Failure", "BuyerCanceled"), items=items))
     got = amazon.get(f"/orders/2026-01-01/orders/{order_id}",
                      params={"includedData": "FULFILLMENT,CANCELLATION"}).json()["order"]
     assert got["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
@@ -377,11 +337,11 @@ def test_a_feed_sent_twice_cancels_once_and_reports_each_message(sandbox: Sandbo
     ids = ("113-0000003-0000002", "111-0000001-0000008")
     items = {oid: [i["orderItemId"] for i in orders[oid]["orderItems"]] for oid in ids}
     content = _ack_feed(*((oid, "Failure", "NoInventory") for oid in ids), items=items)
-    _poll(amazon, _submit(amazon, content))
+    poll_feed(amazon, submit_feed(amazon, content))
     stamps = {oid: orders[oid]["lastUpdatedTime"] for oid in ids}
-    statuses, feed = _poll(amazon, _submit(amazon, content))
+    statuses, feed = poll_feed(amazon, submit_feed(amazon, content))
     assert statuses[-1] == "DONE"
-    report = _report(amazon, feed["resultFeedDocumentId"])
+    report = feed_report(amazon, feed["resultFeedDocumentId"])
     results = report.findall("Message/ProcessingReport/Result")
     assert [(r.findtext("MessageID"), r.findtext("ResultCode"),
              r.findtext("AdditionalInfo/AmazonOrderID")) for r in results] == [
@@ -450,14 +410,14 @@ def test_feed_reports_each_bad_message(sandbox: Sandbox, amazon: Api) -> None:
     items = {oid: [i["orderItemId"] for i in orders[oid]["orderItems"]]
              for oid in ("113-0000003-0000004", "112-0000002-0000002")}
     items["999-9999999-9999999"] = ["1"]
-    feed_id = _submit(amazon, _ack_feed(("113-0000003-0000004", "Success", None),
+    feed_id = submit_feed(amazon, _ack_feed(("113-0000003-0000004", "Success", None),
                                         ("112-0000002-0000002", "Failure", "NotAReason"),
                                         ("999-9999999-9999999", "Failure", None),
                                         items=items))
     sandbox.amazon.feeds_api.polls_before_done = 0
-    statuses, feed = _poll(amazon, feed_id)
+    statuses, feed = poll_feed(amazon, feed_id)
     assert statuses == ["DONE"]
-    report = _report(amazon, feed["resultFeedDocumentId"])
+    report = feed_report(amazon, feed["resultFeedDocumentId"])
     summary = report.find("Message/ProcessingReport/ProcessingSummary")
     assert summary is not None and summary.findtext("MessagesWithError") == "2"
     errors = {r.findtext("MessageID"): r.findtext("AdditionalInfo/AmazonOrderID")
