@@ -103,11 +103,12 @@ class Batcher:
 
     def flush(self) -> list[MemberResult]:
         """Send every gathered group as batches of at most `max_orders` (the caller sweeps
-        the ones left waiting)."""
+        the ones left waiting), in the order of their action and group: orders are evaluated
+        in a thread pool, and the order batches are sent in should not depend on it."""
         results: list[MemberResult] = []
         with self._lock:
             gathered, self._gathered = self._gathered, {}
-        for (_name, group), items in gathered.items():
+        for (_name, group), items in sorted(gathered.items(), key=lambda entry: entry[0]):
             action = items[0].action
             size = action.batch.max_orders if action is not None and action.batch else 1
             for start in range(0, len(items), size):
