@@ -134,14 +134,16 @@ def settle(config: Config, sandbox: Sandbox, db: Path, flows: Sequence[str] = FL
     return done
 
 
-_REFERENCES: dict[tuple[tuple[str, ...], str | int, int], dict[str, Any]] = {}
+_REFERENCES: dict[tuple[tuple[str, ...], str | int, int, tuple[tuple[str, str], ...]],
+                  dict[str, Any]] = {}
 
 
 def reference(flows: Sequence[str] = FLOWS, orders: str | int = "scenarios",
-              seed: int = 0) -> dict[str, Any]:
+              seed: int = 0, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The effects of fault-free runs (two, so that changes one flow makes to another's
-    source are seen) on a fresh sandbox seeded alike; computed once per session."""
-    key = (tuple(flows), orders, seed)
+    source are seen) on a fresh sandbox seeded alike, with the environment `env` (flow
+    settings); computed once per session."""
+    key = (tuple(flows), orders, seed, tuple(sorted((env or {}).items())))
     if key not in _REFERENCES:
         import tempfile
 
@@ -153,9 +155,9 @@ def reference(flows: Sequence[str] = FLOWS, orders: str | int = "scenarios",
             with Sandbox(orders=orders, seed=seed) as sandbox, \
                     tempfile.TemporaryDirectory() as tmp:
                 sandbox.amazon.feeds_api.polls_before_done = 0
-                run(config, sandbox, Path(tmp) / "state.db", flows)
+                run(config, sandbox, Path(tmp) / "state.db", flows, env)
                 sandbox.advance(400)
-                run(config, sandbox, Path(tmp) / "state.db", flows)
+                run(config, sandbox, Path(tmp) / "state.db", flows, env)
                 assert sandbox.errors == []
                 _REFERENCES[key] = effects(sandbox)
         finally:

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -41,8 +41,10 @@ MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 class Child:
     """A `connector apply` subprocess that a sandbox hook can kill."""
 
-    def __init__(self, sandbox: Sandbox, state: Path, flow: str) -> None:
+    def __init__(self, sandbox: Sandbox, state: Path, flow: str,
+                 env: Mapping[str, str] | None = None) -> None:
         self.sandbox, self.state, self.flow = sandbox, state, flow
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[str] | None = None
         self.killed = threading.Event()
         self._started = threading.Event()
@@ -59,7 +61,7 @@ class Child:
         """Run to the end (or the kill); (exit code, stdout + stderr)."""
         self.proc = subprocess.Popen(
             [*CONNECTOR, "apply", "--flow", self.flow], cwd=REPO, text=True,
-            env=child_env(self.sandbox, self.state), stdout=subprocess.PIPE,
+            env=child_env(self.sandbox, self.state, **self.env), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
         self._started.set()
         try:
@@ -95,11 +97,13 @@ def state(tmp_path: Path) -> Path:
 
 
 def crash_and_recover(sandbox: Sandbox, state: Path, flow: str, arm: Callable[[Child], None],
-                      orders: str | int, seed: int = 0, *, exact_comments: bool = False) -> int:
+                      orders: str | int, seed: int = 0, *, exact_comments: bool = False,
+                      env: Mapping[str, str] | None = None) -> int:
     """Run the child with the kill armed, check it died there, run it again until clean,
-    and compare the effects with an uninterrupted run. Returns how many ledger entries the
-    killed run left pending (intents whose outcome it never recorded)."""
-    child = Child(sandbox, state, flow)
+    and compare the effects with an uninterrupted run, all with the environment `env` (flow
+    settings). Returns how many ledger entries the killed run left pending (intents whose
+    outcome it never recorded)."""
+    child = Child(sandbox, state, flow, env)
     arm(child)
     code, out = child.run()
     assert child.killed.is_set() and code == -signal.SIGKILL, f"not killed ({code}):\n{out}"
@@ -111,15 +115,15 @@ def crash_and_recover(sandbox: Sandbox, state: Path, flow: str, arm: Callable[[C
     # The next run, in process (same code, real time, no start-up cost), until clean.
     config = load()
     for _ in range(3):
-        summary = one(run_flows(config, [flow], f"sqlite:///{state}", sandbox.settings(), {},
-                                poll_scale=0.0)[0])
+        summary = one(run_flows(config, [flow], f"sqlite:///{state}", sandbox.settings(),
+                                dict(env or {}), poll_scale=0.0)[0])
         if not (summary.failed or summary.unknown or summary.errors):
             break
     assert not (summary.failed or summary.unknown or summary.errors), summary.errors[:5]
     # A comment in flight when the child died is added again (the xfail test below):
     # compared apart from that, so that everything else is held exact.
     got = effects(sandbox, distinct_comments=not exact_comments)
-    assert differences(got, reference([flow], orders, seed)) == []
+    assert differences(got, reference([flow], orders, seed, env)) == []
     with open_store(f"sqlite:///{state}") as store:
         assert summary.window is not None
         assert store.get_cursor(flow) == summary.window.before
@@ -244,19 +248,56 @@ def amazon_box() -> Iterator[Sandbox]:
         yield box
 
 
-@pytest.mark.parametrize(("method", "path", "after"), [
+FEED = {"CONNECTOR_FLOW_ADOBE_COMMERCE_TO_AMAZON_SHIPMENT_CONFIRMATION": "feed"}
+
+
+def _fulfillment_step(sandbox: Sandbox, method: str) -> Callable[[Request], bool]:
+    """Which request is the fulfillment feed's own (the run also sends the cancellation
+    feed): its upload and createFeed by their content, its polls by the feed's type, its
+    createFeedDocument as the one sent once the cancellation feed exists and no fulfillment
+    feed does (batches are sent in the order of their action names: amazon.cancel_order
+    first; were it otherwise, no request would match and the child would not be killed)."""
+    def ours(request: Request) -> bool:
+        if method == "PUT":
+            return b"<MessageType>OrderFulfillment</MessageType>" in request.body
+        if request.path.endswith("/feeds"):
+            return b'"POST_ORDER_FULFILLMENT_DATA"' in request.body
+        if method == "GET":
+            feed = sandbox.amazon.feeds.get(request.path.rsplit("/", 1)[-1], {})
+            return feed.get("feedType") == "POST_ORDER_FULFILLMENT_DATA"
+        types = {feed["feedType"] for feed in sandbox.amazon.feeds.values()}
+        return types == {"POST_ORDER_ACKNOWLEDGEMENT_DATA"}
+    return ours
+
+
+_STEPS = [
     ("POST", r"/feeds/2021-06-30/documents$", True),  # document created, not uploaded
     ("PUT", r"^/amazon-uploads/", True),  # uploaded, no feed
     ("POST", r"/feeds/2021-06-30/feeds$", True),  # feed created: Amazon will process it
     ("GET", r"/feeds/2021-06-30/feeds/\d+$", False),  # while polling
-    ("POST", r"/shipmentConfirmation$", True),  # shipment confirmed, answer lost
-], ids=["document", "upload", "feed", "poll", "confirm"])
-def test_killed_mid_feed_or_confirmation(amazon_box: Sandbox, state: Path, method: str,
-                                         path: str, after: bool) -> None:
-    def arm(child: Child) -> None:
-        amazon_box.faults.on_next("amazon", method, path, child.kill, after=after)
+]
 
-    assert crash_and_recover(amazon_box, state, TO_AMAZON, arm, "scenarios") >= 1
+
+@pytest.mark.parametrize(("mode", "method", "path", "after"), [
+    *(("call", *step) for step in _STEPS),  # the cancellation feed's steps
+    ("call", "POST", r"/shipmentConfirmation$", True),  # shipment confirmed, answer lost
+    *(("feed", *step) for step in _STEPS),  # the fulfillment feed's steps
+], ids=["document", "upload", "feed", "poll", "confirm", "fulfillment-document",
+        "fulfillment-upload", "fulfillment-feed", "fulfillment-poll"])
+def test_killed_mid_feed_or_confirmation(amazon_box: Sandbox, state: Path, mode: str,
+                                         method: str, path: str, after: bool) -> None:
+    env = FEED if mode == "feed" else {}
+
+    def arm(child: Child) -> None:
+        match = _fulfillment_step(amazon_box, method) if mode == "feed" else (lambda r: True)
+        amazon_box.faults.on_next("amazon", method, path, nth(1, child.kill, match),
+                                  count=None, after=after)
+
+    assert crash_and_recover(amazon_box, state, TO_AMAZON, arm, "scenarios", env=env) >= 1
     feeds = amazon_box.amazon.feeds
     assert [f["processingStatus"] for f in feeds.values()].count("DONE") >= 1
     assert amazon_box.amazon.acknowledgements["113-0000003-0000002"] == ["Failure"]  # once
+    # The shipment: confirmed once, by the route the setting picks.
+    assert len(amazon_box.amazon.orders["113-0000003-0000001"]["packages"]) == 1
+    assert len(amazon_box.amazon.fulfillments.get("113-0000003-0000001", [])) == \
+        (1 if mode == "feed" else 0)
