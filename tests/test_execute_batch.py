@@ -20,6 +20,8 @@ def systems():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("action", "batched", "declared", "effect"), [
     ("amazon.cancel_order", True, True, "create_feed"),  # one feed for the run's orders
+    ("amazon.confirm_shipment_feed", True, True, "create_feed"),  # the same, for shipments
+    ("amazon.confirm_shipment", False, False, None),  # one call per order
     # a write whose poll of one attempt only checks its own answer (Magento's true/false):
     # sent at once, never waited on as if it were a read
     ("adobe-commerce.cancel_order", False, False, None),

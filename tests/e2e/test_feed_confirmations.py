@@ -127,3 +127,20 @@ def test_a_refused_message_fails_only_its_own_order(config: Config, generated: S
         failed = [e.action for e in store.entries(FLOW, "failed")]
     assert len(done) == len(generated.amazon.fulfillments)
     assert failed == ["amazon.confirm_shipment_feed"]  # the ledger keeps the refusal
+
+
+def test_a_carrier_amazon_has_no_code_for_goes_as_its_name(config: Config, sandbox: Sandbox,
+                                                           tmp_path: Path) -> None:
+    """FulfillmentData holds a CarrierCode or a CarrierName: a Magento carrier with no Amazon
+    code is sent by its title, XML-escaped like every value of the feed."""
+    [track] = [t for d in sandbox.commerce.shipments.values() for t in d["tracks"]
+               if sandbox.commerce.orders[d["order_id"]]["ext_order_id"] == "113-0000003-0000001"]
+    track.update(carrier_code="custom", title="Fast & Sure <Post>", track_number="FS-1&2")
+    summary = apply(config, sandbox, tmp_path / "state.db", FEED)
+    assert not summary.failed and not summary.errors
+    [package] = sandbox.amazon.orders["113-0000003-0000001"]["packages"]
+    assert (package["carrier"], package["trackingNumber"]) == ("Fast & Sure <Post>", "FS-1&2")
+    [content] = [d["content"] for d in sandbox.amazon.documents.values()
+                 if b"<MessageType>OrderFulfillment" in (d.get("content") or b"")]
+    assert b"<CarrierName>Fast &amp; Sure &lt;Post&gt;</CarrierName>" in content
+    assert b"<CarrierCode>" not in content
