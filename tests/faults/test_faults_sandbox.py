@@ -165,7 +165,8 @@ def test_feed_fatal_switch_applies_nothing(sandbox: Sandbox) -> None:
         b"</AmazonOrderID><StatusCode>Failure</StatusCode></OrderAcknowledgement></Message>"
         b"</AmazonEnvelope>")
     for feed_id in ("f1", "f2"):
-        feeds.feeds[feed_id] = {"feedId": feed_id, "processingStatus": "IN_QUEUE"}
+        feeds.feeds[feed_id] = {"feedId": feed_id, "feedType": "POST_ORDER_ACKNOWLEDGEMENT_DATA",
+                                "processingStatus": "IN_QUEUE"}
         feeds._inputs[feed_id], feeds._polls[feed_id] = "doc-1", 0
         feeds._pending.append(feed_id)
         feeds.process_pending()
