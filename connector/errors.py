@@ -8,6 +8,7 @@ in one hierarchy, so that a caller catching `HTTPError` (an action failed remote
 
     ConnectorError (exit 2)
       ConfigError, UsageError, TemplateError
+      UndeclaredValue: an order holds a status, actor or fulfilment its mapping does not declare
       Busy (exit 1): another process runs the flow partition
       PartitionFailed: a worker's partition run stopped on an error
       HTTPError (exit 1)
@@ -58,6 +59,15 @@ class Busy(ConnectorError):
     as for failures: the configuration is fine, and the holder or the next run does the work."""
 
     exit_code = 1
+
+
+class UndeclaredValue(ConnectorError):
+    """An order's status, actor or fulfilment is outside its mapping's declared domain.
+
+    The rules are written, and `validate` analyses them, over the declared domains; a value
+    the system added since would match no rule (or only a `not_in` written without it) and
+    pass with nothing sent and nothing said. The order fails instead, with the value, the
+    field and the mapping file to declare it in, and is re-read on later runs."""
 
 
 class PartitionFailed(ConnectorError):

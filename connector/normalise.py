@@ -101,6 +101,37 @@ def normalise(system: System, raw: Mapping[str, Any]) -> dict[str, Any]:
     return order
 
 
+#: The canonical fields whose values a mapping declares (`domains:`), which rules test.
+DOMAIN_FIELDS = ("status", "actor", "fulfilment")
+
+
+def undeclared(system: System, order: Mapping[str, Any]) -> list[str]:
+    """Each value of `order` outside `system`'s declared domains, described for a person:
+    the value, the field, what it was read from, and the mapping file to declare it in.
+
+    Null is not a value (an order that is not cancelled has no actor) and an empty domain
+    declares nothing to check (Adobe Commerce has no actor).
+    """
+    found = []
+    for name in DOMAIN_FIELDS:
+        declared = getattr(system.domains, name)
+        value = order.get(name)
+        if value is None or not declared or value in declared:
+            continue
+        read = " ".join((system.normalise.fields.get(name) or "").split())
+        origin = ""
+        if read and order.get("raw"):  # a raw record: where the mapping read the value
+            origin = (f", read from {read!r}" if len(read) <= 60
+                      else f", computed by normalise.{name}")
+            if name in system.normalise.maps:
+                origin += " and its map"
+        found.append(
+            f"{system.name} order {order.get('id')}: {name} {value!r}{origin} is not declared in "
+            f"{system.where.file} (domains.{name}: {', '.join(map(str, declared))}); declare "
+            f"it there and give the rules a choice for it: no rule was written for it")
+    return found
+
+
 def canonical(partial: Mapping[str, Any], system: System | str) -> dict[str, Any]:
     """A full canonical order from a partial one (rule tests, `explain` on canonical input).
 

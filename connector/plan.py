@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector import conditions, templates
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, UndeclaredValue
 from connector.evaluate import CompiledFlow, rule_context
 from connector.model import BUILTIN_ACTIONS, Action, ActionCall, Condition, Flow, Rule, System
+from connector.normalise import undeclared
 from connector.project import Config, resolve_settings
 from connector.render import Redactor, secret_headers, secret_values
 
@@ -151,7 +152,16 @@ def plan_order(
     outputs: Mapping[str, Any],
     now: str,
 ) -> tuple[list[Planned], Any]:
-    """Evaluate one order and plan the chosen actions. Returns (planned, decision)."""
+    """Evaluate one order and plan the chosen actions. Returns (planned, decision).
+
+    An order or counterpart holding a value its mapping does not declare is refused
+    (`UndeclaredValue`): no rule was written for it, so none of their verdicts is a decision.
+    """
+    problems = undeclared(runtime.source, order)
+    if target is not None:
+        problems += undeclared(runtime.target, target)
+    if problems:
+        raise UndeclaredValue("; ".join(problems))
     flow = runtime.flow
     context = rule_context(order, target, runtime.settings, runtime.public_settings, outputs, now)
     decision = runtime.compiled.evaluate(context)
