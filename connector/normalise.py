@@ -110,13 +110,15 @@ def undeclared(system: System, order: Mapping[str, Any]) -> list[str]:
     the value, the field, what it was read from, and the mapping file to declare it in.
 
     Null is not a value (an order that is not cancelled has no actor) and an empty domain
-    declares nothing to check (Adobe Commerce has no actor).
+    declares nothing to check (Adobe Commerce has no actor), except a raw record's status:
+    every rule tests it, so a record the mapping reads no status from matches none either.
     """
     found = []
     for name in DOMAIN_FIELDS:
         declared = getattr(system.domains, name)
         value = order.get(name)
-        if value is None or not declared or value in declared:
+        missing = value is None and name == "status" and bool(order.get("raw"))
+        if not declared or value in declared or (value is None and not missing):
             continue
         read = " ".join((system.normalise.fields.get(name) or "").split())
         origin = ""
@@ -125,10 +127,11 @@ def undeclared(system: System, order: Mapping[str, Any]) -> list[str]:
                       else f", computed by normalise.{name}")
             if name in system.normalise.maps:
                 origin += " and its map"
+        what = f"no {name}{origin}, and null is not" if missing else f"{name} {value!r}{origin} is not"
         found.append(
-            f"{system.name} order {order.get('id')}: {name} {value!r}{origin} is not declared in "
-            f"{system.where.file} (domains.{name}: {', '.join(map(str, declared))}); declare "
-            f"it there and give the rules a choice for it: no rule was written for it")
+            f"{system.name} order {order.get('id')}: {what} declared in {system.where.file} "
+            f"(domains.{name}: {', '.join(map(str, declared))}); declare it there and give "
+            f"the rules a choice for it: no rule was written for it")
     return found
 
 

@@ -29,7 +29,7 @@ def run(world: World, db: Path) -> Summary:
                        RunOptions(now=lambda: NOW, sleep=lambda s: None)).run()
 
 
-def seed(world: World, status: str, vtex_status: str, cancelled_by: str | None,
+def seed(world: World, status: str | None, vtex_status: str, cancelled_by: str | None,
          fulfilled_by: str = "MERCHANT") -> None:
     world.amazon["902-1"] = amazon_order("902-1", status, cancelled_by=cancelled_by,
                                          fulfilled_by=fulfilled_by)
@@ -47,6 +47,9 @@ UNDECLARED = [
     pytest.param("CANCELLED", "SYSTEM", "MERCHANT", "handling",
                  ("amazon order 902-1: actor 'SYSTEM', computed by normalise.actor and its map",
                   "mappings/amazon.yaml (domains.actor: seller, amazon, customer)"), id="actor"),
+    pytest.param(None, None, "MERCHANT", "handling",
+                 ("amazon order 902-1: no status, read from 'fulfillment.fulfillmentStatus', "
+                  "and null is not declared in mappings/amazon.yaml",), id="no-status"),
     pytest.param("UNSHIPPED", None, "PARTNER", "handling",
                  ("fulfilment 'PARTNER', read from 'fulfillment.fulfilledBy' and its map",
                   "mappings/amazon.yaml (domains.fulfilment: merchant, marketplace)"),
@@ -57,7 +60,7 @@ UNDECLARED = [
 @pytest.mark.parametrize(("status", "cancelled_by", "fulfilled_by", "vtex_status", "names"),
                          UNDECLARED)
 def test_an_undeclared_value_fails_the_order_naming_it(
-        tmp_path: Path, status: str, cancelled_by: str | None, fulfilled_by: str,
+        tmp_path: Path, status: str | None, cancelled_by: str | None, fulfilled_by: str,
         vtex_status: str, names: tuple[str, ...]) -> None:
     world = World()
     seed(world, status, vtex_status, cancelled_by, fulfilled_by)
