@@ -165,3 +165,88 @@ def test_a_target_without_the_cancelled_item_hears_nothing_of_it(
         expected: list[str]) -> None:
     _, actions = decide(config, flow, amazon_order(status), target)
     assert [a.name for a in actions] == expected
+
+
+# --- Walmart: the same at line level ------------------------------------------------------
+
+
+def walmart_order(*, cancelled: bool = True, first: str = "Acknowledged") -> dict[str, Any]:
+    """The spec's getAnOrder example (line 4, test1, 10.00 + 0.80 tax), its line in status
+    `first`, with a second line 5, test2 (20.00 + 1.60), cancelled by the seller (or not)."""
+    order = copy.deepcopy(WALMART[1])
+    order["purchaseOrderId"] = "1796277083099"
+    first_line = order["orderLines"]["orderLine"][0]
+    first_line["orderLineStatuses"]["orderLineStatus"][0]["status"] = first
+    second = copy.deepcopy(first_line)
+    second.update(lineNumber="5", item={"productName": "Second", "sku": "test2"})
+    charge = second["charges"]["charge"][0]
+    charge["chargeAmount"]["amount"], charge["tax"]["taxAmount"]["amount"] = 20, 1.6
+    status = second["orderLineStatuses"]["orderLineStatus"][0]
+    status.update(status="Cancelled" if cancelled else first,
+                  cancellationReason="SELLER_CANCEL_OUT_OF_STOCK")
+    order["orderLines"]["orderLine"].append(second)
+    return order
+
+
+@pytest.mark.parametrize(("cancelled", "items", "totals"), [
+    (True, [("test1", 1, "4")], (10, 0.8, 10.8)),
+    (False, [("test1", 1, "4"), ("test2", 1, "5")], (30, 2.4, 32.4)),
+])
+def test_walmart_import_has_only_the_live_lines(
+        config: Config, cancelled: bool, items: list[tuple[str, int, str]],
+        totals: tuple[float, float, float]) -> None:
+    entity = render(config, "walmart-to-adobe-commerce", "adobe-commerce", "create_order",
+                    walmart_order(cancelled=cancelled), "create")["entity"]
+    assert [(i["sku"], i["qty_ordered"], i["ext_order_item_id"]) for i in entity["items"]] == items
+    assert (entity["subtotal"], entity["tax_amount"], entity["grand_total"]) == totals
+
+
+def test_a_walmart_line_cancelled_in_part_keeps_its_live_units(config: Config) -> None:
+    order = walmart_order(cancelled=False)
+    line = order["orderLines"]["orderLine"][1]
+    line["orderLineQuantity"]["amount"] = "3"
+    line["orderLineStatuses"]["orderLineStatus"] = [
+        {"status": "Cancelled", "statusQuantity": {"unitOfMeasurement": "EACH", "amount": "2"},
+         "cancellationReason": "CUSTOMER_REQUESTED_SELLER_TO_CANCEL"},
+        {"status": "Acknowledged", "statusQuantity": {"unitOfMeasurement": "EACH", "amount": "1"}}]
+    runtime = prepare(config, "walmart-to-vtex", {})
+    canonical = normalise(runtime.source, order)
+    assert [(i["sku"], i["quantity"]) for i in canonical["items"]] == [("test1", 1), ("test2", 1)]
+    assert canonical["attributes"]["cancelled_items"] == [
+        {"id": "5", "sku": "test2", "quantity": 2, "cancelled_by": "customer"}]
+    assert (canonical["status"], canonical["attributes"]["live_status"]) == (
+        "PartlyCancelled", "Acknowledged")
+
+
+def walmart_commerce_order(refs: list[str]) -> dict[str, Any]:
+    items = [{"item_id": n, "sku": f"test{int(ref) - 3}", "qty_ordered": 1,
+              "ext_order_item_id": ref} for n, ref in enumerate(refs, start=1)]
+    return {"entity_id": 8, "increment_id": "1796277083099", "state": "processing",
+            "status": "processing", "ext_order_id": "1796277083099", "items": items}
+
+
+@pytest.mark.parametrize(("flow", "target", "reported"), [
+    ("walmart-to-adobe-commerce", walmart_commerce_order(["4", "5"]), True),
+    ("walmart-to-adobe-commerce", walmart_commerce_order(["4"]), False),
+    ("walmart-to-vtex", vtex_order(["test1", "test2"]), True),
+    ("walmart-to-vtex", vtex_order(["test1"]), False),
+])
+def test_a_later_walmart_line_cancellation_is_reported(
+        config: Config, flow: str, target: dict[str, Any], reported: bool) -> None:
+    _, actions = decide(config, flow, walmart_order(), target)
+    names = [a.name for a in actions]
+    if not reported:
+        assert "report" not in names and not any("cancel" in n for n in names), names
+        return
+    assert names == ["report"]
+    assert "line 5 test2 × 1 (by seller)" in actions[0].args["message"]
+
+
+def test_created_lines_are_acknowledged_before_the_report(config: Config) -> None:
+    """Walmart still has Created lines: acknowledging the live ones comes first (the seller
+    fulfils them); acknowledged, the order is listed again and the partial cancellation is
+    reported on that evaluation (the case above)."""
+    rules, actions = decide(config, "walmart-to-adobe-commerce", walmart_order(first="Created"),
+                            walmart_commerce_order(["4", "5"]))
+    assert (rules, [a.name for a in actions]) == (
+        ["acknowledge-imported-order"], ["walmart.acknowledge_order"])
