@@ -96,12 +96,17 @@ def _cents(amount: Decimal) -> int:
 
 def amazon_order(order_id: str, *, status: str, fulfilled_by: str, created: datetime,
                  updated: datetime, lines: list[Line], buyer: Buyer,
-                 cancelled_by: str | None = None, buyer_request: bool = False) -> dict[str, Any]:
-    """An Order (v2026-01-01) with every optional block present; the API trims them."""
+                 cancelled_by: str | None = None, buyer_request: bool = False,
+                 cancelled_items: int = 0) -> dict[str, Any]:
+    """An Order (v2026-01-01) with every optional block present; the API trims them.
+
+    `cancelled_by` cancels every item, or with `cancelled_items` the first ones only (an
+    item-level cancellation: the order keeps its status, and its proceeds, as Amazon's
+    example orders do, still count the cancelled items)."""
     total = sum((line.price * line.quantity for line in lines), Decimal(0))
     shipped = status == "SHIPPED"
     items = []
-    for line in lines:
+    for position, line in enumerate(lines):
         item: dict[str, Any] = {
             "orderItemId": line.order_item_id, "quantityOrdered": line.quantity, "programs": [],
             "product": {"asin": line.asin, "title": line.title,
@@ -114,10 +119,11 @@ def amazon_order(order_id: str, *, status: str, fulfilled_by: str, created: date
                             "quantityUnfulfilled": 0 if shipped else line.quantity},
         }
         cancellation: dict[str, Any] = {}
-        if buyer_request or cancelled_by == "BUYER":
+        cancelled = bool(cancelled_by) and (not cancelled_items or position < cancelled_items)
+        if buyer_request or (cancelled and cancelled_by == "BUYER"):
             cancellation["cancellationRequest"] = {"requester": "BUYER",
                                                    "cancelReason": "Order placed by mistake"}
-        if cancelled_by:
+        if cancelled and cancelled_by is not None:
             cancellation["cancellationExecution"] = {
                 "cancelledBy": cancelled_by,
                 "cancelReason": {"BUYER": "Buyer requested cancellation",

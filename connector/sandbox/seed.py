@@ -45,6 +45,8 @@ class Kind:
 
     `commerce` is None (no Commerce order) or a state, optionally with `+invoiced`,
     `+shipped` (with a UPS track); a canceled Commerce order has every item canceled.
+    `cancelled_items` > 0: only that many items (of at least two) are cancelled, by
+    `cancelled_by`, and the order keeps `status` (an item-level cancellation).
     """
 
     flow: str
@@ -55,6 +57,7 @@ class Kind:
     vtex: str | None = None
     commerce: str | None = None
     email: str | None = None
+    cancelled_items: int = 0
 
 
 _V, _C, _A = "amazon-to-vtex", "amazon-to-adobe-commerce", "adobe-commerce-to-amazon"
@@ -84,6 +87,11 @@ SCENARIOS: dict[str, Kind] = {
     "113-0000003-0000002": Kind(_A, "UNSHIPPED", commerce="canceled"),
     "113-0000003-0000003": Kind(_A, "SHIPPED", commerce="canceled"),
     "113-0000003-0000004": Kind(_A, "UNSHIPPED", commerce="processing+invoiced"),
+    # Item-level cancellations (one item of two), after the other flows' seeds so that
+    # their timing and lines stay as they were.
+    "111-0000001-0000011": Kind(_V, "UNSHIPPED", cancelled_by="MERCHANT", cancelled_items=1,
+                                vtex="handling"),
+    "112-0000002-0000008": Kind(_C, "UNSHIPPED", cancelled_by="BUYER", cancelled_items=1),
 }
 
 
@@ -102,10 +110,10 @@ class SeedData:
     walmart_orders: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _lines(order_id: str, index: int) -> list[Line]:
+def _lines(order_id: str, index: int, *, two: bool = False) -> list[Line]:
     base = f"{int(order_id.replace('-', '')) % 10**12:012d}"
     lines = [Line(SKUS[index % 3], 1 + index % 2, base + "01")]
-    if index % 3 == 0:
+    if two or index % 3 == 0:
         lines.append(Line(SKUS[(index + 1) % 3], 1, base + "02"))
     return lines
 
@@ -118,11 +126,12 @@ def _buyer(order_id: str, index: int, kind: Kind) -> Buyer:
 
 def _add(data: SeedData, order_id: str, kind: Kind, index: int, created: datetime,
          updated: datetime) -> None:
-    lines, buyer = _lines(order_id, index), _buyer(order_id, index, kind)
+    lines = _lines(order_id, index, two=kind.cancelled_items > 0)
+    buyer = _buyer(order_id, index, kind)
     data.amazon_orders.append(amazon_order(
         order_id, status=kind.status, fulfilled_by=kind.fulfilled_by, created=created,
         updated=updated, lines=lines, buyer=buyer, cancelled_by=kind.cancelled_by,
-        buyer_request=kind.buyer_request))
+        buyer_request=kind.buyer_request, cancelled_items=kind.cancelled_items))
     if kind.vtex is not None:
         add_vtex(data, order_id, kind.vtex, 500000 + index, created, updated, lines, buyer)
     if kind.commerce is not None:

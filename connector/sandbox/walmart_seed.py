@@ -67,6 +67,7 @@ WALMART_SCENARIOS: dict[str, WalmartKind] = {
     "4000000000205": WalmartKind(_C, ("Cancelled",), None, commerce="processing+invoiced"),
     "4000000000206": WalmartKind(_C, ("Acknowledged",), commerce="processing"),
     "4000000000207": WalmartKind(_C, ("Shipped",), commerce="processing"),
+    "4000000000208": WalmartKind(_C, ("Cancelled", "Created"), _SELLER),
     "4000000000301": WalmartKind(_A, ("Acknowledged", "Acknowledged"),
                                  commerce="complete+invoiced+shipped"),
     "4000000000302": WalmartKind(_A, ("Acknowledged",), commerce="canceled"),

@@ -112,6 +112,26 @@ def test_amazon_orders_reach_commerce(config: Config, sandbox: Sandbox, tmp_path
     assert not summary.failed and not summary.errors
 
 
+def test_an_order_with_a_cancelled_item_is_imported_with_its_live_item(
+        config: Config, sandbox: Sandbox, tmp_path: Path) -> None:
+    """112-0000002-0000008: the buyer's first item is cancelled, SKU-3 × 1 is alive."""
+    summary = apply(config, sandbox, tmp_path, "amazon-to-adobe-commerce")
+    order, = commerce_by_ext(sandbox, "112-0000002-0000008")
+    assert [(i["sku"], i["qty_ordered"]) for i in order["items"]] == [("SKU-3", 1)]
+    assert order["grand_total"] == order["subtotal"] == order["items"][0]["row_total"]
+    assert not any("112-0000002-0000008" in item for item in summary.attention)
+
+
+def test_an_item_cancelled_while_in_vtex_is_reported_not_cancelled(
+        config: Config, sandbox: Sandbox, tmp_path: Path) -> None:
+    """111-0000001-0000011: the seller cancelled SKU-1 × 2 of an order VTEX is handling."""
+    summary = apply(config, sandbox, tmp_path, "amazon-to-vtex")
+    vtex_id = "AMZ-111-0000001-0000011-01"
+    assert sandbox.vtex.orders[vtex_id]["status"] == "handling"
+    assert [r for r in mutations(sandbox) if vtex_id in r.path] == []
+    assert any("111-0000001-0000011" in item and "SKU-1 × 2" in item for item in summary.attention)
+
+
 @pytest.mark.parametrize(("flow", "order_id", "email"), [
     ("amazon-to-adobe-commerce", "112-0000002-0000002", "buyer2@example.com"),
     ("walmart-to-adobe-commerce", "4000000000201", "buyer201@example.com"),

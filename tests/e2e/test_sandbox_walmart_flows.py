@@ -100,6 +100,17 @@ def test_walmart_orders_reach_commerce(config: Config, sandbox: Sandbox, tmp_pat
     assert not summary.failed and not summary.errors
 
 
+def test_partly_cancelled_order_is_imported_with_its_live_line(
+        config: Config, sandbox: Sandbox, tmp_path: Path) -> None:
+    """4000000000208: line 1 cancelled by the seller, line 2 Created: imported without line
+    1, then acknowledged (its Created line)."""
+    summary = apply(config, sandbox, tmp_path, "walmart-to-adobe-commerce")
+    order, = commerce_by_ext(sandbox, "4000000000208")
+    assert [i["ext_order_item_id"] for i in order["items"]] == ["2"]
+    assert sandbox.walmart.line_statuses("4000000000208") == ["Cancelled", "Acknowledged"]
+    assert not summary.failed and not summary.errors
+
+
 def test_import_then_acknowledge(config: Config, sandbox: Sandbox, tmp_path: Path) -> None:
     apply(config, sandbox, tmp_path, "walmart-to-adobe-commerce")
     assert sandbox.walmart.line_statuses("4000000000201") == ["Acknowledged", "Acknowledged"]

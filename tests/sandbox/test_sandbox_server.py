@@ -15,10 +15,10 @@ from connector.sandbox.__main__ import main
 from connector.sandbox.seed import SCENARIOS
 from connector.sandbox.walmart_seed import WALMART_SCENARIOS
 
-SCENARIO_DOC_IDS = {f"111-0000001-{n:07d}" for n in range(1, 11)} | {
-    f"112-0000002-{n:07d}" for n in range(1, 8)} | {f"113-0000003-{n:07d}" for n in range(1, 5)}
+SCENARIO_DOC_IDS = {f"111-0000001-{n:07d}" for n in range(1, 12)} | {
+    f"112-0000002-{n:07d}" for n in range(1, 9)} | {f"113-0000003-{n:07d}" for n in range(1, 5)}
 WALMART_DOC_IDS = {f"40000000001{n:02d}" for n in range(1, 11)} | {
-    f"40000000002{n:02d}" for n in range(1, 8)} | {f"40000000003{n:02d}" for n in range(1, 5)}
+    f"40000000002{n:02d}" for n in range(1, 9)} | {f"40000000003{n:02d}" for n in range(1, 5)}
 
 
 def test_settings_point_at_the_sandbox(sandbox: Sandbox) -> None:
@@ -53,7 +53,7 @@ def test_seed_matches_the_scenarios_document(sandbox: Sandbox) -> None:
     assert set(sandbox.vtex.orders) == {f"AMZ-{i}-01" for i in (
         "111-0000001-0000001", "111-0000001-0000002", "111-0000001-0000003",
         "111-0000001-0000004", "111-0000001-0000005", "111-0000001-0000008",
-        "111-0000001-0000009", "111-0000001-0000010")} | {
+        "111-0000001-0000009", "111-0000001-0000010", "111-0000001-0000011")} | {
         f"WLM-400000000010{n}-01" for n in (1, 2, 3, 4, 5, 6, 8, 9)} | {"WLM-4000000000110-01"}
     assert {o["ext_order_id"] for o in sandbox.commerce.orders.values()} == {
         "112-0000002-0000004", "112-0000002-0000006", "112-0000002-0000007",
