@@ -42,7 +42,7 @@ def test_sandbox_runs_the_flows_it_simulates_and_names_the_others(tmp_path: Path
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "amazon-to-shop: skipped: the sandbox does not simulate shop" in lines
-    assert any(line.startswith("amazon-to-vtex: 19 order(s)") for line in lines), lines
+    assert any(line.startswith("amazon-to-vtex: 21 order(s)") for line in lines), lines
 
 
 def test_plan_on_the_sandbox_starts_fresh_after_an_apply(tmp_path: Path) -> None:
