@@ -65,8 +65,8 @@ def test_listing_follows_cursor_pages_and_every_ship_node_type(config: Config,
     assert sorted(ids) == sorted(WALMART_SCENARIOS)
     assert len(ids) == len(set(ids))
     listed = [r for r in sandbox.requests if r.system == "walmart" and r.path == "/v3/orders"]
-    # 3 per page: 18 seller-fulfilled orders take 6 pages, 3 WFS ones 1 (+1 for no 3PL ones).
-    assert len(listed) == 6 + 1 + 1
+    # 3 per page: 19 seller-fulfilled orders take 7 pages, 3 WFS ones 1 (+1 for no 3PL ones).
+    assert len(listed) == 7 + 1 + 1
     tokens = [r for r in sandbox.requests if r.system == "walmart" and r.path == "/v3/token"]
     assert len(tokens) == 1  # fetched once, cached
     assert set(sandbox.walmart.markets_seen) == {None}  # market empty: no WM_MARKET header
@@ -83,6 +83,7 @@ def test_market_is_sent_as_wm_market(config: Config, sandbox: Sandbox, transport
     ("4000000000102", "Cancelled", "walmart", "merchant"),
     ("4000000000103", "Cancelled", "customer", "merchant"),
     ("4000000000106", "PartlyCancelled", "seller", "merchant"),
+    ("4000000000208", "PartlyCancelled", "seller", "merchant"),
     ("4000000000108", "Acknowledged", None, "merchant"),
     ("4000000000110", "Acknowledged", None, "marketplace"),
     ("4000000000201", "Created", None, "merchant"),
