@@ -7,7 +7,9 @@ where discount_amount is negative (Commerce stores the order's discount so, ship
 included; shipping_discount_amount is the part of it on shipping) and the adjustments are the
 amounts Commerce has no order total for: gift wrapping (extension_attributes.gw_items_price)
 and the custom fees (extension_attributes.custom_fees[].custom_fee_amount). docs/shipped.md,
-"Order totals", gives the mapping of each breakdown type.
+"Order totals", gives the mapping of each breakdown type. An item the marketplace cancelled
+counts nowhere: the totals are the live items' and grand_total is Amazon's grandTotal less the
+cancelled items' proceedsTotal ("Item-level cancellations"; the issue's example order has one).
 
 The orders are every example of the specs: tests/fixtures/orders/amazon-spec-orders.json holds
 the orders of orders_2026-01-01.json's searchOrders and getOrder 200 answers (`examples` and
