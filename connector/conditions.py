@@ -9,7 +9,7 @@ declared domains, and compiled once so evaluating an order costs microseconds.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from connector import templates
@@ -67,9 +67,15 @@ def _freeze(value: Any) -> Any:
 
 def lookup(context: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path, or MISSING. Lists are indexed by number."""
+    return lookup_parts(context, path.split("."))
+
+
+def lookup_parts(context: Mapping[str, Any], parts: Sequence[str]) -> Any:
+    """`lookup` of a path already split (the exact `dict` check first: the ABC check alone
+    cost more than the rest of a look-up)."""
     current: Any = context
-    for part in path.split("."):
-        if isinstance(current, Mapping):
+    for part in parts:
+        if type(current) is dict or isinstance(current, Mapping):
             if part not in current:
                 return MISSING
             current = current[part]
@@ -256,6 +262,69 @@ def explain(cond: Condition, context: Mapping[str, Any]) -> tuple[bool, list[str
         return ok, [describe(cond)]
     actual = lookup(context, cond.path)
     return ok, [f"{describe(cond)} (is {shown(actual)})"]
+
+
+Explainer = Callable[[Mapping[str, Any]], tuple[bool, list[str]]]
+
+
+def explainer(cond: Condition) -> Explainer:
+    """`explain` of this tree compiled once: the same verdicts and reasons, without
+    compiling each leaf and wording its test again on every call (planning explains a
+    failed precondition for every order it fails on)."""
+    op = cond.op
+    if op in ("all", "any"):
+        kids = [explainer(c) for c in cond.children]
+        if op == "all":
+            def every(context: Mapping[str, Any]) -> tuple[bool, list[str]]:
+                results = [kid(context) for kid in kids]
+                failed = [r for ok, rs in results if not ok for r in rs]
+                return (not failed, failed if failed else [r for _, rs in results for r in rs])
+            return every
+
+        def some(context: Mapping[str, Any]) -> tuple[bool, list[str]]:
+            results = [kid(context) for kid in kids]
+            passed = [r for ok, rs in results if ok for r in rs]
+            if passed:
+                return True, passed
+            return False, [r for _, rs in results for r in rs]
+        return some
+    if op == "not":
+        kid = explainer(cond.children[0])
+
+        def negated(context: Mapping[str, Any]) -> tuple[bool, list[str]]:
+            ok, reasons = kid(context)
+            return (not ok, [f"not ({'; '.join(reasons)})"])
+        return negated
+    test, words, parts = compile_condition(cond), describe(cond), tuple(cond.path.split("."))
+    if op in ("true", "expr"):
+        def opaque(context: Mapping[str, Any]) -> tuple[bool, list[str]]:
+            try:
+                ok = test(context)
+            except TemplateError as exc:
+                return False, [f"{words}: error: {exc}"]
+            return ok, [words]
+        return opaque
+    # A value test's verdict and reason depend on the value at its path only; for values
+    # whose equality implies the same repr, they are remembered by (type, value).
+    memo: dict[tuple[type, Any], tuple[bool, str]] = {}
+
+    def leaf(context: Mapping[str, Any]) -> tuple[bool, list[str]]:
+        value = lookup_parts(context, parts)
+        kind = type(value)
+        if kind in _EXACT:
+            found = memo.get((kind, value))
+            if found is None:
+                found = (test(context), f"{words} (is {shown(value)})")
+                if len(memo) < _MEMO_MAX:
+                    memo[(kind, value)] = found
+            return found[0], [found[1]]
+        return test(context), [f"{words} (is {shown(value)})"]
+    return leaf
+
+
+#: Types whose equal values have one repr (not float: 0.0 == -0.0), for `explainer`'s memo.
+_EXACT = frozenset({str, int, bool, type(None), _Missing})
+_MEMO_MAX = 1024
 
 
 #: Longest value shown in a reason; longer ones are cut (a whole raw record helps no one).

@@ -12,12 +12,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from connector import conditions, templates
 from connector.errors import ConnectorError, UndeclaredValue
-from connector.evaluate import CompiledFlow, rule_context
-from connector.model import BUILTIN_ACTIONS, Action, ActionCall, Condition, Flow, Rule, System
+from connector.evaluate import CompiledFlow
+from connector.model import BUILTIN_ACTIONS, Action, ActionCall, Flow, Rule, System
 from connector.normalise import undeclared
 from connector.project import Config, resolve_settings
 from connector.render import Redactor, secret_headers, secret_values
@@ -35,6 +36,16 @@ class FlowRuntime:
     public_settings: dict[str, dict[str, Any]]  # non-secret ones, for rule conditions
     redact: Redactor = field(default_factory=Redactor)
     options: dict[str, Any] = field(default_factory=dict)
+    #: Each `then` item's order-independent part, prepared on first use (see `_prepared`).
+    calls: dict[int, tuple[ActionCall, _CallPlan]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
+
+    @functools.cached_property
+    def rule_settings(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """The flow's settings and the systems' public ones as rule contexts hold them:
+        copied once per runtime rather than once per order, since conditions and the
+        sandboxed templates only read them."""
+        return dict(self.settings), {k: dict(v) for k, v in self.public_settings.items()}
 
     @property
     def source(self) -> System:
@@ -124,9 +135,13 @@ class Planned:
         return self.action is not None and self.action.mutating
 
 
-@functools.lru_cache(maxsize=1024)
-def _predicate(cond: Condition) -> conditions.Predicate:
-    return conditions.compile_condition(cond)
+_KEY_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+def _key_json(value: Any) -> str:
+    """`value` as `idempotency_key`'s `json.dumps(..., sort_keys=True, default=str)` writes
+    it inside its list (strings, the usual case, straight through the C escaper)."""
+    return encode_basestring_ascii(value) if type(value) is str else _KEY_JSON(value)
 
 
 def idempotency_key(flow: str, order: Mapping[str, Any], action: str, args: Mapping[str, Any],
@@ -135,7 +150,7 @@ def idempotency_key(flow: str, order: Mapping[str, Any], action: str, args: Mapp
 
     The version is the source order's `updated_at` plus the status of the order acted on, so
     that a second VTEX cancel (from `cancellation-requested`) is a new key while a rerun on
-    unchanged orders repeats none.
+    unchanged orders repeats none. (`plan_call` writes the same material piece by piece.)
     """
     material = json.dumps(
         [flow, order.get("id"), action, args, order.get("updated_at"),
@@ -143,6 +158,92 @@ def idempotency_key(flow: str, order: Mapping[str, Any], action: str, args: Mapp
         sort_keys=True, default=str,
     )
     return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _is_constant(value: Any) -> bool:
+    """No template anywhere in `value`: `render_value` would give it back unchanged."""
+    if isinstance(value, str):
+        return "{" not in value
+    if isinstance(value, Mapping):
+        return all(_is_constant(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_is_constant(v) for v in value)
+    return True
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of constant arguments as `render_value` builds them (new dicts and lists,
+    `str` keys), so that no two planned actions share a mutable argument."""
+    if isinstance(value, Mapping):
+        return {str(k): _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class _CallPlan:
+    """What planning a `then` item needs that no order changes, worked out once per runtime:
+    planning is on the hot path (every order of every run), and resolving the action, merging
+    its defaults, rendering constant arguments and encoding them for the key gave the same
+    answer for each order (the arguments of most shipped rules are constants)."""
+
+    system: str
+    action: Action | None
+    name: str
+    args: dict[str, Any]  # defaults, then the call's arguments, as written
+    constant: dict[str, Any] | None  # the arguments rendered, builtin defaults set, if constant
+    flat: bool  # the constant arguments hold no dict or list: a shallow copy is a fresh one
+    constant_json: str  # their key material, when constant
+    on_source: bool  # the action acts on the source order (else on the counterpart)
+    settings: dict[str, Any]
+    precondition: conditions.Predicate | None
+    explain: conditions.Explainer | None  # why the precondition failed
+    key_head: str  # the key material before the order's id
+    key_name: str  # between the order's id and the arguments
+
+
+def _builtin_defaults(runtime: FlowRuntime, rule: Rule, call: ActionCall,
+                      args: dict[str, Any]) -> None:
+    """What `report` and `watch` take when the rule leaves it out."""
+    if call.action == "report":
+        args.setdefault("level", "info")
+        args.setdefault("message", rule.description or rule.id)
+    elif call.action == "watch":
+        args.setdefault("hours", runtime.options.get("watch_hours", 48))
+
+
+def _prepared(runtime: FlowRuntime, rule: Rule, call: ActionCall) -> _CallPlan:
+    """The call's `_CallPlan`, made on its first use (so an unknown action is still refused
+    when a rule calling it is planned, as before)."""
+    entry = runtime.calls.get(id(call))
+    if entry is not None and entry[0] is call:
+        return entry[1]
+    flow = runtime.flow
+    system_name, action = resolve(flow, runtime.systems, call)
+    defaults = {n: p.default for n, p in action.params.items()} if action else {}
+    args = {**defaults, **call.args}
+    constant: dict[str, Any] | None = None
+    if _is_constant(args):
+        constant = _fresh(args)
+        if action is None:
+            _builtin_defaults(runtime, rule, call, constant)
+    name = f"{system_name}.{call.name}" if system_name else call.action
+    plan = _CallPlan(
+        system=system_name, action=action, name=name, args=args, constant=constant,
+        flat=constant is not None and not any(isinstance(v, (Mapping, list))
+                                              for v in constant.values()),
+        constant_json=_key_json(constant) if constant is not None else "",
+        on_source=action is not None and system_name == flow.source,
+        settings=runtime.system_settings[system_name] if action is not None else {},
+        precondition=(conditions.compile_condition(action.precondition)
+                      if action is not None and action.precondition is not None else None),
+        explain=(conditions.explainer(action.precondition)
+                 if action is not None and action.precondition is not None else None),
+        key_head="[" + _key_json(flow.name) + ", ", key_name=", " + _key_json(name) + ", ",
+    )
+    runtime.calls[id(call)] = (call, plan)
+    return plan
 
 
 def plan_order(
@@ -156,20 +257,25 @@ def plan_order(
 
     An order or counterpart holding a value its mapping does not declare is refused
     (`UndeclaredValue`): no rule was written for it, so none of their verdicts is a decision.
+    The rule context is `rule_context`'s, built with the runtime's settings copied once
+    (`FlowRuntime.rule_settings`) instead of once per order.
     """
     problems = undeclared(runtime.source, order)
     if target is not None:
         problems += undeclared(runtime.target, target)
     if problems:
         raise UndeclaredValue("; ".join(problems))
-    flow = runtime.flow
-    context = rule_context(order, target, runtime.settings, runtime.public_settings, outputs, now)
+    settings, systems = runtime.rule_settings
+    context = dict(order)
+    context.update(order=order, source=order, target=target, settings=settings,
+                   systems=systems, outputs=dict(outputs), now=now)
     decision = runtime.compiled.evaluate(context)
+    if not decision.actions:
+        return [], decision
     planned = [
         plan_call(runtime, rule, call, context, order, target, outputs, now)
         for rule, call in decision.actions
     ]
-    del flow
     return planned, decision
 
 
@@ -183,31 +289,45 @@ def plan_call(
     outputs: Mapping[str, Any],
     now: str,
 ) -> Planned:
-    flow = runtime.flow
-    system_name, action = resolve(flow, runtime.systems, call)
-    defaults = {n: p.default for n, p in action.params.items()} if action else {}
-    args = templates.render_value({**defaults, **call.args}, context)
-    subject: Mapping[str, Any] | None = None
-    action_context: dict[str, Any] = {"source": order, "target": target, "args": args, "now": now}
+    """One `then` item planned for one order: its arguments rendered, its precondition
+    evaluated against the order it acts on, and its idempotency key."""
+    plan = _prepared(runtime, rule, call)
+    action = plan.action
+    if plan.constant is not None:
+        args = plan.constant.copy() if plan.flat else _fresh(plan.constant)
+        args_json = plan.constant_json
+    else:
+        args = templates.render_value(plan.args, context)
+        if action is None:
+            _builtin_defaults(runtime, rule, call, args)
+        args_json = _key_json(args)
     runnable: bool = True
     reasons: tuple[str, ...] = ()
     if action is not None:
-        subject = order if system_name == flow.source else target
-        action_context = {
+        subject = order if plan.on_source else target
+        action_context: dict[str, Any] = {
             "order": subject, "source": order, "target": target, "args": args,
-            "settings": runtime.system_settings[system_name], "steps": {},
-            "outputs": dict(outputs), "now": now,
+            "settings": plan.settings, "steps": {}, "outputs": dict(outputs), "now": now,
         }
-        if action.precondition is not None:
-            runnable = _predicate(action.precondition)(action_context)
+        if plan.precondition is not None and plan.explain is not None:
+            runnable = plan.precondition(action_context)
             if not runnable:
-                _, why = conditions.explain(action.precondition, action_context)
-                reasons = tuple(why)
-    elif call.action == "report":
-        args.setdefault("level", "info")
-        args.setdefault("message", rule.description or rule.id)
-    elif call.action == "watch":
-        args.setdefault("hours", runtime.options.get("watch_hours", 48))
-    name = f"{system_name}.{call.name}" if system_name else call.action
-    key = idempotency_key(flow.name, order, name, args, subject if action else target)
-    return Planned(flow.name, rule, call, system_name, action, args, action_context, key, runnable, reasons)
+                reasons = tuple(plan.explain(action_context)[1])
+    else:
+        subject = target
+        action_context = {"source": order, "target": target, "args": args, "now": now}
+    material = (plan.key_head + _key_json(order.get("id")) + plan.key_name + args_json + ", "
+                + _key_json(order.get("updated_at")) + ", "
+                + _key_json(subject.get("status") if subject else None) + "]")
+    key = hashlib.sha256(material.encode()).hexdigest()[:32]
+    return _planned(flow=runtime.flow.name, rule=rule, call=call, system=plan.system, action=action,
+                    args=args, context=action_context, key=key, runnable=runnable, reasons=reasons)
+
+
+def _planned(**fields: Any) -> Planned:
+    """`Planned(**fields)` without the frozen dataclass's `__init__`, which sets each field
+    through `object.__setattr__` and cost more than the rest of planning an action; the
+    instance is the same (fields, equality, immutability afterwards)."""
+    planned: Planned = object.__new__(Planned)
+    planned.__dict__.update(fields)
+    return planned

@@ -67,3 +67,25 @@ def test_positions_point_at_keys() -> None:
     assert (cond.children[0].where.line, cond.children[0].where.column) == (1, 1)
     inner = cond.children[1].children[0]
     assert (inner.path, inner.where.line, inner.where.column) == ("b", 3, 5)
+
+
+EXPLAINED = [
+    "{status: CANCELLED, actor: amazon}", "any: [{actor: amazon}, {totals.amount: {gt: 1}}]",
+    "not: {target.status: {in: [handling]}}", "target.id: X", "flag: 1", "flag: {exists: true}",
+    "zero: 0.0", "expr: \"items | length == 1\"", "expr: \"nothing.there\"",
+    "target: {exists: true}",
+    "items.0.sku: {in: [A, B]}", "totals.amount: {lt: abc}",
+]
+
+
+@pytest.mark.parametrize("condition", EXPLAINED)
+@pytest.mark.parametrize("extra", [{}, {"flag": True}, {"flag": 1}, {"flag": None}, {"zero": -0.0},
+                                   {"zero": 0.0}, {"actor": ["unhashable"]}])
+def test_explainer_gives_what_explain_gives(condition: str, extra: dict[str, Any]) -> None:
+    """The compiled explainer (planning's) must word every verdict as `explain` does,
+    calls repeated (its memo) and values equal but spelt differently (True, 1) included."""
+    cond = parse(condition)
+    explain = conditions.explainer(cond)
+    for ctx in ({**CTX, **extra}, {**CTX, "flag": 1}, {**CTX, **extra},
+                {**CTX, "flag": True, "zero": 0.0}):
+        assert explain(ctx) == conditions.explain(cond, ctx)
