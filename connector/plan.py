@@ -136,12 +136,14 @@ class Planned:
 
 
 _KEY_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
+_ESCAPE = encode_basestring_ascii
 
 
 def _key_json(value: Any) -> str:
     """`value` as `idempotency_key`'s `json.dumps(..., sort_keys=True, default=str)` writes
-    it inside its list (strings, the usual case, straight through the C escaper)."""
-    return encode_basestring_ascii(value) if type(value) is str else _KEY_JSON(value)
+    it inside its list (strings, the usual case, straight through the C escaper; `plan_call`
+    inlines this for the order's fields)."""
+    return _ESCAPE(value) if type(value) is str else _KEY_JSON(value)
 
 
 def idempotency_key(flow: str, order: Mapping[str, Any], action: str, args: Mapping[str, Any],
@@ -266,9 +268,8 @@ def plan_order(
     if problems:
         raise UndeclaredValue("; ".join(problems))
     settings, systems = runtime.rule_settings
-    context = dict(order)
-    context.update(order=order, source=order, target=target, settings=settings,
-                   systems=systems, outputs=dict(outputs), now=now)
+    context = {**order, "order": order, "source": order, "target": target, "settings": settings,
+               "systems": systems, "outputs": dict(outputs), "now": now}
     decision = runtime.compiled.evaluate(context)
     if not decision.actions:
         return [], decision
@@ -316,18 +317,23 @@ def plan_call(
     else:
         subject = target
         action_context = {"source": order, "target": target, "args": args, "now": now}
-    material = (plan.key_head + _key_json(order.get("id")) + plan.key_name + args_json + ", "
-                + _key_json(order.get("updated_at")) + ", "
-                + _key_json(subject.get("status") if subject else None) + "]")
-    key = hashlib.sha256(material.encode()).hexdigest()[:32]
-    return _planned(flow=runtime.flow.name, rule=rule, call=call, system=plan.system, action=action,
-                    args=args, context=action_context, key=key, runnable=runnable, reasons=reasons)
-
-
-def _planned(**fields: Any) -> Planned:
-    """`Planned(**fields)` without the frozen dataclass's `__init__`, which sets each field
-    through `object.__setattr__` and cost more than the rest of planning an action; the
-    instance is the same (fields, equality, immutability afterwards)."""
-    planned: Planned = object.__new__(Planned)
-    planned.__dict__.update(fields)
+    order_id, updated = order.get("id"), order.get("updated_at")
+    status = subject.get("status") if subject else None
+    material = (f"{plan.key_head}"
+                f"{_ESCAPE(order_id) if type(order_id) is str else _KEY_JSON(order_id)}"
+                f"{plan.key_name}{args_json}, "
+                f"{_ESCAPE(updated) if type(updated) is str else _KEY_JSON(updated)}, "
+                f"{_ESCAPE(status) if type(status) is str else _KEY_JSON(status)}]")
+    planned: Planned = _NEW(Planned)
+    _SET(planned, "__dict__", {
+        "flow": runtime.flow.name, "rule": rule, "call": call, "system": plan.system,
+        "action": action, "args": args, "context": action_context,
+        "key": hashlib.sha256(material.encode()).hexdigest()[:32], "runnable": runnable,
+        "reasons": reasons})
     return planned
+
+
+#: `Planned` is made without the frozen dataclass's `__init__`, which sets each field through
+#: `object.__setattr__` and cost more than the rest of planning an action: the instance is
+#: the same (fields, equality, immutability afterwards).
+_NEW, _SET = object.__new__, object.__setattr__
