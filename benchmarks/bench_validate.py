@@ -43,9 +43,20 @@ def whole_process(code: Path, project: Path) -> tuple[float, str]:
     """Seconds for one `validate --format json` process with the package under `code`."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
+    # Run from the project directory: `-m` puts the working directory first on sys.path, so
+    # from this tree's root both sides would import this tree's package, whatever PYTHONPATH.
     done = subprocess.run([sys.executable, "-m", "connector", "validate", "--format", "json",
-                           "--project", str(project)], env=env, capture_output=True, text=True)
+                           "--project", str(project)], env=env, capture_output=True, text=True,
+                          cwd=project)
     return time.perf_counter() - start, done.stdout or done.stderr
+
+
+def imported_from(code: Path, project: Path) -> str:
+    """Where the package `whole_process` runs with comes from (to check it is `code`'s)."""
+    done = subprocess.run([sys.executable, "-c", "import connector; print(connector.__file__)"],
+                          env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True,
+                          text=True, cwd=project, check=True)
+    return done.stdout.strip()
 
 
 def stages(project: Path) -> str:
@@ -88,6 +99,8 @@ def main() -> None:
             project = Path(tmp) / f"r{count}"
             project.mkdir()
             generated_flow(project, count, random.Random(7))
+            for code in (base, ROOT):
+                assert imported_from(code, project).startswith(str(code)), "wrong package timed"
             size = (project / "rules" / "amazon-to-vtex.yaml").stat().st_size / 1e6
             before: list[float] = []
             after: list[float] = []
