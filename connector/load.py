@@ -13,6 +13,8 @@ loader so that their wording (and the hint chosen from it) does not depend on th
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,24 @@ _PLAIN_TAGS = frozenset(
 )
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (as it was, after).
+
+    Loading builds large acyclic structures (the node tree, the data, a position per node)
+    that the generational collector scans again and again for nothing: on a 1,000-rule table
+    that was half the load time, and a third of a whole `validate`. What the block leaves
+    behind is freed by reference counting; any cycle is collected once the collector is back.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _Budget:
     def __init__(self) -> None:
         self.nodes = 0
@@ -82,6 +102,11 @@ def load_text(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
         return None, [
             error(file, 1, 1, "yaml-binary", "file is not text (it contains NUL bytes)")
         ]
+    with collector_paused():
+        return _load(text, file)
+
+
+def _load(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
     try:
         node, loader = _compose(text, _FAST_LOADER)
     except yaml.YAMLError as exc:

@@ -15,6 +15,7 @@ from connector import declarations, references, runnable
 from connector.analysis import analyse_flow
 from connector.diagnostics import Diagnostic, Severity
 from connector.errors import ConfigError
+from connector.load import collector_paused
 from connector.project import Config, load_config, settings_findings
 
 __all__ = ["checked", "findings_for"]
@@ -33,9 +34,14 @@ def _all_findings(config: Config, findings: list[Diagnostic]) -> list[Diagnostic
 
 
 def findings_for(root: Path, paths: Sequence[Path]) -> tuple[list[Diagnostic], int]:
-    """All findings for the project or the given paths, and how many files were read."""
-    config, findings = load_config(root, paths)
-    findings = _all_findings(config, findings)
+    """All findings for the project or the given paths, and how many files were read.
+
+    With the cyclic collector paused (see `collector_paused`): building the flows, the
+    reference checks and the analysis make many small acyclic objects too.
+    """
+    with collector_paused():
+        config, findings = load_config(root, paths)
+        findings = _all_findings(config, findings)
     # Files that failed to parse or to match their schema count too: they were read.
     files = set(config.docs) | {f.file for f in findings if f.file}
     return findings, len(files)
