@@ -183,6 +183,23 @@ def compile_condition(cond: Condition) -> Predicate:
         return lambda ctx: (get(ctx) is not None) == want
     if op in _ORDER:
         compare = _ORDER[op]
+        parts = path.split(".")
+        if len(parts) == 2 and not parts[1].isdigit():
+            head, tail = parts
+
+            def ordered_two(ctx: Mapping[str, Any]) -> bool:
+                # `get` inlined (`totals.amount: {gt: 100}`): these are the tests a rule
+                # table leaves to run as predicates, once per candidate rule and order
+                inner = ctx.get(head)
+                left = inner.get(tail) if type(inner) is dict else get(ctx)
+                if left is None:
+                    return False
+                try:
+                    return bool(compare(left, value))
+                except TypeError:
+                    return False
+
+            return ordered_two
 
         def ordered(ctx: Mapping[str, Any]) -> bool:
             left = get(ctx)

@@ -154,7 +154,8 @@ def key_function(columns: Sequence[Column]) -> Getter:
             parts.append(f"ctx.get(p{i})")
         elif len(pieces) == 2 and not pieces[1].isdigit():
             names[f"p{i}"], names[f"q{i}"] = pieces
-            parts.append(f"(t{i}.get(q{i}) if type(t{i} := ctx.get(p{i})) is dict else g{i}(ctx))")
+            parts.append(f"(t{i}.get(q{i}) if type(t{i} := ctx.get(p{i})) is dict "
+                         f"else None if t{i} is None else g{i}(ctx))")
         else:
             parts.append(f"g{i}(ctx)")
     source = "lambda ctx: (" + "".join(part + ", " for part in parts) + ")"
