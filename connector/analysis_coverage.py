@@ -88,14 +88,20 @@ def _shadowers(may: int, earlier: Sequence[tuple[Rule, int]]) -> list[Rule]:
             remaining &= ~must
             if not remaining:
                 break
-    for item in list(reversed(chosen)):
-        rest = 0
-        for other in chosen:
-            if other is not item:
-                rest |= other[1]
-        if not may & ~rest:
-            chosen.remove(item)
-    return [rule for rule, _ in chosen]
+    # Pruned from the last: a rule goes when the others still chosen cover `may` without it.
+    # The others are those before it (not pruned yet) and those kept after it, so prefix
+    # unions make this linear (it was quadratic: a large table has many shadowed rules).
+    before = [0]
+    for _, must in chosen:
+        before.append(before[-1] | must)
+    kept: list[Rule] = []
+    after = 0
+    for i in range(len(chosen) - 1, -1, -1):
+        rule, must = chosen[i]
+        if may & ~(before[i] | after):
+            kept.append(rule)
+            after |= must
+    return kept[::-1]
 
 
 def _overlap(a: Masks, b: Masks) -> int:
