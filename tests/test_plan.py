@@ -80,7 +80,7 @@ def test_keys_of_any_field_type(runtime: FlowRuntime, order_id: Any, updated: An
     """Order fields that are not strings are written as `json.dumps(default=str)` does."""
     order = {"id": order_id, "status": "CANCELLED", "actor": "seller", "updated_at": updated,
              "items": []}
-    target = {"id": "T", "status": 3}
+    target = {"id": 7, "status": "handling"}  # (an undeclared status is refused before planning)
     planned, _ = plan_order(runtime, order, target, {}, NOW)
     for item in planned:
         subject = target if item.system != runtime.flow.source else order
