@@ -1,0 +1,375 @@
+"""Simulated-clock run of the sandbox at the APIs' published rate limits (issue 9's benchmark).
+
+    python benchmarks/bench_sim.py [--orders 10000 100000] [--workers 1 4] [--flow NAME ...]
+
+Per flow, a fresh sandbox is seeded with N orders of a realistic mix (2 % cancelled by the
+seller, 3 % cancelled by Amazon or the buyer, the rest shipped), spread round-robin over four
+marketplaces of one seller (US, CA, MX, BR: one SP-API account, so one set of buckets). The
+flow is run once by 1 worker (the four marketplace partitions one after the other, as one
+worker takes partition jobs) or by 4 workers (one partition each, at once), each worker with
+its own transport and state-store connection on one SQLite file, so their buckets are the
+fleet's shared ones, as with `connector worker`. A partition with a batch still waiting runs
+again when the batch is due. Printed per flow and size:
+
+- simulated wall time against the bound the token buckets set: for each operation,
+  max(0, (requests needed - burst) / rate), the flow's bound being the largest (its
+  bottleneck operation is named); goal <= 1.05x;
+- requests per order against the minimum: list pages (ceil(orders / 100) per partition) +
+  one counterpart look-up per order + the requests each order's actions need (table
+  `NEEDED`) + each batch's steps once (5 for a feed: create document, upload, createFeed,
+  one getFeed, getFeedDocument, report download) + one LWA token per worker process;
+  goal <= 1.05x;
+- 429s received (goal 0 with 4 workers);
+- peak memory of the run (tracemalloc, above what the seeded sandbox holds before it):
+  flat from 10,000 to 100,000 orders if pages are streamed.
+
+What is modelled. Time is one simulated timeline (`simclock.Sim`): real threads, but only one
+runs at a time and the clock jumps to the next simulated wake-up when all wait, so 100,000
+orders cost CPU time only. Every request takes 50 ms (25 ms there, 25 ms back; the sandbox
+handles it, and takes its token, in between), in-process (the sandbox's dispatcher is called
+directly: no sockets). The engine's thread pool (`concurrency`, 8) and the workers are real
+participants interleaved on that timeline (`SimPool` replaces the engine's
+ThreadPoolExecutor), so 8 requests of a run are in flight at once as in production. The
+connector's rate-limit waits and Retry-After/backoff waits, its store's and engine's clocks,
+and the sandbox's clock and token buckets all read the simulated clock. Server-side limits:
+SP-API's published rate and burst per operation (connector/sandbox/amazon.py
+PUBLISHED_LIMITS, research/amazon-sp-api.md section 7); VTEX's account limit of 6,000
+requests per minute on GetOrder (research/vtex-oms.md; no burst is published: 100 is
+assumed, one second's worth; CancelOrder has no published limit); Adobe Commerce none.
+The client's buckets are the mappings' `rate_limits`, shared through the state store.
+
+What is not. CPU time (the engine's own work costs no simulated time); the LWA token's
+latency (it is fetched under a lock, and the other threads then wait on a real lock, which the
+simulation cannot see: its 50 ms once an hour are left out), and its hourly refresh (the
+sandbox's tokens live 48 h here: the client's token cache reads the real monotonic clock);
+feed processing time (the sandbox answers DONE on the first getFeed); network variance;
+PostgreSQL (SQLite here; the bucket model is the same SQL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.message
+import itertools
+import math
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connector import engine, runner
+from connector.http import HttpRequest, HttpResponse, new_client
+from connector.plan import prepare
+from connector.project import Config, load_config, require
+from connector.sandbox import Sandbox
+from connector.sandbox.amazon import PUBLISHED_LIMITS
+from connector.sandbox.ratelimit import TokenBuckets
+from connector.sandbox.seed import SKUS, STOCK, Kind, SeedData, _add, install
+from connector.state import open_store
+
+from simclock import Sim, pool_for
+
+REPO = Path(__file__).resolve().parent.parent
+FLOWS = ("amazon-to-vtex", "amazon-to-adobe-commerce", "adobe-commerce-to-amazon")
+MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8", "A2Q3Y263D00KWC")
+LATENCY = 0.05
+PAGE = 100
+VTEX_ACCOUNT = (100.0, 100.0)  # 6,000 a minute; burst assumed
+START = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+# The mix, per flow: (share, kind, requests its actions need beyond the look-up).
+_V, _C, _A = FLOWS
+MIX: dict[str, list[tuple[str, float, Kind]]] = {
+    _V: [("seller", 0.02, Kind(_V, "CANCELLED", cancelled_by="MERCHANT", vtex="ready-for-handling")),
+         ("amazon", 0.015, Kind(_V, "CANCELLED", cancelled_by="AMAZON", vtex="handling")),
+         ("buyer", 0.015, Kind(_V, "CANCELLED", cancelled_by="BUYER", vtex="payment-approved")),
+         ("shipped", 0.95, Kind(_V, "SHIPPED", vtex="invoiced"))],
+    _C: [("seller", 0.02, Kind(_C, "CANCELLED", cancelled_by="MERCHANT", commerce="processing")),
+         ("amazon", 0.015, Kind(_C, "CANCELLED", cancelled_by="AMAZON", commerce="processing")),
+         ("buyer", 0.015, Kind(_C, "CANCELLED", cancelled_by="BUYER", commerce="processing")),
+         ("shipped", 0.95, Kind(_C, "SHIPPED", commerce="complete+invoiced+shipped"))],
+    _A: [("seller", 0.02, Kind(_A, "UNSHIPPED", commerce="canceled")),
+         ("amazon", 0.015, Kind(_A, "CANCELLED", cancelled_by="AMAZON", commerce="canceled")),
+         ("buyer", 0.015, Kind(_A, "CANCELLED", cancelled_by="BUYER", commerce="canceled")),
+         ("shipped", 0.95, Kind(_A, "UNSHIPPED", commerce="complete+invoiced+shipped"))],
+}
+
+
+def seed(flow: str, n: int) -> tuple[SeedData, Counter[str]]:
+    """`n` orders of the flow's mix, deterministic (largest remainder per kind)."""
+    data = SeedData(stock={sku: STOCK + 3 * n for sku in SKUS})
+    kinds = Counter({name: int(share * n) for name, share, _ in MIX[flow]})
+    kinds["shipped"] += n - sum(kinds.values())
+    order = [(name, kind) for name, _, kind in MIX[flow]]
+    plan: list[tuple[str, Kind]] = []
+    for name, kind in order:
+        plan += [(name, kind)] * kinds[name]
+    # spread deterministically over the day: index * step mod n visits every slot once
+    step = next(s for s in itertools.count(7919) if math.gcd(s, n) == 1)
+    slots: list[tuple[str, Kind] | None] = [None] * n
+    for index, item in enumerate(plan):
+        slots[(index * step) % n] = item
+    span = 23 * 3600.0
+    digit = {_V: 1, _C: 2, _A: 3}[flow]
+    for index, item in enumerate(slots):
+        assert item is not None
+        created = START.timestamp() - 24 * 3600 + span * index / n
+        moment = datetime.fromtimestamp(created, timezone.utc)
+        _add(data, f"21{digit}-9000000-{index:07d}", item[1], index, moment,
+             datetime.fromtimestamp(created + 600, timezone.utc))
+    return data, kinds
+
+
+# Requests an order's actions need, per flow and kind, by operation (beyond the look-up);
+# "batch" marks a member of the run's feed, whose steps are counted once per batch.
+NEEDED: dict[str, dict[str, dict[str, int]]] = {
+    # ready-for-handling and handling: cancel, cancellation-requested, read again, cancel
+    # (VTEX's cancel answers no status); payment-approved: cancelled at once
+    _V: {"seller": {"vtex/CancelOrder": 2, "vtex/GetOrder": 1},
+         "amazon": {"vtex/CancelOrder": 2, "vtex/GetOrder": 1},
+         "buyer": {"vtex/CancelOrder": 1}, "shipped": {}},
+    _C: {"seller": {"adobe-commerce/PostV1OrdersIdCancel": 1},
+         "amazon": {"adobe-commerce/PostV1OrdersIdCancel": 1},
+         "buyer": {"adobe-commerce/PostV1OrdersIdCancel": 1}, "shipped": {}},
+    _A: {"seller": {"batch": 1}, "amazon": {}, "buyer": {},
+         "shipped": {"amazon/confirmShipment": 1}},
+}
+LISTING = {_V: "amazon/searchOrders", _C: "amazon/searchOrders", _A: "adobe-commerce/GetV1Orders"}
+LOOKUP = {_V: "vtex/GetOrder", _C: "adobe-commerce/GetV1Orders", _A: "amazon/getOrder"}
+FEED_STEPS = ("amazon/createFeedDocument", "amazon/upload", "amazon/createFeed",
+              "amazon/getFeed", "amazon/getFeedDocument", "amazon/download")
+
+
+class InProcess(httpx.BaseTransport):
+    """The sandbox's dispatcher called in the requesting thread, with simulated latency and
+    VTEX's account limit on GetOrder; counts every attempt by (system/operation, status)."""
+
+    def __init__(self, box: Sandbox, sim: Sim, counts: Counter[tuple[str, int]],
+                 current: threading.local) -> None:
+        self.box, self.sim, self.counts, self.current = box, sim, counts, current
+        self.vtex = TokenBuckets({"GetOrder": VTEX_ACCOUNT}, monotonic=sim.now)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = request.url.raw_path.decode("ascii")
+        path = request.url.path
+        token = path.endswith("/auth/o2/token")
+        if not token:
+            self.sim.sleep(LATENCY / 2)
+        headers = email.message.Message()
+        for name, value in request.headers.items():
+            headers[name] = value
+        if (request.method == "GET" and path.startswith("/vtex/api/oms/pvt/orders/")
+                and path.count("/") == 5 and not self.vtex.take("GetOrder")):
+            status, body, answer = 429, b"", {}
+        else:
+            response = self.box._server.handle(request.method, target, headers, request.read())
+            if response is None:
+                raise httpx.RemoteProtocolError("dropped", request=request)
+            status, body, answer = response.status, response.body, response.headers
+        del self.box.requests[:]  # counted here; the log would grow with the run
+        if not token:
+            self.sim.sleep(LATENCY / 2)
+        self.counts[(getattr(self.current, "op", "?"), status)] += 1
+        return httpx.Response(status, headers=answer, content=body)
+
+
+@dataclass
+class Result:
+    flow: str
+    orders: int
+    workers: int
+    seconds: float = 0.0
+    counts: Counter[tuple[str, int]] = field(default_factory=Counter)
+    minimum: Counter[str] = field(default_factory=Counter)
+    peak: int = 0
+    cpu: float = 0.0
+    summaries: list[Any] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def throttled(self) -> int:
+        return sum(n for (_, status), n in self.counts.items() if status == 429)
+
+    def bound(self) -> tuple[float, str]:
+        """The slowest operation's bucket time for the minimum requests: (seconds, op)."""
+        worst = (0.0, "-")
+        for op, needed in self.minimum.items():
+            system, _, name = op.partition("/")
+            limit = PUBLISHED_LIMITS.get(name) if system == "amazon" else (
+                VTEX_ACCOUNT if op == "vtex/GetOrder" else None)
+            if limit is not None:
+                worst = max(worst, (max(0.0, (needed - limit[1]) / limit[0]), op))
+        return worst
+
+
+def _label(req: HttpRequest) -> str:
+    if req.operation:
+        return f"{req.system}/{req.operation}"
+    if req.url.endswith("/auth/o2/token") or "/token" in req.url:
+        return f"{req.system}/token"
+    return f"{req.system}/{'upload' if req.method == 'PUT' else 'download'}"
+
+
+def _worker(config: Config, box: Sandbox, sim: Sim, flow: str, partitions: list[str],
+            state: str, counts: Counter[tuple[str, int]], summaries: list[Any]) -> None:
+    """One worker process: its own store connection and transport; partitions in turn."""
+    current = threading.local()
+    store = open_store(state, now=sim.now_dt)
+    client = new_client(transport=InProcess(box, sim, counts, current))
+    overrides = box.settings()
+    source = config.flows[flow].source
+    runtimes = [prepare(config, flow, {}, system_overrides={
+        **overrides, source: {**overrides[source],
+                              **({"marketplace_ids": [p]} if p else {})}}) for p in partitions]
+    transport = runner.new_transport(config, runner.redactor(runtimes), client=client,
+                                     sleep=sim.sleep, store=store, runtimes=runtimes,
+                                     wall_clock=sim.epoch)
+    send = transport.send
+
+    def counted(req: HttpRequest, *, idempotent: bool) -> HttpResponse:
+        current.op = _label(req)
+        return send(req, idempotent=idempotent)
+
+    transport.send = counted  # type: ignore[method-assign]
+    try:
+        for partition, runtime in zip(partitions, runtimes):
+            settings = runner.RunSettings(partition=partition, now=sim.now_dt, sleep=sim.sleep)
+            for _ in range(10):  # again while a batch waits, when it is due
+                summary = runner.run_flow(runtime, transport, store, settings)
+                summaries.append(summary)
+                if not summary.waiting:
+                    break
+                due = [b.check_after for b in store.live_batches(engine.flow_key(flow, partition))]
+                if due:
+                    moment = min(datetime.fromisoformat(d.replace("Z", "+00:00")) for d in due)
+                    sim.sleep(max(0.0, (moment - sim.now_dt()).total_seconds()))
+    finally:
+        transport.close()
+        store.close()
+
+
+def measure(config: Config, flow: str, n: int, workers: int) -> Result:
+    result = Result(flow, n, workers)
+    data, kinds = seed(flow, n)
+    sim = Sim(START)
+    box = Sandbox(orders="empty", now=sim.now_dt, token_ttl=48 * 3600.0)
+    install(data, box.amazon, box.vtex, box.commerce)
+    for index, record in enumerate(data.amazon_orders):
+        record["salesChannel"]["marketplaceId"] = MARKETPLACES[index % len(MARKETPLACES)]
+    del data
+    box.amazon.limiter = TokenBuckets(PUBLISHED_LIMITS, monotonic=sim.now)
+    box.amazon.feeds_api.polls_before_done = 0
+    source = config.flows[flow].source
+    parts = list(MARKETPLACES) if source == "amazon" else [""]
+    _minimum(result, flow, n, kinds, parts)
+    box.start()
+    engine.ThreadPoolExecutor = pool_for(sim)  # type: ignore[attr-defined,misc]
+    with tempfile.TemporaryDirectory() as tmp:
+        state = f"sqlite:///{tmp}/state.db"
+        open_store(state).close()  # migrations once, before the workers
+        started_cpu = time.process_time()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+
+        def fleet() -> None:
+            if workers == 1 or len(parts) == 1:
+                sim.join([sim.spawn(lambda: _worker(config, box, sim, flow, parts, state,
+                                                    result.counts, result.summaries))])
+            else:
+                groups = [parts[i::workers] for i in range(workers)]
+                sim.join([sim.spawn(lambda g=g: _worker(config, box, sim, flow, g, state,
+                                                        result.counts, result.summaries))
+                          for g in groups if g])
+
+        sim.run(fleet)
+        result.peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        result.cpu = time.process_time() - started_cpu
+        result.seconds = sim.now()
+    box.stop()
+    return result
+
+
+def _minimum(result: Result, flow: str, n: int, kinds: Counter[str], parts: list[str]) -> None:
+    """The fewest requests the run can make, by operation (module docstring)."""
+    minimum = result.minimum
+    sizes = [len(range(i, n, len(parts))) for i in range(len(parts))]
+    minimum[LISTING[flow]] += sum(max(1, math.ceil(size / PAGE)) for size in sizes)
+    minimum[LOOKUP[flow]] += n
+    batched = 0
+    for kind, count in kinds.items():
+        for op, per in NEEDED[flow][kind].items():
+            if op == "batch":
+                batched += count
+            else:
+                minimum[op] += per * count
+    if batched:
+        for op in FEED_STEPS:
+            minimum[op] += 1  # one feed: the orders of the sandbox's seller are all in one run
+    workers = 1 if result.workers == 1 or len(parts) == 1 else min(result.workers, len(parts))
+    if "amazon" in (config_systems(flow)):
+        minimum["amazon/token"] += workers
+
+
+def config_systems(flow: str) -> tuple[str, str]:
+    return {_V: ("amazon", "vtex"), _C: ("amazon", "adobe-commerce"),
+            _A: ("adobe-commerce", "amazon")}[flow]
+
+
+def report(result: Result) -> str:
+    bound, op = result.bound()
+    needed = sum(result.minimum.values())
+    ratio = result.seconds / bound if bound else float("nan")
+    return (f"{result.flow:26} {result.orders:7} {result.workers:2} "
+            f"{result.seconds / 3600:8.2f}h {bound / 3600:7.2f}h {ratio:6.3f}x {op:22} "
+            f"{result.requests / result.orders:6.3f} {needed / result.orders:6.3f} "
+            f"{result.requests / needed:6.3f}x {result.throttled:5} "
+            f"{result.peak / 2**20:7.1f} {result.cpu:7.1f}")
+
+
+HEADER = (f"{'flow':26} {'orders':>7} {'w':>2} {'sim time':>9} {'bound':>8} {'ratio':>7} "
+          f"{'bottleneck':22} {'req/o':>6} {'min/o':>6} {'ratio':>7} {'429s':>5} "
+          f"{'peak MB':>7} {'cpu s':>7}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, nargs="+", default=[10000, 100000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--flow", nargs="+", default=list(FLOWS), choices=FLOWS)
+    parser.add_argument("--detail", action="store_true",
+                        help="also print each run's requests by operation against the minimum")
+    args = parser.parse_args()
+    config = require(load_config(REPO))
+    print(HEADER, flush=True)
+    for flow in args.flow:
+        for n in args.orders:
+            for workers in args.workers:
+                result = measure(config, flow, n, workers)
+                print(report(result), flush=True)
+                if args.detail:
+                    ops = Counter[str]()
+                    for (op, status), count in result.counts.items():
+                        ops[op] += count
+                    for op in sorted(set(ops) | set(result.minimum)):
+                        codes = {s: c for (o, s), c in result.counts.items() if o == op}
+                        print(f"    {op:40} {ops[op]:7} min {result.minimum[op]:7}  {codes}")
+                    for summary in result.summaries:
+                        print(f"    run: orders {summary.orders} done {summary.done} "
+                              f"failed {summary.failed} watched {summary.watched} "
+                              f"waiting {summary.waiting} errors {summary.errors[:2]}")
+
+
+if __name__ == "__main__":
+    main()
