@@ -1,9 +1,11 @@
 """The pipeline for one flow: fetch → normalise → look up → evaluate → plan → execute → record.
 
 Orders are processed concurrently (bounded), each order's actions in order. After an action
-that can lead to another step (its `follow_up`) the counterpart is read again and the rules
-evaluated again (bounded), so two-step transitions such as VTEX's `cancellation-requested`
-finish in one run; an action that cannot costs no re-read. An order that waits for
+that can lead to another step (its `follow_up`) the rules are evaluated again (bounded), so
+two-step transitions such as VTEX's `cancellation-requested` finish in one run; the
+counterpart is read again only when such an action was sent to a system other than the
+source (a read of the source's shipments leaves it as it was); an action that cannot lead
+to another step costs no re-read. An order that waits for
 its counterpart, or whose action failed, goes on the watch list and is re-read on later runs;
 the cursor then advances past every order, because each is recorded one way or the other.
 """
@@ -248,8 +250,14 @@ class FlowRun:
         order_id = str(order["id"])
         watch_hours: float | None = None  # the longest `watch: {hours}` the rules asked for
         settles = self.options.settle_attempts
+        target: dict[str, Any] | None = None
+        reread = True  # the counterpart is read in the first round, and again only after
+        # an action that may have changed it: one on the source system (a read of the
+        # order's shipments) leaves the counterpart as it was read
         for _round in range(self.options.max_reevaluations + settles + 1):
-            target = find_counterpart(self.target, flow.source, order)
+            if reread:
+                target = find_counterpart(self.target, flow.source, order)
+            reread = False
             outputs = _outputs(store, flow.name, order_id)
             planned, decision = plan_order(self.runtime, order, target, outputs, self.now_iso)
             observe.emit("order.evaluated", round=_round, status=order.get("status"),
@@ -280,7 +288,7 @@ class FlowRun:
                         self.summary.tally("skipped", order_id,
                                           f"the order changed after it was planned ({message})",
                                           item)
-                        order, acted = fresh, True
+                        order, acted, reread = fresh, True, True
                         break
                 if result == UNKNOWN:
                     settled = self._settle(item, order) if settles > 0 else None
@@ -291,7 +299,7 @@ class FlowRun:
                         return
                     # settled by reading: evaluated again from the fresh read, which sends
                     # again (same key) only what it still calls for
-                    order, acted = settled, True
+                    order, acted, reread = settled, True, True
                     break
                 if result in (QUEUED, WAITING):
                     if result == QUEUED and item is not planned[-1]:
@@ -299,8 +307,9 @@ class FlowRun:
                     return  # its batch reports it; later actions wait for it
                 if result == "watch":
                     watch_hours = max(watch_hours or 0.0, self._hours(item))
-                elif result == DONE:
-                    acted = acted or follows(item)
+                elif result == DONE and follows(item):
+                    acted = True
+                    reread = reread or item.system != flow.source
                 elif result in (FAILED, DEFERRED):
                     # Later actions of the order wait: they may depend on this one.
                     self._watch(order_id, {"reason": result})

@@ -153,6 +153,13 @@ def test_commerce_shipment_confirms_amazon_shipment(config: Config, sandbox: San
     confirms = [r for r in mutations(sandbox) if r.path.endswith("/113-0000003-0000001/shipmentConfirmation")]
     assert len(confirms) == 1
     assert commerce_by_ext(sandbox, "113-0000003-0000001")[0]["state"] == "complete"
+    # find_shipment reads Commerce, which leaves the Amazon order as first read: one getOrder
+    # (getOrder is this flow's bottleneck at 0.5/s), then the shipments, then the confirmation
+    order_reads = [r for r in sandbox.requests if r.system == "amazon" and r.method == "GET"
+                   and r.path.endswith("/orders/113-0000003-0000001")]
+    shipment_reads = [r for r in sandbox.requests if r.path.endswith("/V1/shipments")]
+    assert len(order_reads) == 1
+    assert len(shipment_reads) == 1
 
 
 @pytest.mark.parametrize(("amazon_id", "end_status", "reported"),
