@@ -13,6 +13,10 @@ from collections.abc import Callable, Mapping
 
 __all__ = ["TokenBuckets"]
 
+#: Tokens a refill may miss by float rounding (0.4 + 0.3 s * 2/s is 0.999...): a client that
+#: waits exactly the refill time must not be refused for it, as no real server would.
+_EPSILON = 1e-9
+
 
 class TokenBuckets:
     """One bucket per operation name; operations without a limit are never throttled."""
@@ -36,7 +40,7 @@ class TokenBuckets:
             refill = (now - self._stamp[operation]) * rate
             level = min(float(burst), self._level[operation] + refill)
             self._stamp[operation] = now
-            if level < 1.0:
+            if level < 1.0 - _EPSILON:  # a refill summed in floats may land a hair below 1
                 self._level[operation] = level
                 return False
             self._level[operation] = level - 1.0

@@ -11,6 +11,7 @@ from sandbox_helpers import Api, amazon_token, envelope, feed_report, poll_feed,
 
 from connector.sandbox import Sandbox
 from connector.sandbox.clock import amazon_time
+from connector.sandbox.ratelimit import TokenBuckets
 
 SEARCH = "/orders/2026-01-01/orders"
 EVERYTHING = {"lastUpdatedAfter": "2000-01-01T00:00:00Z"}
@@ -396,6 +397,21 @@ def test_rate_limits_answer_quota_exceeded(client: httpx.Client) -> None:
         assert "Retry-After" not in third.headers
         assert "x-amzn-RateLimit-Limit" not in third.headers
         assert _search(amazon).headers["x-amzn-RateLimit-Limit"] == "0.0056"
+
+
+@pytest.mark.parametrize(("last", "granted"), [
+    (0.75 + 0.025, True),  # 0.4 + 0.3 s at 2/s: one token, though the floats give 0.999...
+    (0.745 + 0.025, False),  # 0.99 of a token
+])
+def test_a_token_refilled_exactly_is_granted(last: float, granted: bool) -> None:
+    now = [0.0]  # times as a simulated clock sums them (a client waits exactly the refill)
+    buckets = TokenBuckets({"confirmShipment": (2.0, 10)}, monotonic=lambda: now[0])
+    now[0] = 0.25 + 0.025
+    assert all(buckets.take("confirmShipment") for _ in range(8))  # 2 left
+    now[0] = 0.45 + 0.025
+    assert all(buckets.take("confirmShipment") for _ in range(2))  # 2.4 - 2 = 0.4 left
+    now[0] = last
+    assert buckets.take("confirmShipment") is granted
 
 
 def test_rate_limits_are_off_by_default(amazon: Api) -> None:
