@@ -55,7 +55,7 @@ import math
 import tempfile
 import threading
 import time
-import tracemalloc
+import multiprocessing
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,8 +103,9 @@ MIX: dict[str, list[tuple[str, float, Kind]]] = {
 }
 
 
-def seed(flow: str, n: int) -> tuple[SeedData, Counter[str]]:
-    """`n` orders of the flow's mix, deterministic (largest remainder per kind)."""
+def seed(flow: str, n: int) -> tuple[SeedData, Counter[str], int]:
+    """`n` orders of the flow's mix, deterministic: the data, the count of each kind, and
+    how many marketplaces have seller-cancelled orders (one feed each)."""
     data = SeedData(stock={sku: STOCK + 3 * n for sku in SKUS})
     kinds = Counter({name: int(share * n) for name, share, _ in MIX[flow]})
     kinds["shipped"] += n - sum(kinds.values())
@@ -125,7 +126,9 @@ def seed(flow: str, n: int) -> tuple[SeedData, Counter[str]]:
         moment = datetime.fromtimestamp(created, timezone.utc)
         _add(data, f"21{digit}-9000000-{index:07d}", item[1], index, moment,
              datetime.fromtimestamp(created + 600, timezone.utc))
-    return data, kinds
+    markets = {index % len(MARKETPLACES) for index, item in enumerate(slots)
+               if item is not None and item[0] == "seller"}
+    return data, kinds, len(markets)
 
 
 # Requests an order's actions need, per flow and kind, by operation (beyond the look-up);
@@ -136,11 +139,12 @@ NEEDED: dict[str, dict[str, dict[str, int]]] = {
     _V: {"seller": {"vtex/CancelOrder": 2, "vtex/GetOrder": 1},
          "amazon": {"vtex/CancelOrder": 2, "vtex/GetOrder": 1},
          "buyer": {"vtex/CancelOrder": 1}, "shipped": {}},
-    _C: {"seller": {"adobe-commerce/PostV1OrdersIdCancel": 1},
-         "amazon": {"adobe-commerce/PostV1OrdersIdCancel": 1},
-         "buyer": {"adobe-commerce/PostV1OrdersIdCancel": 1}, "shipped": {}},
+    # cancel, and the order comment that says who cancelled
+    _C: {kind: {"adobe-commerce/PostV1OrdersIdCancel": 1, "adobe-commerce/PostV1OrdersIdComments": 1}
+         for kind in ("seller", "amazon", "buyer")} | {"shipped": {}},
+    # the shipment's tracking (the Commerce order has none), then the confirmation
     _A: {"seller": {"batch": 1}, "amazon": {}, "buyer": {},
-         "shipped": {"amazon/confirmShipment": 1}},
+         "shipped": {"adobe-commerce/GetV1Shipments": 1, "amazon/confirmShipment": 1}},
 }
 LISTING = {_V: "amazon/searchOrders", _C: "amazon/searchOrders", _A: "adobe-commerce/GetV1Orders"}
 LOOKUP = {_V: "vtex/GetOrder", _C: "adobe-commerce/GetV1Orders", _A: "amazon/getOrder"}
@@ -261,7 +265,7 @@ def _worker(config: Config, box: Sandbox, sim: Sim, flow: str, partitions: list[
 
 def measure(config: Config, flow: str, n: int, workers: int) -> Result:
     result = Result(flow, n, workers)
-    data, kinds = seed(flow, n)
+    data, kinds, feeds = seed(flow, n)
     sim = Sim(START)
     box = Sandbox(orders="empty", now=sim.now_dt, token_ttl=48 * 3600.0)
     install(data, box.amazon, box.vtex, box.commerce)
@@ -272,15 +276,14 @@ def measure(config: Config, flow: str, n: int, workers: int) -> Result:
     box.amazon.feeds_api.polls_before_done = 0
     source = config.flows[flow].source
     parts = list(MARKETPLACES) if source == "amazon" else [""]
-    _minimum(result, flow, n, kinds, parts)
+    _minimum(result, flow, n, kinds, parts, feeds)
     box.start()
     engine.ThreadPoolExecutor = pool_for(sim)  # type: ignore[attr-defined,misc]
     with tempfile.TemporaryDirectory() as tmp:
         state = f"sqlite:///{tmp}/state.db"
         open_store(state).close()  # migrations once, before the workers
         started_cpu = time.process_time()
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
+        base = _rss(reset=True)
 
         def fleet() -> None:
             if workers == 1 or len(parts) == 1:
@@ -293,15 +296,46 @@ def measure(config: Config, flow: str, n: int, workers: int) -> Result:
                           for g in groups if g])
 
         sim.run(fleet)
-        result.peak = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
+        result.peak = _rss(peak=True) - base
         result.cpu = time.process_time() - started_cpu
         result.seconds = sim.now()
     box.stop()
     return result
 
 
-def _minimum(result: Result, flow: str, n: int, kinds: Counter[str], parts: list[str]) -> None:
+def _rss(*, reset: bool = False, peak: bool = False) -> int:
+    """This process's resident memory in bytes (Linux): now, or its peak since the last
+    reset (`clear_refs` 5 resets VmHWM)."""
+    if reset:
+        Path("/proc/self/clear_refs").write_text("5")
+    key = "VmHWM:" if peak else "VmRSS:"
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _child(conn: Any, config: Config, flow: str, n: int, workers: int) -> None:
+    result = measure(config, flow, n, workers)
+    result.summaries = [(s.orders, s.done, s.failed, s.watched, s.waiting, s.errors[:2])
+                        for s in result.summaries]
+    conn.send(result)
+    conn.close()
+
+
+def isolated(config: Config, flow: str, n: int, workers: int) -> Result:
+    """`measure` in a forked process of its own, so that its peak memory is its own."""
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(child, config, flow, n, workers))
+    process.start()
+    result: Result = parent.recv()
+    process.join()
+    return result
+
+
+def _minimum(result: Result, flow: str, n: int, kinds: Counter[str], parts: list[str],
+             feeds: int) -> None:
     """The fewest requests the run can make, by operation (module docstring)."""
     minimum = result.minimum
     sizes = [len(range(i, n, len(parts))) for i in range(len(parts))]
@@ -314,9 +348,8 @@ def _minimum(result: Result, flow: str, n: int, kinds: Counter[str], parts: list
                 batched += count
             else:
                 minimum[op] += per * count
-    if batched:
-        for op in FEED_STEPS:
-            minimum[op] += 1  # one feed: the orders of the sandbox's seller are all in one run
+    for op in FEED_STEPS:  # one feed per marketplace (createFeed takes one) and run
+        minimum[op] += feeds if batched else 0
     workers = 1 if result.workers == 1 or len(parts) == 1 else min(result.workers, len(parts))
     if "amazon" in (config_systems(flow)):
         minimum["amazon/token"] += workers
@@ -356,7 +389,7 @@ def main() -> None:
     for flow in args.flow:
         for n in args.orders:
             for workers in args.workers:
-                result = measure(config, flow, n, workers)
+                result = isolated(config, flow, n, workers)
                 print(report(result), flush=True)
                 if args.detail:
                     ops = Counter[str]()
@@ -365,10 +398,9 @@ def main() -> None:
                     for op in sorted(set(ops) | set(result.minimum)):
                         codes = {s: c for (o, s), c in result.counts.items() if o == op}
                         print(f"    {op:40} {ops[op]:7} min {result.minimum[op]:7}  {codes}")
-                    for summary in result.summaries:
-                        print(f"    run: orders {summary.orders} done {summary.done} "
-                              f"failed {summary.failed} watched {summary.watched} "
-                              f"waiting {summary.waiting} errors {summary.errors[:2]}")
+                    for orders, done, failed, watched, waiting, errors in result.summaries:
+                        print(f"    run: orders {orders} done {done} failed {failed} "
+                              f"watched {watched} waiting {waiting} errors {errors}")
 
 
 if __name__ == "__main__":

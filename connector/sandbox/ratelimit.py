@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 
 __all__ = ["TokenBuckets"]
 
-#: Tokens a refill may miss by float rounding (0.4 + 0.3 s * 2/s is 0.999...): a client that
-#: waits exactly the refill time must not be refused for it, as no real server would.
-_EPSILON = 1e-9
+#: Tokens a refill may miss by float rounding (0.4 + 0.3 s * 2/s is 0.999...; a client's
+#: epoch-second clock has a resolution of about 2e-7 s): a client that waits exactly the
+#: refill time must not be refused for it, as no real server would (a microsecond at 0.5/s).
+_EPSILON = 1e-6
 
 
 class TokenBuckets:

@@ -401,7 +401,7 @@ def test_rate_limits_answer_quota_exceeded(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize(("last", "granted"), [
     (0.75 + 0.025, True),  # 0.4 + 0.3 s at 2/s: one token, though the floats give 0.999...
-    (0.745 + 0.025, False),  # 0.99 of a token
+    (0.7495 + 0.025, False),  # 0.999 of a token
 ])
 def test_a_token_refilled_exactly_is_granted(last: float, granted: bool) -> None:
     now = [0.0]  # times as a simulated clock sums them (a client waits exactly the refill)
