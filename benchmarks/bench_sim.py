@@ -33,6 +33,7 @@ Figures of 2026-12-07 (2 shared CPUs; "w" 4/1: one partition, so one busy worker
     amazon-to-vtex             10000    1    3.98h    3.97h 1.002x  1.130  1.130 1.000x  0    36.2   40
     amazon-to-vtex             10000    4    3.98h    3.97h 1.002x  1.130  1.130 1.000x  0   112.2   39
     amazon-to-vtex            100000    1   48.68h   48.61h 1.001x  1.130  1.130 1.000x  0   292.9  598
+    amazon-to-vtex            100000    4   48.75h   48.61h 1.003x  1.130  1.130 1.000x  0  1057.0  600
     amazon-to-adobe-commerce   10000    1    3.97h    3.97h 1.001x  1.110  1.110 1.000x  0    34.9  137
     amazon-to-adobe-commerce   10000    4    3.97h    3.97h 1.001x  1.110  1.110 1.000x  0   113.5  128
     adobe-commerce-to-amazon   10000    1    5.54h    5.54h 1.000x  2.913  2.913 1.000x  0   144.8  407
@@ -41,6 +42,9 @@ Bottlenecks: searchOrders (1 per 180 s past a burst of 20: 100 pages per 10,000 
 the Amazon-sourced flows, getOrder (0.5/s) for adobe-commerce-to-amazon. Peak memory is not
 flat: a run lists its whole window before evaluating (`FlowRun._run` keeps every listed
 record), so it grows with the orders of a partition (and 4 workers hold 4 listings at once).
+The two Commerce flows were not run at 100,000: the sandbox's Commerce searchCriteria scans
+every order per look-up (quadratic: 407 s of CPU at 10,000 for adobe-commerce-to-amazon, so
+hours at 100,000); 100,000 orders of amazon-to-vtex take 10 minutes of CPU per worker count.
 
 What is modelled. Time is one simulated timeline (`simclock.Sim`): real threads, but only one
 runs at a time and the clock jumps to the next simulated wake-up when all wait, so 100,000
