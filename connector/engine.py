@@ -428,6 +428,9 @@ class FlowRun:
                     # later actions of the order, or a step its action may lead to: now
                     self._continues.discard(result.key)
                     self.process_normalised(dict(result.source))
+                elif result.order_id in self.watching and self.store is not None:
+                    # done with it: a member watched after an earlier failure is not read again
+                    self.store.unwatch(self.key, result.order_id)
             elif result.status == FAILED:
                 fresh = self._stale_member(result)
                 if fresh is not None:

@@ -124,3 +124,26 @@ def test_a_lost_create_feed_answer_is_recovered_not_sent_again(
     assert cancelled(sandbox) == [ORDER]
     assert len(sandbox.amazon.feeds) == 1 and requests(sandbox, "POST",
                                                        r"/feeds/2021-06-30/feeds$") == 1
+
+
+def test_a_refused_message_sent_again_and_accepted_leaves_the_watch_list(
+        config: Config, generated: Sandbox, tmp_path: Path) -> None:
+    """The failed member is watched; once a later run's batch carries it through, nothing
+    of it is left on the watch list (it used to stay there as `failed`, read again forever)."""
+    import json
+
+    apply(config, generated, tmp_path / "state.db")
+    expected = cancelled(generated)
+    with Sandbox(orders=60, seed=1) as box:
+        victim = expected[0]
+        box.amazon.feeds_api.reject_next(victim, "Locked by another process (sandbox fault)")
+        db = tmp_path / "refused.db"
+        assert apply(config, box, db).failed == 1
+        box.advance(1800)  # past the retry backoff
+        again = apply(config, box, db)
+        assert not again.failed and not again.errors
+        assert cancelled(box) == expected
+        with open_store(f"sqlite:///{db}") as store:
+            reasons = {json.loads(payload)["reason"] for _, payload in store.watched(FLOW, "2000-01-01T00:00:00Z")}
+            assert store.entries(FLOW, "failed") == []
+    assert reasons <= {"waiting for the counterpart"}, reasons
