@@ -114,6 +114,67 @@ step = {
     },
     "oneOf": [{"required": ["path"]}, {"required": ["url_from"]}],
 }
+# The `recover` of a batch: a step without a name (it is the batch's own), read after the
+# effect step got no answer.
+recover_step = {
+    **{k: v for k, v in step.items() if k != "required"},
+    "description": "After the effect step got no answer: a read (a poll) that is done once nothing the effect may have started is still in flight; the members are then re-planned from fresh reads",
+    "required": ["method"],
+    "properties": {k: v for k, v in step["properties"].items() if k != "name"},
+}
+
+batch = {
+    "description": "Gather this action's requests across the orders of a run and send them as one (Amazon: one feed, one message per order); each member's outcome is read from the result. A polling step never sleeps in the run: the batch waits in the state store and is checked again by a later sweep.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "max_orders"
+    ],
+    "properties": {
+        "max_orders": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Members per batch (Amazon: messages per feed)"
+        },
+        "group_by": {
+            "type": "string",
+            "minLength": 1,
+            "description": "A template over a member's context: one batch per distinct value (Amazon: the marketplace id)"
+        },
+        "effect": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The step that acts: a run that dies before it is re-planned, one whose effect got no answer is settled by `recover`"
+        },
+        "errors": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "from",
+                "member"
+            ],
+            "description": "Which members the remote side refused",
+            "properties": {
+                "from": {
+                    "type": "string",
+                    "description": "JMESPath over the step context: the list of refusals"
+                },
+                "member": {
+                    "type": "string",
+                    "description": "The field of a refusal holding the member's position (1-based)"
+                },
+                "message": {
+                    "type": "string",
+                    "description": "The field of a refusal holding the remote side's words"
+                }
+            }
+        },
+        "recover": {
+            "$ref": "#/$defs/recover_step"
+        }
+    }
+}
+
 field_expr = {
     "anyOf": [
         {"type": "string"},
@@ -279,12 +340,14 @@ mapping = {
                         "anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/condition"}],
                     },
                     "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}, "minItems": 1},
+                    "batch": batch,
                 },
             },
         },
     },
     "$defs": {"setting": setting, "settings": settings, "condition": condition, "test": test,
-              "request": request, "step": step, "field": field_expr, "lookup": lookup},
+              "request": request, "step": step, "field": field_expr, "lookup": lookup,
+              "recover_step": recover_step},
 }
 
 action_call = {
@@ -397,6 +460,15 @@ project = {
     },
 }
 
-for name, schema in (("mapping", mapping), ("rules", rules), ("project", project)):
-    (OUT / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
-print("ok")
+SCHEMAS = {"mapping": mapping, "rules": rules, "project": project}
+
+
+def render() -> dict[str, str]:
+    """Each schema file's text, as committed (tests/test_schema_files.py checks they match)."""
+    return {f"{name}.schema.json": json.dumps(schema, indent=2) + "\n" for name, schema in SCHEMAS.items()}
+
+
+if __name__ == "__main__":
+    for file, text in render().items():
+        (OUT / file).write_text(text)
+    print("ok")
