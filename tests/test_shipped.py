@@ -106,3 +106,13 @@ def test_a_rule_after_a_covering_rule_is_unreachable(copy: Path) -> None:
     line = text.count("\n", 0, index) + 1
     found = [f for f in findings_for(copy, [])[0] if f.code == "rule-unreachable"]
     assert [(f.line, "nothing-to-cancel" in f.message) for f in found] == [(line, True)]
+
+
+def test_every_shipped_action_declares_its_kind() -> None:
+    """Conflict analysis reads `kind:`; the shipped mappings do not lean on the name guess
+    (a `void_order` would escape it)."""
+    from connector.project import load_config, require
+
+    config = require(load_config(REPO))
+    missing = [f"{s.name}.{a.name}" for s in config.systems.values() for a in s.actions.values() if not a.kind]
+    assert missing == []
