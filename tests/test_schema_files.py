@@ -4,20 +4,12 @@ generator would have dropped it)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-TOOL = Path(__file__).parent.parent / "tools" / "gen_schemas.py"
+from tools_module import load_tool
 
 
 def _tool():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("gen_schemas", TOOL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("gen_schemas")
 
 
 @pytest.mark.parametrize("file", ["mapping.schema.json", "rules.schema.json", "project.schema.json"])
