@@ -97,6 +97,11 @@ def _outputs(store: StateStore | None, flow: str, order_id: str) -> dict[str, An
     return {name.split(".", 1)[-1]: values for name, values in store.outputs(flow, order_id).items()}
 
 
+#: Orders evaluated at a time while the listing streams in: enough to keep the pool busy,
+#: few enough that memory holds a page or two, not the listing.
+CHUNK = 256
+
+
 class FlowRun:
     def __init__(self, runtime: FlowRuntime, clients: dict[str, SystemClient],
                  store: StateStore | None, options: RunOptions) -> None:
@@ -178,29 +183,43 @@ class FlowRun:
         min_age = listing.min_age_seconds if listing else 0
         span = window(cursor, self.options.since, self.now, self.options.lookback_hours, min_age)
         self.summary.window = span
-        records = {str(normalise(self.source.system, raw)["id"]): raw
-                   for raw in list_changed(self.source, span, self.options.limit)}
-        # Cut short by --limit: the orders past the limit are not recorded anywhere, so the
-        # cursor must not move past them (the next run lists them again).
-        truncated = self.options.limit is not None and len(records) >= self.options.limit
-        if store is not None:
-            for order_id, _payload in store.watched(self.key, self.now_iso):
-                self.watching.add(order_id)
-                if order_id not in records:
-                    try:
-                        raw = get_order(self.source, order_id)
-                    except (HTTPError, ConnectorError) as exc:
-                        self.summary.tally("failed", order_id,
-                                          f"watched, but reading it failed: {exc}")
-                        continue
-                    if raw is not None:
-                        records[order_id] = raw
-        queued = (take_queued(store, self.source, self.flow.name, self.options.partition,
-                              records, self.summary) if store is not None else [])
-        self.summary.orders = len(records)
+        # Streamed: the listing's orders are evaluated a chunk at a time as its pages come
+        # in, so memory holds one chunk, not the whole listing (100,000 orders used to be
+        # read in full first). An order listed twice (it changed while pages were read) is
+        # evaluated once; its newer change is past the window, for the next run.
+        watched = [order_id for order_id, _ in store.watched(self.key, self.now_iso)] if store else []
+        self.watching.update(watched)  # before any order is evaluated: they leave the list
+        known: dict[str, dict[str, Any] | None] = {}  # every order of the run by id; raw: not listed
+        listed = 0
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
-            for count, _ in enumerate(pool.map(self.process, list(records.values())), start=1):
-                self.options.progress(flow.name, count, len(records))
+            def evaluate(chunk: list[dict[str, Any]]) -> None:
+                for _ in pool.map(self.process_normalised, chunk):
+                    self.summary.orders += 1
+                    self.options.progress(flow.name, self.summary.orders, max(listed, self.summary.orders))
+
+            chunk: list[dict[str, Any]] = []
+            for raw in list_changed(self.source, span, self.options.limit):
+                listed += 1
+                order = normalise(self.source.system, raw)
+                if str(order["id"]) not in known:
+                    known[str(order["id"])] = None
+                    chunk.append(order)
+                if len(chunk) >= CHUNK:
+                    evaluate(chunk)
+                    chunk = []
+            evaluate(chunk)
+            # Cut short by --limit: the orders past the limit are not recorded anywhere, so
+            # the cursor must not move past them (the next run lists them again).
+            truncated = self.options.limit is not None and listed >= self.options.limit
+            for order_id in watched:
+                if order_id not in known:
+                    try:
+                        known[order_id] = get_order(self.source, order_id)
+                    except (HTTPError, ConnectorError) as exc:
+                        self.summary.tally("failed", order_id, f"watched, but reading it failed: {exc}")
+            queued = (take_queued(store, self.source, self.flow.name, self.options.partition,
+                                  known, self.summary) if store is not None else [])
+            evaluate([normalise(self.source.system, raw) for raw in known.values() if raw is not None])
         self._flush()
         if store is not None and not self.options.dry_run:
             for item in queued:  # each is recorded (done, failed-and-watched, or watched)

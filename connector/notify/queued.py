@@ -19,8 +19,9 @@ from connector.summary import Summary
 
 
 def take_queued(store: StateStore, source: SystemClient, flow: str, partition: str,
-                records: dict[str, dict[str, Any]], summary: Summary) -> list[QueuedOrder]:
-    """Add to `records` (raw orders by id) the orders queued for `partition` (every
+                records: dict[str, dict[str, Any] | None], summary: Summary) -> list[QueuedOrder]:
+    """Add to `records` (every order of the run by id, with its raw record when it is still
+    to be evaluated) the orders queued for `partition` (every
     partition's when "", a run of the whole flow) that the listing did not bring; return the
     queue rows this run deals with. A row whose read fails stays queued (the next run tries
     again); an order the source does not know is reported and its row dropped."""
