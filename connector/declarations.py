@@ -17,9 +17,10 @@ from jmespath import functions
 from connector.diagnostics import Diagnostic, did_you_mean, error
 from connector.error_bodies import EXTRA_FUNCTIONS
 from connector.load import Loaded, PathKey
-from connector.normalise import bare_nulls, compile_path, syntax_error
+from connector.normalise import compile_path
 from connector.model import System
 from connector.project import Config
+from connector.references import jmespath_findings
 
 _BUILTIN_FUNCTIONS = frozenset(name[len("_func_"):] for name in dir(functions.Functions)
                                if name.startswith("_func_"))
@@ -55,15 +56,10 @@ class _Checker:
             [(("connection", "error_message"), declared)] if isinstance(declared, str) else
             [(("connection", "error_message", i), str(e)) for i, e in enumerate(declared)])
         for path, expression in items:
-            problem = syntax_error(expression)
-            if problem:
-                self.add(doc, path, "jmespath-syntax", f"JMESPath {expression!r}: {problem}",
-                         "see https://jmespath.org/specification.html")
+            found = jmespath_findings(doc, path, expression)
+            self.findings += found
+            if any(f.code == "jmespath-syntax" for f in found):
                 continue
-            if bare_nulls(expression):
-                self.add(doc, path, "jmespath-bare-null",
-                         f"bare 'null' in the JMESPath {expression!r} is a field named null",
-                         "write `null` (in backquotes) for the literal")
             try:
                 called = set(_functions(compile_path(expression).parsed))
             except jmespath.exceptions.JMESPathError:  # pragma: no cover - syntax_error saw it
@@ -75,7 +71,6 @@ class _Checker:
                          f"{did_you_mean(name, known)}",
                          f"the functions are JMESPath's and {', '.join(EXTRA_FUNCTIONS)}(): "
                          f"{', '.join(known)}")
-
 
     def partition(self, doc: Loaded, setting: str, system: System, whose: str) -> None:
         """`partition_by` (a mapping's, or a flow's naming a setting of its source): a

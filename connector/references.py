@@ -394,18 +394,28 @@ class _Checker:
                 self.jmespath(doc, path + ("recover", "poll", "until"), batch.recover.poll.until)
 
     def jmespath(self, doc: Loaded, path: PathKey, expression: str) -> None:
-        problem = syntax_error(expression)
-        if problem:
-            self.add(doc, path, "jmespath-syntax", f"JMESPath {expression!r}: {problem}",
-                     "see https://jmespath.org/specification.html")
-        nulls = bare_nulls(expression)
-        if nulls:
-            near = "; ".join(("..." if n > 24 else "") + expression[max(0, n - 24):n + 4]
-                             for n in nulls)
-            self.add(doc, path, "jmespath-bare-null",
-                     f"bare 'null' in a JMESPath expression ('{near}') is a field named null, "
-                     "not the null literal",
-                     "write `null` (in backquotes) for the literal, \"null\" for a field of that name")
+        self.findings += jmespath_findings(doc, path, expression)
+
+
+def jmespath_findings(doc: Loaded, path: PathKey, expression: str) -> list[Diagnostic]:
+    """A JMESPath that does not parse, or reads a bare `null` (a field of that name, not the
+    literal); every check of a mapping's JMESPaths words them so."""
+    line, col = doc.position(path)
+    found = []
+    problem = syntax_error(expression)
+    if problem:
+        found.append(error(doc.file, line, col, "jmespath-syntax", f"JMESPath {expression!r}: {problem}",
+                           "see https://jmespath.org/specification.html"))
+    nulls = bare_nulls(expression)
+    if nulls:
+        near = "; ".join(("..." if n > 24 else "") + expression[max(0, n - 24):n + 4]
+                         for n in nulls)
+        found.append(error(
+            doc.file, line, col, "jmespath-bare-null",
+            f"bare 'null' in a JMESPath expression ('{near}') is a field named null, "
+            "not the null literal",
+            "write `null` (in backquotes) for the literal, \"null\" for a field of that name"))
+    return found
 
 
 def check(config: Config) -> list[Diagnostic]:
