@@ -89,14 +89,14 @@ from pathlib import Path
 from typing import Any
 
 from connector import engine, runner
-from connector.http import HttpRequest, HttpResponse, new_client
+from connector.transport.http import HttpRequest, HttpResponse, new_client
 from connector.plan import prepare
 from connector.project import Config, load_config, require
 from connector.sandbox import Sandbox
 from connector.sandbox.amazon import PUBLISHED_LIMITS
 from connector.sandbox.ratelimit import TokenBuckets
 from connector.sandbox.seed import install
-from connector.state import open_store
+from connector.state.store import open_store
 
 from sim_world import (
     FEED_STEPS, FLOWS, LISTING, LOOKUP, MARKETPLACES, NEEDED, PAGE, REPO, SINCE, START,

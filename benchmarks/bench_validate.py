@@ -70,7 +70,7 @@ def imported_from(code: Path, project: Path) -> str:
 def stages(project: Path) -> str:
     """Where the time goes in this tree, in process (imports excluded; CPU seconds)."""
     from connector import references, schema
-    from connector.analysis import analyse_flow
+    from connector.analysis.flow import analyse_flow
     from connector.load import load_file
     from connector.project import load_config
 

@@ -33,7 +33,7 @@ from connector.runner import run_flows
 from connector.engine import Summary
 from connector.plan import prepare
 from connector.project import load_config, require
-from connector.cassette import recorder
+from connector.transport.cassette import recorder
 from connector.render import Redactor
 from connector.sandbox import Sandbox
 

@@ -15,7 +15,7 @@ import jmespath.exceptions
 from jmespath import functions
 
 from connector.diagnostics import Diagnostic, did_you_mean, error
-from connector.error_bodies import EXTRA_FUNCTIONS
+from connector.transport.error_bodies import EXTRA_FUNCTIONS
 from connector.load import Loaded, PathKey
 from connector.normalise import compile_path
 from connector.model import System

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connector import observe
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.execute import (
     ALREADY, DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, Outcome, RetryAcrossRuns,
@@ -35,7 +35,7 @@ from connector.lookup import find_counterpart
 from connector.normalise import normalise
 from connector.plan import FlowRuntime, Planned, plan_order
 from connector.notify.queued import take_queued
-from connector.state import RunRecord, StateStore
+from connector.state.store import RunRecord, StateStore
 from connector.summary import Summary
 
 

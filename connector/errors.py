@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from connector.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
-    from connector.http import HttpResponse
+    from connector.transport.http import HttpResponse
 
 
 class ConnectorError(Exception):

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connector import conditions, documents, observe
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError, StepFailed
-from connector.http import MAX_BODY, AmbiguousOutcome, HttpResponse, error_message
+from connector.transport.http import MAX_BODY, AmbiguousOutcome, HttpResponse, error_message
 from connector.model import ResponseFormat, Step
 from connector.normalise import search
 from connector.plan import Planned
-from connector.state import StateStore
+from connector.state.store import StateStore
 from connector.timestamps import parse_iso
 
 DONE, ALREADY, FAILED, UNKNOWN, PARKED = "done", "already-done", "failed", "unknown", "parked"

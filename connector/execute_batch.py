@@ -32,18 +32,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connector import conditions, observe, templates
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError, StepFailed
 from connector.execute import (
     DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, Outcome, RetryAcrossRuns, admit, follows,
     send_step,
 )
-from connector.http import AmbiguousOutcome
+from connector.transport.http import AmbiguousOutcome
 from connector.model import Action, Step
 from connector.normalise import search
 from connector.plan import FlowRuntime, Planned
-from connector.state import StateStore
-from connector.state_batches import BatchRecord, BatchStatus
+from connector.state.store import StateStore
+from connector.state.batches import BatchRecord, BatchStatus
 from connector.timestamps import parse_iso
 
 #: Released: the batch ended before its effect, or its effect was settled as not in flight;

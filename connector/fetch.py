@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector import templates, timestamps
 from connector.model import Request

@@ -4,7 +4,7 @@ The recorded flows run again, in apply mode (plan mode for a `plan --record` cas
 the cassette alone: vcrpy record mode `none`, so every request must be answered from the file
 and nothing reaches the network. The run gets a fresh temporary state store (the recorded run's
 store is not in the cassette), the recorded run's time as `now` (the `started_at` that
-`connector.cassette.recorder` writes), `poll_scale` 0 and no sleeping, and one order at a time so
+`connector.transport.cassette.recorder` writes), `poll_scale` 0 and no sleeping, and one order at a time so
 that requests identical across orders (createFeedDocument) meet their recorded answers in order.
 
 Settings are the project's (connector.yaml, environment), except that every system's `base_url`
@@ -21,7 +21,7 @@ A replayed request matches a recorded one when all of these hold:
   are both date-times (ISO-8601, or Magento's `YYYY-MM-DD hh:mm:ss`) always match: a listing
   window depends on the clock and on the recorded store's cursor, which a replay from a fresh
   store cannot reproduce. For other methods, equal (a presigned URL comes from a recorded answer);
-* body: equal after the recording's scrubbing (`connector.cassette`) is applied to the replayed
+* body: equal after the recording's scrubbing (`connector.transport.cassette`) is applied to the replayed
   request too, so a masked secret matches whatever value the replay sends; JSON bodies compare
   as data (key order and spacing do not matter).
 Headers are not compared. Each recorded exchange answers once; equal requests in recorded order
@@ -61,11 +61,11 @@ from connector import runner
 from connector.diagnostics import did_you_mean
 from connector.errors import ConnectorError, HTTPError, UsageError
 from connector.fetch import parse_iso
-from connector.http import Transport, new_client
+from connector.transport.http import Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, resolve_settings
-from connector.cassette import Scrubber, read_metadata, scrub_request, scrub_text
-from connector.state import StateStore, open_store
+from connector.transport.cassette import Scrubber, read_metadata, scrub_request, scrub_text
+from connector.state.store import StateStore, open_store
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PLACEHOLDER_HOST = "replay.invalid"

@@ -25,18 +25,18 @@ from typing import Any
 import httpx
 
 from connector import observe, templates
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.diagnostics import did_you_mean
 from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import ConnectorError, UsageError
 from connector.execute import RetryAcrossRuns
-from connector.http import RateLimiter, Transport, new_client
+from connector.transport.http import RateLimiter, Transport, new_client
 from connector.observe import logs
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, env_name
-from connector.ratelimit import TokenStore, account_key
+from connector.transport.ratelimit import TokenStore, account_key
 from connector.render import Redactor
-from connector.state import Busy, StateStore, open_store
+from connector.state.store import Busy, StateStore, open_store
 
 #: The sandbox's own state file: wiped before every sandbox run, as the simulator starts fresh.
 SANDBOX_STATE = ".connector/sandbox.db"
@@ -252,7 +252,7 @@ def recording(path: Path | None, redact: Any, started_at: datetime,
     if path is None:
         yield
         return
-    from connector.cassette import recorder
+    from connector.transport.cassette import recorder
 
     with recorder(path, redact, started_at=started_at, meta=meta):
         yield

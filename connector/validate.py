@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from connector import declarations, references, runnable
-from connector.analysis import analyse_flow
+from connector.analysis.flow import analyse_flow
 from connector.diagnostics import Diagnostic, Severity
 from connector.errors import ConfigError
 from connector.load import collector_paused

@@ -40,7 +40,7 @@ from connector.plan import FlowRuntime, prepare
 from connector.project import Config, resolve_settings
 from connector.validate import checked
 from connector.report import describe
-from connector.state import Busy, StateStore, _hide_password
+from connector.state.store import Busy, StateStore, _hide_password
 
 if TYPE_CHECKING:
     import procrastinate
@@ -336,7 +336,7 @@ def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
 
 def _work(url: str, config: Config, env: Mapping[str, str], concurrency: int, every: int,
           once: bool, out: TextIO, served: str) -> int:
-    from connector.state_postgres import PostgresStore
+    from connector.state.postgres import PostgresStore
 
     with PostgresStore(url, pool_size=max(4, 4 * concurrency)) as store:
         ensure_queue_schema(url)

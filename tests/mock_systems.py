@@ -23,11 +23,11 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from connector.client import SystemClient
-from connector.http import Transport, new_client
+from connector.transport.client import SystemClient
+from connector.transport.http import Transport, new_client
 from connector.plan import FlowRuntime, prepare
 from connector.project import load_config, require
-from connector.state import StateStore, open_store
+from connector.state.store import StateStore, open_store
 
 ENGINE = Path(__file__).resolve().parent / "fixtures" / "engine"
 NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=timezone.utc)

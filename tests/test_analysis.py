@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from connector import build, conditions
-from connector.analysis import analyse_flow
+from connector.analysis.flow import analyse_flow
 from connector.diagnostics import Diagnostic, Severity
 from connector.load import load_file
 from connector.model import (

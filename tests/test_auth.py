@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from connector.auth import TokenCache
+from connector.transport.auth import TokenCache
 from connector.errors import ConnectorError
 
 

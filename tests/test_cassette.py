@@ -23,12 +23,12 @@ from mock_systems import (
 )
 from mock_systems import runtime as mock_runtime
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.engine import FlowRun, RunOptions
-from connector.http import HttpRequest, Transport, new_client
-from connector.cassette import recorder, scrub_request, scrub_text
+from connector.transport.http import HttpRequest, Transport, new_client
+from connector.transport.cassette import recorder, scrub_request, scrub_text
 from connector.render import MASK, Redactor
-from connector.state import open_store
+from connector.state.store import open_store
 
 ACCESS_TOKEN = "Atza|IwEBaccess-token-SECRET5"
 BEARER = "commerce-integration-token-SECRET6"

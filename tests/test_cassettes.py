@@ -28,20 +28,20 @@ import yaml
 from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.request import Request as VcrRequest
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import HTTPError
 from connector.evaluate import rule_context
 from connector.execute import DONE, FAILED, RetryAcrossRuns, execute
 from connector.execute_batch import Batcher, batch_context
 from connector.fetch import Window, get_order, list_changed
-from connector.http import Transport, new_client
+from connector.transport.http import Transport, new_client
 from connector.lookup import find_counterpart
 from connector.model import ActionCall
 from connector.normalise import canonical, normalise, search
 from connector.plan import FlowRuntime, Planned, plan_call, prepare
 from connector.project import Config, load_config, require
-from connector.cassette import read_metadata
-from connector.state import StateStore, open_store
+from connector.transport.cassette import read_metadata
+from connector.state.store import StateStore, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"

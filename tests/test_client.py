@@ -18,10 +18,10 @@ from mock_systems import (
     harness,
 )
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import HTTPError
 from connector.fetch import get_order
-from connector.http import HttpResponse, Transport, new_client
+from connector.transport.http import HttpResponse, Transport, new_client
 from connector.model import Request
 from connector.project import load_config, require
 from connector.render import MASK, Redactor

@@ -16,16 +16,16 @@ import pytest
 import yaml
 
 from connector import build
-from connector.cassette import recorder
-from connector.client import SystemClient
-from connector.http import HttpResponse, RetryPolicy, Transport, error_message, new_client
+from connector.transport.cassette import recorder
+from connector.transport.client import SystemClient
+from connector.transport.http import HttpResponse, RetryPolicy, Transport, error_message, new_client
 from connector.load import load_text
 from connector.model import Request, System
 from connector.project import Config, load_config, require
-from connector.ratelimit import RateLimiter
+from connector.transport.ratelimit import RateLimiter
 from connector.render import MASK, Redactor, secret_headers
 from connector.schema import check as schema_check
-from connector.state import open_store
+from connector.state.store import open_store
 from connector.worker import Fleet, partitions
 
 ACME = """\

@@ -13,7 +13,7 @@ from mock_systems import NOW, World, amazon_order, harness, vtex_order
 
 from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import HTTPError
-from connector.state import StateStore, open_store
+from connector.state.store import StateStore, open_store
 
 FLOW = "amazon-to-vtex"
 

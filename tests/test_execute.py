@@ -388,11 +388,11 @@ normalise: {id: id, status: status}
     ],
 )
 def test_step_when_and_step_outputs(tmp_path: Path, notify: bool, paths: list[str]) -> None:
-    from connector.client import SystemClient
-    from connector.http import Transport, new_client
+    from connector.transport.client import SystemClient
+    from connector.transport.http import Transport, new_client
     from connector.plan import prepare
     from connector.project import load_config, require
-    from connector.state import open_store
+    from connector.state.store import open_store
 
     (tmp_path / "mappings").mkdir()
     (tmp_path / "rules").mkdir()

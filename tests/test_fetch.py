@@ -11,10 +11,10 @@ import httpx
 import pytest
 from mock_systems import NOW, World, amazon_order, harness
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.fetch import Window, get_order, list_changed, window
-from connector.http import Transport, new_client
+from connector.transport.http import Transport, new_client
 from connector.project import load_config, require
 from connector.render import Redactor
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.error_bodies import fill_placeholders
+from connector.transport.error_bodies import fill_placeholders
 from connector.errors import ConnectorError, HTTPError
-from connector.http import (
+from connector.transport.http import (
     AmbiguousOutcome,
     HttpRequest,
     HttpResponse,
@@ -258,7 +258,7 @@ def test_messages_and_logs_are_redacted_and_skip_queries(
     def redact(text: str) -> str:
         return text.replace("s3cr3t", "***")
 
-    with (caplog.at_level(logging.DEBUG, logger="connector.http"),
+    with (caplog.at_level(logging.DEBUG, logger="connector.transport.http"),
           transport(script, redact=redact) as t, pytest.raises(AmbiguousOutcome) as info):
         t.send(req, idempotent=False)
     text = str(info.value) + caplog.text

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from mock_systems import APP_KEY, APP_TOKEN, World, harness, vtex_order
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
-from connector.http import RetriesExhausted, Transport, new_client
+from connector.transport.http import RetriesExhausted, Transport, new_client
 from connector.lookup import find_counterpart
 from connector.normalise import canonical
 from connector.project import load_config, require

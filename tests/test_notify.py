@@ -24,7 +24,7 @@ from connector.notify.sqs import Message, SqsQueue, endpoint
 from connector.project import Config, load_config, require
 from connector.runner import run_flows
 from connector.sandbox import Sandbox
-from connector.state import open_store
+from connector.state.store import open_store
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")

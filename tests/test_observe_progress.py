@@ -10,7 +10,7 @@ import pytest
 from connector import observe
 from connector.model import RateLimit
 from connector.observe import progress
-from connector.ratelimit import RateLimiter
+from connector.transport.ratelimit import RateLimiter
 
 NOW = datetime(2026, 1, 5, 10, 0, 0, tzinfo=timezone.utc)
 

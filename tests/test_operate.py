@@ -21,7 +21,7 @@ from connector.commands import retry, status
 from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import UsageError
 from connector.execute import RetryAcrossRuns
-from connector.state import open_store
+from connector.state.store import open_store
 
 REPO = Path(__file__).resolve().parent.parent
 FLOW = "amazon-to-vtex"

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from test_state_postgres import store_url  # noqa: F401 (fixture)
 
-from connector.http import HttpRequest, RetryPolicy, Transport, new_client
+from connector.transport.http import HttpRequest, RetryPolicy, Transport, new_client
 from connector.model import RateLimit
-from connector.ratelimit import RateLimiter, SharedBucket, account_key
-from connector.state import StateStore, open_store
+from connector.transport.ratelimit import RateLimiter, SharedBucket, account_key
+from connector.state.store import StateStore, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = {"amazon": {"getOrder": RateLimit(rate=2.0, burst=5)}}
@@ -151,8 +151,8 @@ def test_account_keys_do_not_reveal_credentials() -> None:
 _CHILD = """
 import sys, time
 from connector.model import RateLimit
-from connector.ratelimit import RateLimiter
-from connector.state import open_store
+from connector.transport.ratelimit import RateLimiter
+from connector.state.store import open_store
 with open_store(sys.argv[1]) as store:
     limiter = RateLimiter({"amazon": {"op": RateLimit(rate=10.0, burst=3)}}, shared=store)
     for _ in range(int(sys.argv[2])):

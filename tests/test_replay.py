@@ -23,10 +23,10 @@ from click.testing import CliRunner, Result
 
 from connector.cli import main
 from connector.runner import run_flows
-from connector.http import HttpRequest, Transport, new_client
+from connector.transport.http import HttpRequest, Transport, new_client
 from connector.plan import prepare
 from connector.project import load_config, require
-from connector.cassette import Scrubber, read_metadata, recorder, scrub_text, write_metadata
+from connector.transport.cassette import Scrubber, read_metadata, recorder, scrub_text, write_metadata
 from connector.render import MASK, Redactor
 from connector.replay import (
     body_difference,

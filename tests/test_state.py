@@ -14,13 +14,13 @@ import pytest
 from test_state_postgres import fresh_postgres, needs_postgres, store_url  # noqa: F401
 
 from connector.errors import ConnectorError
-from connector.state import (
+from connector.state.store import (
     StateStore,
     migrations,
     normalise_iso,
     open_store,
 )
-from connector.state_sqlite import SQLiteStore
+from connector.state.sqlite import SQLiteStore
 
 # The behaviours below hold for both stores: `store` and `store_url` (test_state_postgres.py)
 # run each test on SQLite and on PostgreSQL (skipped when CONNECTOR_TEST_POSTGRES is unset).
@@ -237,7 +237,7 @@ def test_persists_across_close_and_reopen(store_url: str) -> None:
 def test_acknowledged_writes_survive_kill_9(store_url: str) -> None:
     script = (
         "import os, signal\n"
-        "from connector.state import open_store\n"
+        "from connector.state.store import open_store\n"
         f"s = open_store({store_url!r})\n"
         "s.begin('k1', flow='f', order_id='o1', action='a', summary='')\n"
         "s.complete('k1', {'ok': True})\n"
@@ -339,7 +339,7 @@ def test_partition_and_order_entries(store: StateStore) -> None:
 
 
 def test_cursors_runs_and_watch_list_per_partition(store: StateStore) -> None:
-    from connector.state import RunRecord
+    from connector.state.store import RunRecord
 
     for key in ("amazon-to-vtex", "amazon-to-vtex@A1", "amazon-to-vtex-eu", "amazon_to_vtex"):
         store.set_cursor(key, "2026-01-01T00:00:00Z")

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from connector.errors import ConnectorError
-from connector.state import Busy, migrations, open_store
+from connector.state.store import Busy, migrations, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 # Read at import: the autouse fixture of conftest.py removes CONNECTOR_* variables per test.
@@ -212,7 +212,7 @@ def test_partitions_exclude_the_whole_flow_not_each_other(store_url: str) -> Non
 def test_lock_held_by_another_process_is_freed_when_it_is_killed(store_url: str) -> None:
     script = (
         "import sys, time\n"
-        "from connector.state import open_store\n"
+        "from connector.state.store import open_store\n"
         f"store = open_store({store_url!r})\n"
         "with store.lock('amazon-to-vtex'):\n"
         "    print('locked', flush=True)\n"

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from connector.cassette import read_metadata
+from connector.transport.cassette import read_metadata
 from connector.normalise import normalise
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, load_config, require

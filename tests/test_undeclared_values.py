@@ -18,7 +18,7 @@ from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import UndeclaredValue
 from connector.normalise import canonical, normalise, undeclared
 from connector.plan import plan_order
-from connector.state import open_store
+from connector.state.store import open_store
 
 FLOW = "amazon-to-vtex"
 

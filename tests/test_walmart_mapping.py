@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.fetch import Window, iso, list_changed
-from connector.http import Transport, new_client
+from connector.transport.http import Transport, new_client
 from connector.normalise import normalise
 from connector.project import Config, load_config, require, resolve_settings
 from connector.render import Redactor

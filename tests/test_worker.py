@@ -21,7 +21,7 @@ from test_state_postgres import POSTGRES, fresh_postgres, sql
 
 from connector.errors import UsageError
 from connector.project import env_name, load_config, require
-from connector.state import open_store
+from connector.state.store import open_store
 
 REPO = Path(__file__).resolve().parent.parent
 MARKETPLACES = "ATVPDKIKX0DER,A2EUQ1WTGCTBG2"

@@ -16,7 +16,7 @@ from typing import TextIO
 from connector import runner
 from connector.errors import UsageError
 from connector.validate import checked
-from connector.state import LedgerEntry
+from connector.state.store import LedgerEntry
 
 
 def run(root: Path, ids: Sequence[str], flow: str | None, out: TextIO,

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from connector import runner
 from connector.execute import RetryAcrossRuns
 from connector.project import Config, load_config, require
-from connector.state import LedgerEntry, StateStore
+from connector.state.store import LedgerEntry, StateStore
 from connector.timestamps import parse_iso
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.client import SystemClient
+from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector.fetch import get_order
-from connector.state import QueuedOrder, StateStore
+from connector.state.store import QueuedOrder, StateStore
 from connector.summary import Summary
 
 

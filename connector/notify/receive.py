@@ -22,7 +22,7 @@ from connector.model import Notifications
 from connector.normalise import search
 from connector.notify.sqs import Message, SqsQueue
 from connector.project import Config, resolve_settings
-from connector.state import StateStore
+from connector.state.store import StateStore
 
 Report = Callable[[str], object]
 Partition = tuple[str, str]  # (flow, partition), as the worker's

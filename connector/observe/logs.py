@@ -40,7 +40,7 @@ SETTING = "CONNECTOR_LOG_FORMAT"
 _SECRET_NAME = re.compile(r"secret|token|password|passwd|authorization|api[_-]?key|app[_-]?key"
                           r"|credential|signature|cookie", re.IGNORECASE)
 #: Loggers whose records join the events in JSON (the worker's queue, the HTTP debug line).
-_OTHER_LOGGERS = ("connector.http", "connector.observe", "procrastinate")
+_OTHER_LOGGERS = ("connector.transport.http", "connector.observe", "procrastinate")
 
 
 def choose(option: str | None, environ: Mapping[str, str]) -> str:

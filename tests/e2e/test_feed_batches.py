@@ -17,7 +17,7 @@ from connector.engine import Summary
 from connector.project import Config
 from connector.runner import run_flows
 from connector.sandbox import Sandbox
-from connector.state import open_store
+from connector.state.store import open_store
 
 FLOW = "adobe-commerce-to-amazon"
 ORDER = "113-0000003-0000002"  # the scenario order this flow cancels on Amazon

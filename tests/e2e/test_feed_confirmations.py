@@ -20,7 +20,7 @@ from connector.project import Config
 from connector.runner import run_flows
 from connector.sandbox import Sandbox
 from connector.sandbox.server import Request
-from connector.state import open_store
+from connector.state.store import open_store
 
 FLOW = "adobe-commerce-to-amazon"
 FEED = {"CONNECTOR_FLOW_ADOBE_COMMERCE_TO_AMAZON_SHIPMENT_CONFIRMATION": "feed"}

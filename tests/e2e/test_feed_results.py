@@ -17,7 +17,7 @@ from connector.engine import Summary
 from connector.project import Config
 from connector.sandbox import Sandbox
 from connector.sandbox.server import Request
-from connector.state import open_store
+from connector.state.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW = "adobe-commerce-to-amazon"

@@ -22,7 +22,7 @@ import pytest
 import connector.runner as runner_module
 from connector.runner import run_flows
 from connector.engine import Summary
-from connector.http import RetryPolicy, Transport, new_client
+from connector.transport.http import RetryPolicy, Transport, new_client
 from connector.project import Config, env_name, load_config, require
 from connector.sandbox import Sandbox
 from connector.sandbox.effects import effects

@@ -31,7 +31,7 @@ from connector.runner import run_flows
 from connector.sandbox import Sandbox
 from connector.sandbox.effects import differences, effects
 from connector.sandbox.server import Request
-from connector.state import open_store
+from connector.state.store import open_store
 
 TO_VTEX, TO_COMMERCE, TO_AMAZON = "amazon-to-vtex", "amazon-to-adobe-commerce", \
     "adobe-commerce-to-amazon"

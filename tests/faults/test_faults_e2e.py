@@ -20,7 +20,7 @@ from faults_helpers import FLOWS, Net, load, reference, run
 from connector.engine import Summary
 from connector.sandbox import Sandbox
 from connector.sandbox.effects import differences, effects
-from connector.state import open_store
+from connector.state.store import open_store
 
 ORDERS = 120
 

@@ -19,12 +19,12 @@ import httpx
 import pytest
 from faults_helpers import Net, load, mutations, one, reference, run, settle
 
-from connector.http import RetryPolicy
+from connector.transport.http import RetryPolicy
 from connector.project import Config
 from connector.sandbox import Sandbox
 from connector.sandbox.effects import differences, effects
 from connector.sandbox.server import Request
-from connector.state import open_store
+from connector.state.store import open_store
 
 TO_VTEX, TO_COMMERCE, TO_AMAZON = "amazon-to-vtex", "amazon-to-adobe-commerce", \
     "adobe-commerce-to-amazon"

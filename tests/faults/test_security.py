@@ -31,7 +31,7 @@ import pytest
 import yaml
 from faults_helpers import CONNECTOR, FAST_RETRY, REPO, Net, child_env, load, one, run
 
-from connector.http import new_client
+from connector.transport.http import new_client
 from connector.project import load_config, require
 from connector.sandbox import Sandbox
 from connector.sandbox.records import Buyer, Line, amazon_order

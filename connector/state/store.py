@@ -8,8 +8,8 @@ transaction on a WAL database with `synchronous=FULL`: once a method returns, a 
 or a power cut cannot lose it. A write that fails raises `ConnectorError`; it is never
 swallowed, because an unrecorded outcome is how actions get sent twice.
 
-SQLite is the default; the PostgreSQL store (`state_postgres`, for many workers) shares the
-schema: it lives in versioned, portable SQL files (`connector/migrations/<dialect>/NNNN_name.sql`)
+SQLite is the default; the PostgreSQL store (`connector.state.postgres`, for many workers) shares the
+schema: it lives in versioned, portable SQL files (`connector/state/migrations/<dialect>/NNNN_name.sql`)
 applied in order and recorded in `schema_version`. Sharing the schema lets both stores share
 their statements too: `state_sql.SqlStore` holds them once, and each store adds only its
 connection handling, migration runner and run lock.
@@ -36,7 +36,7 @@ from connector.errors import Busy, ConnectorError
 from connector.timestamps import parse_iso
 
 if TYPE_CHECKING:
-    from connector.state_batches import BatchRecord, BatchStatus
+    from connector.state.batches import BatchRecord, BatchStatus
     from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
 #: `settled`: a write whose outcome was unknown, that a fresh read showed is not called for.
@@ -160,7 +160,7 @@ def normalise_iso(value: str) -> str:
 
 def migrations(dialect: str) -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of the packaged migrations for `dialect`, in order."""
-    folder = resources.files("connector") / "migrations" / dialect
+    folder = resources.files("connector.state") / "migrations" / dialect
     found = []
     for item in folder.iterdir():
         match = re.fullmatch(r"(\d+)_\w+\.sql", item.name)
@@ -193,7 +193,7 @@ def open_store(url: str, *, now: Callable[[], datetime] = _utcnow) -> StateStore
     suffix such as `postgresql+psycopg://` is accepted and dropped)."""
     prefix = "sqlite:///"
     if url.startswith(prefix):
-        from connector.state_sqlite import SQLiteStore
+        from connector.state.sqlite import SQLiteStore
 
         path = url[len(prefix):]
         if not path or "?" in path or "#" in path:
@@ -211,7 +211,7 @@ def open_store(url: str, *, now: Callable[[], datetime] = _utcnow) -> StateStore
     scheme = url.partition("://")[0].lower()
     if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
         try:
-            from connector.state_postgres import PostgresStore
+            from connector.state.postgres import PostgresStore
         except ImportError:
             raise ConnectorError("a PostgreSQL state store needs psycopg: "
                                  "pip install 'connector[postgres]'") from None

@@ -35,14 +35,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from connector import observe
-from connector.error_bodies import error_message  # noqa: F401 (re-exported)
+from connector.transport.error_bodies import error_message  # noqa: F401 (re-exported)
 from connector.errors import AmbiguousOutcome, ConnectorError, HTTPError, ResponseTooLarge, RetriesExhausted
-from connector.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
+from connector.transport.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self is Python 3.11+; only the type checker reads it
 
-logger = logging.getLogger("connector.http")
+logger = logging.getLogger("connector.transport.http")
 
 #: Largest response body accepted (bytes, after content decoding).
 MAX_BODY: Final = 20 * 1024 * 1024

@@ -6,7 +6,7 @@ one system serves as both. The semantics are SQLite's, method for method: every 
 its own committed transaction (`synchronous_commit` is left on, so an acknowledged write
 survives a crash), a failed write raises `ConnectorError("state store write failed: …")`,
 timestamps are stamped here in Python in the same fixed-width text form, and the tables come
-from the versioned files in `connector/migrations/postgresql/`.
+from the versioned files in `connector/state/migrations/postgresql/`.
 
 The engine calls the store from a thread pool, so connections come from a small pool
 (psycopg_pool): each call borrows one for its transaction. Run exclusion (`lock`) uses
@@ -28,8 +28,8 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from connector.errors import ConnectorError
-from connector.state import Busy, _hide_password, _utcnow
-from connector.state_sql import SqlStore
+from connector.state.store import Busy, _hide_password, _utcnow
+from connector.state.sql import SqlStore
 
 # First key of every run-exclusion advisory lock ("conn" in ASCII): the two-integer form keeps
 # our locks apart from other applications' single-bigint advisory locks on the same server.

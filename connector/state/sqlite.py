@@ -1,6 +1,6 @@
 """The SQLite state store (the default): one file, WAL, `synchronous=FULL`, a file lock per run.
 
-The contract, its semantics and the reasons behind them are in `connector.state`; this
+The contract, its semantics and the reasons behind them are in `connector.state.store`; this
 module is the single-machine implementation. Every write is its own committed transaction,
 so a `kill -9` cannot lose an acknowledged write, and the run lock is an OS file lock that
 the kernel releases when its holder dies.
@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import quote
 
 from connector.errors import ConnectorError
-from connector.state import Busy, _statements, _utcnow
-from connector.state_sql import SqlStore
+from connector.state.store import Busy, _statements, _utcnow
+from connector.state.sql import SqlStore
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """Rule-against-rule findings: unreachable rules, conflicting rules and coverage gaps.
 
-Split from `analysis` because these three compare rules with one another over the case
-space (`analysis_space`), while the rest of the analysis looks at one rule or call at a time.
+Split from `analysis.flow` because these three compare rules with one another over the case
+space (`analysis.space`), while the rest of the analysis looks at one rule or call at a time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connector.analysis_space import Dim, Space
+from connector.analysis.space import Dim, Space
 from connector.diagnostics import Diagnostic, warning
 from connector.model import Action, ActionCall, Flow, Rule
 

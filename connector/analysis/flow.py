@@ -5,7 +5,7 @@ which rule can never fire, which combinations of the source's status × actor ×
 no rule handles, which rules collide under `hit_policy: all`, and which actions a rule calls
 in states where the action's precondition always skips it. DMN tools do this only inside the
 JVM and skip free-text columns; here the domains are declared in the mappings, so the
-analysis is exact over them (see `analysis_space` for how conditions become case sets).
+analysis is exact over them (see `analysis.space` for how conditions become case sets).
 
 Every finding errs on the side of silence: a test the analysis cannot see through (an
 `expr`, an attribute, a comparison) is assumed to go whichever way avoids a false report.
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connector.analysis_coverage import SOURCE_FIELDS, Calls, Masks, conflicts, gaps, unreachable
-from connector.analysis_space import ABSENT, PRESENT, Dim, Evaluator, Resolver, Space, nest, presence, show
+from connector.analysis.coverage import SOURCE_FIELDS, Calls, Masks, conflicts, gaps, unreachable
+from connector.analysis.space import ABSENT, PRESENT, Dim, Evaluator, Resolver, Space, nest, presence, show
 from connector.conditions import describe, leaves
 from connector.diagnostics import Diagnostic, did_you_mean, error, warning
 from connector.model import BUILTIN_ACTIONS, Action, ActionCall, Flow, Setting, System
@@ -127,7 +127,7 @@ def _flag_dims(flow: Flow, resolve: Resolver) -> dict[str, Dim]:
     """Opaque paths tested only against true/false (and null): a small finite dimension.
 
     The value null is kept so that `x: true` and `x: false` do not shadow a rule that
-    ignores x; the gap check leaves null out (see `analysis_coverage.gaps`).
+    ignores x; the gap check leaves null out (see `analysis.coverage.gaps`).
     """
     tests: dict[str, list[Any]] = {}
     for rule in flow.rules:

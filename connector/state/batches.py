@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from connector.state import _stamp
+from connector.state.store import _stamp
 
 BatchStatus = Literal["open", "sending", "unknown", "waiting", "done"]
 

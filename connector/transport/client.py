@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from connector.auth import TokenCache
+from connector.transport.auth import TokenCache
 from connector.errors import HTTPError
-from connector.http import NO_JSON, HttpRequest, HttpResponse, Transport, error_message
+from connector.transport.http import NO_JSON, HttpRequest, HttpResponse, Transport, error_message
 from connector.model import Request, System
 from connector.normalise import search
 from connector.render import Redactor, RenderedRequest, render_request

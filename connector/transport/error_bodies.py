@@ -23,7 +23,7 @@ from jmespath import functions
 from connector.normalise import compile_path
 
 if TYPE_CHECKING:
-    from connector.http import HttpResponse
+    from connector.transport.http import HttpResponse
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 

@@ -1,6 +1,6 @@
 """The SQL both state stores run: cursors, the idempotency ledger and the watch list, once.
 
-SQLite and PostgreSQL share the schema (see `connector.state`), so the statements that
+SQLite and PostgreSQL share the schema (see `connector.state.store`), so the statements that
 implement the `StateStore` contract are the same text for both; only the plumbing differs.
 Writing them once here means the two stores cannot drift apart in semantics: a rule such as
 "a done entry keeps its first outputs" lives in one `WHERE` clause, not two.
@@ -28,8 +28,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.errors import ConnectorError
-from connector.state_batches import BatchRecords
-from connector.state import (
+from connector.state.batches import BatchRecords
+from connector.state.store import (
     LedgerEntry, QueuedOrder, RunRecord, Status, Watched, _stamp, migrations, normalise_iso,
 )
 
