@@ -170,8 +170,11 @@ def test_real_processes_stay_within_the_shared_bound(store_url: str) -> None:  #
     assert all(child.returncode == 0 for child in children)
     assert len(grants) == 15
     # Each process alone may send 3 at once and 10/s: together they may not (per-process
-    # buckets would grant 9 at once). 50 ms of slack for the time between the clock reading
-    # a reservation is stamped with and the grant's print, on a loaded machine.
+    # buckets would grant 9 at once, and all 15 within 0.2 s where the shared bucket needs
+    # 1.2 s). 150 ms of slack for the time between the clock reading a reservation is
+    # stamped with and the grant's print on a loaded machine (2 CPUs, several suites): it
+    # admits at most one grant more in any window, far from the 6 more of per-process buckets.
     times = sorted(grants)
-    assert all(j - i + 1 <= 3 + 10.0 * (times[j] - times[i] + 0.05)
+    assert all(j - i + 1 <= 3 + 10.0 * (times[j] - times[i] + 0.15)
                for i in range(len(times)) for j in range(i, len(times)))
+    assert times[-1] - times[0] >= (15 - 3) / 10.0 - 0.15

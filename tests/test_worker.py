@@ -293,7 +293,14 @@ def test_periodic_scheduling_queues_every_partition_each_tick(pg_url: str) -> No
             worker = asyncio.create_task(app.run_worker_async(
                 queues=["connector"], concurrency=2, install_signal_handlers=False,
                 delete_jobs="successful"))
-            await asyncio.sleep(3.5)
+            # until two ticks have run both partitions (about 2-3 s), bounded: a loaded
+            # machine may be slow to tick, and that is not what this test is about
+            deadline = asyncio.get_running_loop().time() + 20.0
+            while asyncio.get_running_loop().time() < deadline:
+                with lock:
+                    if done.count("a") >= 2 and done.count("b") >= 2:
+                        break
+                await asyncio.sleep(0.1)
             worker.cancel()  # a graceful stop: running jobs finish
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
