@@ -1,6 +1,6 @@
 """`connector worker`: partitions, the queue on PostgreSQL, exclusion across workers, crashes.
 
-The PostgreSQL cases need CONNECTOR_TEST_POSTGRES (see test_state_postgres.py); each gets a
+The PostgreSQL cases need CONNECTOR_TEST_POSTGRES (see postgres_helpers.py); each gets a
 schema of its own, holding both the state tables and procrastinate's.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_state_postgres import POSTGRES, fresh_postgres, sql
+from postgres_helpers import POSTGRES, fresh_postgres, sql
 
 from connector.errors import UsageError
 from connector.project import env_name, load_config, require

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_state_postgres import store_url  # noqa: F401 (fixture)
+from postgres_helpers import store_url  # noqa: F401 (fixture)
 
 from connector.transport.http import HttpRequest, RetryPolicy, Transport, new_client
 from connector.model import RateLimit
 from connector.transport.ratelimit import RateLimiter, SharedBucket, account_key
 from connector.state.store import StateStore, open_store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LIMITS = {"amazon": {"getOrder": RateLimit(rate=2.0, burst=5)}}
 
 

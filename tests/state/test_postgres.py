@@ -1,6 +1,6 @@
 """The PostgreSQL state store and run exclusion (`StateStore.lock`) on both stores.
 
-test_state.py runs the shared behaviours on both stores through the `store` and `store_url`
+test_store.py runs the shared behaviours on both stores through the `store` and `store_url`
 fixtures defined or imported there; this file has what is particular to PostgreSQL
 (migrations, errors, pool) and the lock tests. The PostgreSQL cases need a server:
 CONNECTOR_TEST_POSTGRES names a database where each test gets a schema of its own
@@ -16,70 +16,15 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connector.errors import ConnectorError
 from connector.state.store import Busy, migrations, open_store
+from postgres_helpers import pg_url, sql, store_url  # noqa: F401 (fixtures)
 
-REPO = Path(__file__).resolve().parent.parent
-# Read at import: the autouse fixture of conftest.py removes CONNECTOR_* variables per test.
-POSTGRES = os.environ.get("CONNECTOR_TEST_POSTGRES", "")
-needs_postgres = pytest.mark.skipif(
-    not POSTGRES, reason="CONNECTOR_TEST_POSTGRES is not set: start a throwaway server with "
-                         "`. .ci/postgres.sh` (CI does)")
-
-
-def in_schema(url: str, schema: str) -> str:
-    """The URL with its tables (ours and the queue's) in `schema`."""
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-
-
-@contextmanager
-def fresh_postgres() -> Iterator[str]:
-    """A PostgreSQL state URL whose tables live in a new, empty schema, dropped afterwards."""
-    import psycopg
-
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(POSTGRES, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"'.encode())
-    try:
-        yield in_schema(POSTGRES, schema)
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE'.encode())
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A state URL of each kind, empty (SQLite: in a directory not created yet)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/deep/er/state.db"
-    else:
-        with fresh_postgres() as url:
-            yield url
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not POSTGRES:
-        pytest.skip("CONNECTOR_TEST_POSTGRES is not set: start a throwaway server with "
-                    "`. .ci/postgres.sh` (CI does)")
-    with fresh_postgres() as url:
-        yield url
-
-
-def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(statement.encode())
-        return cursor.fetchall() if cursor.description else []
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --- PostgreSQL: migrations, errors ---------------------------------------------------------

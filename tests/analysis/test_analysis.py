@@ -42,7 +42,7 @@ VTEX_STATUSES = (
     "payment-pending", "payment-approved", "window-to-cancel", "ready-for-handling", "handling",
     "cancellation-requested", "invoiced", "canceled",
 )
-FIXTURES = Path(__file__).parent / "fixtures" / "invalid" / "rules"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "invalid" / "rules"
 
 
 # --- factories --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_state_postgres import fresh_postgres, needs_postgres, store_url  # noqa: F401
+from postgres_helpers import fresh_postgres, needs_postgres, store_url  # noqa: F401
 
 from connector.errors import ConnectorError
 from connector.state.store import (
@@ -22,7 +22,7 @@ from connector.state.store import (
 )
 from connector.state.sqlite import SQLiteStore
 
-# The behaviours below hold for both stores: `store` and `store_url` (test_state_postgres.py)
+# The behaviours below hold for both stores: `store` and `store_url` (postgres_helpers.py)
 # run each test on SQLite and on PostgreSQL (skipped when CONNECTOR_TEST_POSTGRES is unset).
 
 
