@@ -295,8 +295,11 @@ class Walmart:
 
     # -- helpers for tests ------------------------------------------------------------------
     def touch(self, purchase_order_id: str) -> None:
-        """Stamp a change: the modification time moves strictly forward."""
+        """Stamp a change: the modification time moves strictly forward, in milliseconds as
+        Walmart's dates are (a finer stamp could fall after a listing's end date of the same
+        millisecond, written with milliseconds only, and be missed)."""
         now, before = self.clock.now(), self.modified.get(purchase_order_id)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         self.modified[purchase_order_id] = now if before is None or now > before else \
             before + timedelta(milliseconds=1)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import Api, walmart_headers
+from sandbox_helpers import Api, walmart_headers, walmart_token
 
 from connector.sandbox import Sandbox
 
@@ -256,3 +257,22 @@ def test_writes_move_the_modification_time(sandbox: Sandbox, walmart: Api) -> No
     since = after.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     orders = walmart.get(ORDERS, params={"lastModifiedStartDate": since}).json()
     assert [o["purchaseOrderId"] for o in orders["list"]["elements"]["order"]] == ["4000000000201"]
+
+
+def test_a_write_is_listed_by_a_listing_in_the_same_millisecond(client: httpx.Client) -> None:
+    # Walmart's dates carry milliseconds: a change stamped finer than that would fall after
+    # a listing's default end date (now, in milliseconds) taken in the same millisecond.
+    frozen = datetime(2026, 3, 1, 12, 0, 0, 500_400, tzinfo=timezone.utc)
+    box = Sandbox(now=lambda: frozen)
+    box.start()
+    try:
+        api = Api(client, box.settings()["walmart"]["base_url"],
+                  {**walmart_headers(), "Accept": "application/json",
+                   "WM_SEC.ACCESS_TOKEN": walmart_token(box, client)})
+        api.post(f"{ORDERS}/4000000000201/acknowledge")
+        listed = api.get(ORDERS, params={"lastModifiedStartDate": "2026-03-01T12:00:00.000Z"})
+        ids = [o["purchaseOrderId"] for o in listed.json()["list"]["elements"]["order"]]
+        assert ids == ["4000000000201"]
+    finally:
+        box.stop()
+    assert box.errors == []
