@@ -177,6 +177,7 @@ def system(doc: Loaded) -> System:
         rate_limit_headers=tuple(str(h) for h in conn.get("rate_limit_headers", ())),
         error_messages=_strings(conn.get("error_message")),
         partition_by=str(data.get("partition_by", "")),
+        variant_by=str(data.get("variant_by", "")),
         domains=domains,
         normalise=normalise,
         listing=listing,

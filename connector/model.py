@@ -6,6 +6,7 @@ travel with each element so that analysis and runtime errors can point at the YA
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,6 +295,18 @@ class System:
     # The setting (a list) whose values split this system's work as a source: each value is
     # a partition with its own cursor, watch list and worker job (`partition_by`); "" = one.
     partition_by: str = ""
+    # The setting whose value picks a variant (`variant_by`) and the variants by value, each a
+    # whole System built from the mapping with that overlay merged in (`connector.variants`);
+    # "" / {}: the mapping has none.
+    variant_by: str = ""
+    variants: dict[str, System] = field(default_factory=dict)
+
+    def variant_for(self, settings: Mapping[str, Any]) -> System:
+        """The system as the resolved `settings` select it: the variant named by the
+        `variant_by` setting's value, or this system itself (no variant for that value)."""
+        if not self.variant_by:
+            return self
+        return self.variants.get(str(settings.get(self.variant_by) or ""), self)
 
 
 # --- rules ---------------------------------------------------------------------------

@@ -72,9 +72,13 @@ def prepare(
     system_settings: dict[str, dict[str, Any]] = {}
     secrets: list[str] = []
     headers: list[str] = []
-    for name, system in systems.items():
+    for name, system in list(systems.items()):
         values = resolve_settings(system.settings, config.system_settings.get(name, {}), name, environ)
         values.update((system_overrides or {}).get(name, {}))
+        if (variant := system.variant_for(values)) is not system:  # its settings may add some
+            systems[name] = system = variant
+            values = resolve_settings(system.settings, config.system_settings.get(name, {}), name, environ)
+            values.update((system_overrides or {}).get(name, {}))
         system_settings[name] = values
         secrets += secret_values(system.settings, values)
         headers += secret_headers(system)

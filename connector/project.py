@@ -7,6 +7,7 @@ and builds the model. It never raises for a user mistake: it returns the finding
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from connector.diagnostics import Diagnostic, Severity, did_you_mean, error
 from connector.errors import ConfigError
 from connector.load import Loaded, load_file
 from connector.model import Flow, Setting, System
+from connector.variants import merged, variant_findings, variant_keys
 
 PROJECT_FILE = "connector.yaml"
 DEFAULT_STATE = "sqlite:///.connector/state.db"
@@ -177,7 +179,7 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
         doc = read(found, "mapping")
         if doc is None:
             continue
-        system = build.system(doc)
+        system = _with_variants(doc, build.system(doc), findings)
         if system.name != name and name in mapping_paths:
             line, col = doc.position(("system",))
             findings.append(error(doc.file, line, col, "system-name-mismatch",
@@ -190,6 +192,28 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
         state=state, project_file=project_doc.file if project_doc else None,
     )
     return config, findings
+
+
+def _with_variants(doc: Loaded, system: System, findings: list[Diagnostic]) -> System:
+    """The system with its variants built (each overlay merged and schema-checked)."""
+    found = variant_findings(doc)
+    findings.extend(found)
+    if found or not system.variant_by:
+        return system
+    variants: dict[str, System] = {}
+    for value in variant_keys(doc):
+        variant_doc = merged(doc, value)
+        schema_findings = schema.check(variant_doc, "mapping")
+        findings.extend(schema_findings)
+        if not schema_findings:
+            variants[value] = build.system(variant_doc)
+    return dataclasses.replace(system, variants=variants)
+
+
+def with_variant(config: Config, name: str, value: str) -> Config:
+    """The configuration with system `name` as its variant `value` (validate checks each)."""
+    variant = config.systems[name].variants[value]
+    return dataclasses.replace(config, systems={**config.systems, name: variant})
 
 
 def require(config_and_findings: tuple[Config, list[Diagnostic]]) -> Config:

@@ -16,13 +16,22 @@ from connector.analysis.flow import analyse_flow
 from connector.diagnostics import Diagnostic, Severity
 from connector.errors import ConfigError
 from connector.load import collector_paused
-from connector.project import Config, load_config, settings_findings
+from connector.project import Config, load_config, settings_findings, with_variant
 
 __all__ = ["checked", "findings_for"]
 
 
 def _all_findings(config: Config, findings: list[Diagnostic]) -> list[Diagnostic]:
-    findings = findings + settings_findings(config) + references.check(config) + declarations.check(config)
+    found = set(_config_findings(config, findings + settings_findings(config)))
+    # A mapping's variants (connector.variants) are checked as the system each would be.
+    for name, system in config.systems.items():
+        for value in system.variants:
+            found.update(_config_findings(with_variant(config, name, value), []))
+    return sorted(found)
+
+
+def _config_findings(config: Config, findings: list[Diagnostic]) -> list[Diagnostic]:
+    findings = findings + references.check(config) + declarations.check(config)
     broken = {f.file for f in findings if f.severity is Severity.ERROR}
     for flow in config.flows.values():
         if flow.where.file in broken:

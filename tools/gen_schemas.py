@@ -203,6 +203,7 @@ mapping = {
     "title": "connector mapping file (mappings/<system>.yaml)",
     "type": "object",
     "required": ["system", "connection", "domains", "normalise"],
+    "dependentRequired": {"variants": ["variant_by"], "variant_by": ["variants"]},
     "additionalProperties": False,
     "properties": {
         "system": ident,
@@ -210,6 +211,22 @@ mapping = {
         "description": {"type": "string"},
         "settings": {"$ref": "#/$defs/settings"},
         "partition_by": {'type': 'string', 'pattern': '^[a-z][a-z0-9_]*$', 'description': "The setting (type: list) whose values partition this system's work as a source: one partition per value, each with its own cursor, watch list and worker job, the setting narrowed to that value (e.g. marketplace_ids); absent: one partition"},
+        "variant_by": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$",
+                       "description": "The setting whose value picks one of variants: (e.g. market); a value with no variant is the mapping as written"},
+        "variants": {
+            "description": "Overlays by the variant_by setting's value (e.g. mx), merged over this mapping at load time: mappings merge key by key, null removes a key, anything else replaces; the merged mapping must be valid on its own",
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    **{k: {"type": ["string", "null"]} for k in ("title", "description", "partition_by")},
+                    **{k: {"type": ["object", "null"]} for k in ("settings", "connection", "domains", "orders", "notifications", "normalise", "actions")},
+                },
+            },
+        },
         "connection": {
             "type": "object",
             "required": ["base_url"],
