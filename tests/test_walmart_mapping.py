@@ -18,6 +18,8 @@ from connector.normalise import normalise
 from connector.project import Config, load_config, require, resolve_settings
 from connector.render import Redactor
 from connector.sandbox import Sandbox
+from connector.sandbox.records import Buyer, Line
+from connector.sandbox.walmart_mx_seed import mx_order
 from connector.sandbox.walmart_seed import WALMART_SCENARIOS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +44,7 @@ def transport() -> Iterator[Transport]:
 
 def client(config: Config, sandbox: Sandbox, transport: Transport, limit: str = "200",
            **extra: str) -> SystemClient:
-    system = config.systems["walmart"]
+    system = config.systems["walmart"].variant_for(extra)
     listing = system.listing
     assert listing is not None
     query = {**listing.request.query, "limit": limit}
@@ -72,10 +74,16 @@ def test_listing_follows_cursor_pages_and_every_ship_node_type(config: Config,
     assert set(sandbox.walmart.markets_seen) == {None}  # market empty: no WM_MARKET header
 
 
-def test_market_is_sent_as_wm_market(config: Config, sandbox: Sandbox, transport: Transport) -> None:
-    sandbox.walmart.market = "mx"
-    records = list(list_changed(client(config, sandbox, transport, market="mx"), window(sandbox)))
-    assert records and set(sandbox.walmart.markets_seen) == {"mx"}
+def test_market_mx_selects_the_mx_variant_and_sends_wm_market(
+        config: Config, sandbox: Sandbox, transport: Transport) -> None:
+    sandbox.walmart.mx.add_order(mx_order("P1", statuses=("Created",), created=sandbox.clock.now(),
+                                          lines=[Line("SKU-1", 1, "1")], buyer=Buyer("A", "B", "a@b.mx")))
+    records = list(list_changed(client(config, sandbox, transport, limit="3", market="mx"),
+                                window(sandbox)))
+    assert [r["purchaseOrderId"] for r in records] == ["P1"]
+    assert set(sandbox.walmart.markets_seen) == {"mx"}
+    assert {r.path for r in sandbox.requests if r.system == "walmart"} == {
+        "/v3/token", "/v3/orders/cursor"}
 
 
 @pytest.mark.parametrize(("purchase_order_id", "status", "actor", "fulfilment"), [

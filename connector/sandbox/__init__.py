@@ -31,6 +31,7 @@ during a run (by the connector or by a test helper) shows up in a later run only
 
 from __future__ import annotations
 
+import os
 import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ from connector.sandbox.seed import (
 from connector.sandbox.server import Faults, RequestRecord, SandboxServer
 from connector.sandbox.vtex import Vtex
 from connector.sandbox.walmart import Walmart
+from connector.sandbox.walmart_mx_seed import add_mx_scenarios, install_mx
 from connector.sandbox.walmart_seed import (
     AFFILIATE,
     add_walmart_scenarios,
@@ -70,7 +72,8 @@ class Sandbox:
     """The four simulated systems behind one loopback HTTP server.
 
     `orders` is "scenarios" (docs/scenarios.md), "empty", or a number of generated Amazon
-    orders (`walmart_orders` adds that many generated Walmart orders);
+    orders (`walmart_orders` adds that many generated Walmart orders; `walmart_mx` the
+    Walmart México scenarios, by default when CONNECTOR_WALMART_MARKET is mx);
     `rate_limits` is False (off), True (SP-API's published limits) or a mapping of operation
     name to (rate per second, burst) overriding them; `token_ttl` is the LWA token lifetime in
     seconds; `now` replaces the wall clock (the sandbox adds `advance()`'s offset to it).
@@ -80,7 +83,8 @@ class Sandbox:
                  rate_limits: bool | Mapping[str, tuple[float, float]] = False,
                  orders: str | int = "scenarios", token_ttl: float = 3600.0,
                  now: Callable[[], datetime] | None = None, host: str = "127.0.0.1",
-                 port: int = 0, seed: int = 0, walmart_orders: int = 0) -> None:
+                 port: int = 0, seed: int = 0, walmart_orders: int = 0,
+                 walmart_mx: bool | None = None) -> None:
         self.clock = Clock(now)
         self._lock = threading.RLock()
         self.faults = Faults()
@@ -95,10 +99,17 @@ class Sandbox:
             self._lock, self.faults, host, port)
         self._server.latency = latency
         data = self._seed(orders, seed)
+        # The México scenarios (and their VTEX and Commerce counterparts) with the scenarios,
+        # when asked or when the connector's Walmart market is mx (`apply --sandbox`).
+        if walmart_mx is None:
+            walmart_mx = os.environ.get("CONNECTOR_WALMART_MARKET", "").strip().lower() == "mx"
+        if walmart_mx and orders == "scenarios":
+            add_mx_scenarios(data, self.clock.now())
         if walmart_orders:
             generated_walmart(data, walmart_orders, self.clock.now(), seed)
         install(data, self.amazon, self.vtex, self.commerce)
         install_walmart(data, self.walmart)
+        install_mx(data, self.walmart.mx)
 
     def _seed(self, orders: str | int, seed: int) -> SeedData:
         now = self.clock.now()

@@ -108,6 +108,7 @@ class SeedData:
     commerce_shipments: list[dict[str, Any]] = field(default_factory=list)
     commerce_customers: list[dict[str, Any]] = field(default_factory=list)
     walmart_orders: list[dict[str, Any]] = field(default_factory=list)
+    walmart_mx_orders: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _lines(order_id: str, index: int, *, two: bool = False) -> list[Line]:
@@ -151,9 +152,10 @@ def add_vtex(data: SeedData, order_id: str, status: str, sequence: int, created:
 
 
 def add_commerce(data: SeedData, order_id: str, spec: str, created: datetime,
-                 updated: datetime, lines: list[Line], buyer: Buyer) -> None:
+                 updated: datetime, lines: list[Line], buyer: Buyer,
+                 track: tuple[str, str, str] = UPS_TRACK) -> None:
     """Seed the Commerce order with `ext_order_id` = `order_id`; `spec` is a state with
-    optional `+invoiced` / `+shipped` (see `Kind.commerce`)."""
+    optional `+invoiced` / `+shipped` (see `Kind.commerce`; `track` the shipment's)."""
     state, *flags = spec.split("+")
     entity_id = len(data.commerce_orders) + 1
     order = commerce_order(order_id, entity_id=entity_id, first_item_id=entity_id * 10,
@@ -166,7 +168,7 @@ def add_commerce(data: SeedData, order_id: str, spec: str, created: datetime,
             "invoice", entity_id, order, first_item_id=entity_id * 10))
     if "shipped" in flags:
         data.commerce_shipments.append(commerce_document(
-            "shipment", entity_id, order, first_item_id=entity_id * 10, track=UPS_TRACK))
+            "shipment", entity_id, order, first_item_id=entity_id * 10, track=track))
 
 
 def scenarios(now: datetime) -> SeedData:

@@ -8,8 +8,9 @@ line state rules are in `walmart_lines`, the error bodies in `errors.walmart_err
   `grant_type=client_credentials`; answers `OAuthToken` (`expires_in` 900 by default).
 - Every call needs `WM_SVC.NAME` and `WM_QOS.CORRELATION_ID`; business calls also
   `WM_SEC.ACCESS_TOKEN` (401 from the gateway otherwise) and `Accept: application/json` (406).
-  `WM_MARKET`, when sent, must name the market the sandbox serves (`market`, default `us`;
-  this simulator speaks the US shapes only).
+  `WM_MARKET`, when sent, must name a market the sandbox serves (`markets`: `us` and `mx`);
+  a call with `WM_MARKET: mx` is Walmart México's (`walmart_mx.WalmartMx`, its own orders and
+  the MX Order API's paths and shapes).
 - Listing: newest `orderDate` first; `limit` ≤ 200 (default 100); one `shipNodeType` per call
   (default SellerFulfilled); `list.meta.nextCursor` is a whole query string (starting with
   `?`) that repeats the filters with a fixed end date, as in the spec's example. Pages come
@@ -31,8 +32,9 @@ from urllib.parse import parse_qs, urlencode
 
 from connector.sandbox.clock import Clock, parse_time
 from connector.sandbox.errors import walmart_error, walmart_invalid
-from connector.sandbox.server import HttpError, Mount, Request, Response, route
+from connector.sandbox.server import Handler, HttpError, Mount, Request, Response, route
 from connector.sandbox.walmart_lines import acknowledge, cancel_lines, entries, ship_lines
+from connector.sandbox.walmart_mx import WalmartMx, mx_error
 
 __all__ = ["CLIENT_ID", "CLIENT_SECRET", "Walmart", "epoch_ms"]
 
@@ -77,24 +79,49 @@ class Walmart:
         self.credentials = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
         self.token_ttl = token_ttl
         self.tokens: dict[str, datetime] = {}
-        self.market = "us"
+        self.markets = {"us", "mx"}
+        self.mx = WalmartMx(clock)
         # The WM_MARKET header of every request (None: not sent), for tests.
         self.markets_seen: list[str | None] = []
         self._cursors: dict[str, list[str]] = {}
 
     def mounts(self) -> list[Mount]:
         """Token and orders under /walmart (the token is on the API's own host)."""
+        mx, none = self.mx, None
         routes = [
             route("POST", "/v3/token", self.token, "tokenAPI"),
-            route("GET", "/v3/orders", self.list_orders, "getAllOrders"),
-            route("GET", "/v3/orders/released", self.list_released, "getAllReleasedOrders"),
-            route("GET", "/v3/orders/{purchaseOrderId}", self.get_order, "getAnOrder"),
-            route("POST", "/v3/orders/{purchaseOrderId}/acknowledge", self.acknowledge,
-                  "acknowledgeOrders"),
-            route("POST", "/v3/orders/{purchaseOrderId}/cancel", self.cancel, "cancelOrderLines"),
-            route("POST", "/v3/orders/{purchaseOrderId}/shipping", self.ship, "shippingUpdates"),
+            route("GET", "/v3/orders", self._market(self.list_orders, mx.list_orders),
+                  "getAllOrders"),
+            route("GET", "/v3/orders/cursor", self._market(self.get_order, mx.list_cursor),
+                  "getAllOrdersUsingCursor"),
+            route("GET", "/v3/orders/wfsorders", self._market(self.get_order, mx.list_wfs),
+                  "getAllWFSOrders"),
+            route("GET", "/v3/orders/released", self._market(self.list_released, none),
+                  "getAllReleasedOrders"),
+            route("GET", "/v3/orders/{purchaseOrderId}", self._market(self.get_order, none),
+                  "getAnOrder"),
+            route("POST", "/v3/orders/{purchaseOrderId}/acknowledge",
+                  self._market(self.acknowledge, mx.acknowledge), "acknowledgeOrders"),
+            route("POST", "/v3/orders/{purchaseOrderId}/cancel",
+                  self._market(self.cancel, mx.cancel), "cancelOrderLines"),
+            route("POST", "/v3/orders/{purchaseOrderId}/shipping", self._market(self.ship, none),
+                  "shippingUpdates"),
+            route("POST", "/v3/orders/{purchaseOrderId}/ship", self._market(None, mx.ship),
+                  "shippingUpdates"),
         ]
         return [Mount("/walmart", "walmart", routes, _generic_error, self.authenticate)]
+
+    def _market(self, us: Handler | None, mx: Handler | None) -> Handler:
+        """The handler of the request's market (WM_MARKET mx: México's), or 404 without one."""
+        def handle(request: Request) -> Response:
+            mexico = (request.header("WM_MARKET") or "").strip().lower() == "mx"
+            handler = mx if mexico else us
+            if handler is None:
+                message = f"No route for {request.method} {request.path}"
+                return mx_error(message, "path", "CONTENT_NOT_FOUND", 404) if mexico else \
+                    _generic_error(404, message)
+            return handler(request)
+        return handle
 
     # -- auth -----------------------------------------------------------------------------
     def _headers(self, request: Request) -> Response | None:
@@ -104,11 +131,11 @@ class Walmart:
                 return walmart_error(400, "MISSING_REQUEST_HEADER", f"{name} header is required",
                                      field=name, gateway=True, category="REQUEST")
         market = request.header("WM_MARKET")
-        if market is not None and market.strip().lower() != self.market:
+        if market is not None and market.strip().lower() not in self.markets:
             return walmart_error(400, "INVALID_REQUEST_HEADER",
-                                 f"WM_MARKET {market!r} is not served here (market "
-                                 f"{self.market!r})", field="WM_MARKET", gateway=True,
-                                 category="REQUEST")
+                                 f"WM_MARKET {market!r} is not served here (markets "
+                                 f"{', '.join(sorted(self.markets))})", field="WM_MARKET",
+                                 gateway=True, category="REQUEST")
         return None
 
     def authenticate(self, request: Request) -> Response | None:
