@@ -79,7 +79,8 @@ def test_token_needs_basic_client_credentials(sandbox: Sandbox, client: httpx.Cl
     ({"WM_QOS.CORRELATION_ID": ""}, 400, "MISSING_REQUEST_HEADER.GMP_GATEWAY_API"),
     ({"WM_SEC.ACCESS_TOKEN": "stale"}, 401, "UNAUTHORIZED.GMP_GATEWAY_API"),
     ({"Accept": "text/xml"}, 406, "INVALID_ACCEPT_TYPE.GMP_ORDER_API"),
-    ({"WM_MARKET": "mx"}, 400, "INVALID_REQUEST_HEADER.GMP_GATEWAY_API"),
+    ({"WM_MARKET": "ca"}, 400, "INVALID_REQUEST_HEADER.GMP_GATEWAY_API"),
+    ({"WM_MARKET": "mx"}, 200, None),  # México: the MX listing (walmart_mx)
     ({"WM_MARKET": "us"}, 200, None),
 ])
 def test_business_calls_check_their_headers(walmart: Api, change: dict[str, str], status: int,
