@@ -14,6 +14,7 @@ keeps the position it came from, so findings point at the overlay line that caus
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from connector.diagnostics import Diagnostic, did_you_mean, error
@@ -76,7 +77,8 @@ def variant_findings(doc: Loaded) -> list[Diagnostic]:
     for key in variant_keys(doc):
         problem = ""
         if allowed is not None and key not in [str(v) for v in allowed]:
-            problem = f"is not a value setting '{name}' allows ({', '.join(map(str, allowed))})"
+            problem = (f"is not a value setting '{name}' allows "
+                       f"({', '.join(json.dumps(v, ensure_ascii=False) for v in allowed)})")
         elif default is not None and key == str(default):
             problem = f"is the default of setting '{name}': the mapping itself is that variant"
         if problem:
