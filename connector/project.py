@@ -38,6 +38,8 @@ class Config:
     flow_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     state: str = DEFAULT_STATE
     project_file: str | None = None
+    # The merged document of each mapping variant, by (system, value): validate checks it.
+    variant_docs: dict[tuple[str, str], Loaded] = field(default_factory=dict)
 
 
 def display(path: Path, root: Path) -> str:
@@ -165,6 +167,7 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
     for flow in flows.values():
         wanted.update((flow.source, flow.target))
     systems: dict[str, System] = {}
+    variant_docs: dict[tuple[str, str], Loaded] = {}
     for name in sorted(wanted):
         found: Path | None = mapping_paths.get(name)
         if found is None:
@@ -179,7 +182,7 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
         doc = read(found, "mapping")
         if doc is None:
             continue
-        system = _with_variants(doc, build.system(doc), findings)
+        system = _with_variants(doc, build.system(doc), findings, variant_docs)
         if system.name != name and name in mapping_paths:
             line, col = doc.position(("system",))
             findings.append(error(doc.file, line, col, "system-name-mismatch",
@@ -190,12 +193,15 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
         root=root, systems=systems, flows=flows, docs=docs,
         system_settings=system_settings, flow_settings=flow_settings, flow_options=flow_options,
         state=state, project_file=project_doc.file if project_doc else None,
+        variant_docs=variant_docs,
     )
     return config, findings
 
 
-def _with_variants(doc: Loaded, system: System, findings: list[Diagnostic]) -> System:
-    """The system with its variants built (each overlay merged and schema-checked)."""
+def _with_variants(doc: Loaded, system: System, findings: list[Diagnostic],
+                   docs: dict[tuple[str, str], Loaded]) -> System:
+    """The system with its variants built (each overlay merged and schema-checked; the
+    merged documents go to `docs`)."""
     found = variant_findings(doc)
     findings.extend(found)
     if found or not system.variant_by:
@@ -207,13 +213,18 @@ def _with_variants(doc: Loaded, system: System, findings: list[Diagnostic]) -> S
         findings.extend(schema_findings)
         if not schema_findings:
             variants[value] = build.system(variant_doc)
+            docs[(system.name, value)] = variant_doc
     return dataclasses.replace(system, variants=variants)
 
 
 def with_variant(config: Config, name: str, value: str) -> Config:
     """The configuration with system `name` as its variant `value` (validate checks each)."""
     variant = config.systems[name].variants[value]
-    return dataclasses.replace(config, systems={**config.systems, name: variant})
+    docs = dict(config.docs)
+    merged_doc = config.variant_docs.get((name, value))
+    if merged_doc is not None:
+        docs[merged_doc.file] = ("mapping", merged_doc)
+    return dataclasses.replace(config, systems={**config.systems, name: variant}, docs=docs)
 
 
 def require(config_and_findings: tuple[Config, list[Diagnostic]]) -> Config:
