@@ -140,21 +140,8 @@ def system(doc: Loaded) -> System:
         attributes=attributes,
     )
     orders = data.get("orders") or {}
-    listing = None
-    if "list" in orders:
-        ld = orders["list"]
-        pg = ld["pagination"]
-        listing = Listing(
-            request=request(doc, ld["request"], ("orders", "list", "request")),
-            pagination=Pagination(
-                items=pg["items"], next_token=pg.get("next_token", ""),
-                token_param=pg.get("token_param", ""), page_param=pg.get("page_param", ""),
-                total_pages=pg.get("total_pages", ""), next_query=pg.get("next_query", ""),
-            ),
-            fan_out=str(ld.get("fan_out", "")),
-            min_age_seconds=int(ld.get("min_age_seconds", 0)),
-            where=_where(doc, ("orders", "list"), key=True),
-        )
+    listings = [_listing(doc, ld, ("orders", "list") + ((i,) if isinstance(orders["list"], list) else ()))
+                for i, ld in enumerate(_as_list(orders.get("list")))]
     get_order = _lookup(doc, orders["get"], ("orders", "get")) if "get" in orders else None
     lookups = {
         other: _lookup(doc, spec, ("orders", "lookup", other))
@@ -180,12 +167,36 @@ def system(doc: Loaded) -> System:
         variant_by=str(data.get("variant_by", "")),
         domains=domains,
         normalise=normalise,
-        listing=listing,
+        listing=listings[0] if listings else None,
+        more_listings=tuple(listings[1:]),
         get_order=get_order,
         lookups=lookups,
         actions=actions,
         where=_where(doc, ()),
         notifications=_notifications(doc, data.get("notifications")),
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A key that takes one mapping or a list of them, as a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _listing(doc: Loaded, ld: Mapping[str, Any], path: PathKey) -> Listing:
+    pg = ld["pagination"]
+    return Listing(
+        request=request(doc, ld["request"], path + ("request",)),
+        pagination=Pagination(
+            items=pg["items"], next_token=pg.get("next_token", ""),
+            token_param=pg.get("token_param", ""), page_param=pg.get("page_param", ""),
+            total_pages=pg.get("total_pages", ""), next_query=pg.get("next_query", ""),
+            offset_param=pg.get("offset_param", ""), total=pg.get("total", ""),
+        ),
+        fan_out=str(ld.get("fan_out", "")),
+        min_age_seconds=int(ld.get("min_age_seconds", 0)),
+        where=_where(doc, path, key=True),
     )
 
 

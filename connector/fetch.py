@@ -2,7 +2,8 @@
 
 Pagination is declared by the mapping: a next-page token (SP-API `pagination.nextToken` →
 `paginationToken`, every other parameter repeated unchanged), a next-page query string
-(Walmart's `list.meta.nextCursor`, which replaces the whole query), or page numbers
+(Walmart's `list.meta.nextCursor`, which replaces the whole query), an offset (Walmart
+México's `offset`: the records read so far, up to a `total`), or page numbers
 (Magento's `searchCriteria[currentPage]`, which answers the last page again past the end: a
 page with no new ids ends the listing).
 """
@@ -20,7 +21,7 @@ from urllib.parse import parse_qsl
 from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector import templates, timestamps
-from connector.model import Request
+from connector.model import Pagination, Request
 from connector.normalise import search
 
 MAX_PAGES = 10_000
@@ -71,42 +72,44 @@ def _literal(values: Mapping[str, str]) -> dict[str, str]:
 def list_changed(client: SystemClient, span: Window, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Raw order records changed in the window, across pages (at most `limit`).
 
-    With `fan_out`, the listing runs once per value of that query parameter's list.
+    With `fan_out`, the listing runs once per value of that query parameter's list; the
+    mapping's further listings (`more_listings`) follow, an order in two yielded once.
     """
-    listing = client.system.listing
-    if listing is None:
+    if client.system.listing is None:
         raise ConnectorError(f"{client.system.name}: the mapping has no orders.list")
-    pagination = listing.pagination
-    if pagination.next_token and not pagination.token_param:
-        raise ConnectorError(f"{client.system.name}: orders.list.pagination has next_token but no "
-                             "token_param (the query parameter that sends the token back)")
     context: dict[str, Any] = {"window": {"after": span.after, "before": span.before}}
     seen: set[str] = set()
-    variants: list[Any] = [None]
-    if listing.fan_out:
-        values = templates.render_value(listing.request.query.get(listing.fan_out, ""),
-                                        {**context, "settings": client.settings})
-        variants = list(values) if isinstance(values, (list, tuple)) else [values]
     count = 0
-    for variant in variants:
-        request = listing.request
+    for listing in (client.system.listing, *client.system.more_listings):
+        pagination = listing.pagination
+        if pagination.next_token and not pagination.token_param:
+            raise ConnectorError(f"{client.system.name}: orders.list.pagination has next_token "
+                                 "but no token_param (the query parameter that sends it back)")
+        variants: list[Any] = [None]
         if listing.fan_out:
-            query = {**request.query, listing.fan_out: "{{ fan_out }}"}
-            request = dataclasses.replace(request, query=query)
-        for record in _pages(client, request, {**context, "fan_out": variant}, seen):
-            yield record
-            count += 1
-            if limit is not None and count >= limit:
-                return
+            values = templates.render_value(listing.request.query.get(listing.fan_out, ""),
+                                            {**context, "settings": client.settings})
+            variants = list(values) if isinstance(values, (list, tuple)) else [values]
+        for variant in variants:
+            request = listing.request
+            if listing.fan_out:
+                query = {**request.query, listing.fan_out: "{{ fan_out }}"}
+                request = dataclasses.replace(request, query=query)
+            for record in _pages(client, pagination, request, {**context, "fan_out": variant},
+                                 seen):
+                yield record
+                count += 1
+                if limit is not None and count >= limit:
+                    return
 
 
-def _pages(client: SystemClient, first: Request, context: Mapping[str, Any],
-           seen: set[str]) -> Iterator[dict[str, Any]]:
+def _pages(client: SystemClient, pagination: Pagination, first: Request,
+           context: Mapping[str, Any], seen: set[str]) -> Iterator[dict[str, Any]]:
     """The records of one listing, page after page (ids already in `seen` skipped)."""
-    pagination = client.system.listing.pagination  # type: ignore[union-attr]
     token: Any = None
     cursor: Any = None
     page = 1
+    offset = 0
     for _ in range(MAX_PAGES):
         query = dict(first.query)
         extra: dict[str, Any] = {}
@@ -117,6 +120,8 @@ def _pages(client: SystemClient, first: Request, context: Mapping[str, Any],
             query[pagination.token_param] = str(token)
         if pagination.page_param:
             query[pagination.page_param] = str(page)
+        if pagination.offset_param:
+            query[pagination.offset_param] = str(offset)
         request = dataclasses.replace(first, query=query)
         response = client.send(request, {**context, **extra}, idempotent=True)
         if response.status != 200:
@@ -150,6 +155,11 @@ def _pages(client: SystemClient, first: Request, context: Mapping[str, Any],
             if cursor == previous:
                 raise HTTPError(f"listing orders: {client.system.name} answered the same "
                                 "next-page query twice")
+        elif pagination.offset_param:
+            offset += len(records)
+            total = search(pagination.total, body) if pagination.total else None
+            if not records or fresh == 0 or (isinstance(total, int) and offset >= total):
+                return
         elif pagination.page_param:
             total = search(pagination.total_pages, body) if pagination.total_pages else None
             if not records or fresh == 0 or (isinstance(total, int) and page >= total):

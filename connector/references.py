@@ -264,12 +264,14 @@ class _Checker:
         if "token_request" in auth:
             strings(("connection", "auth", "token_request"), ("settings",), request_kind)
         orders = data.get("orders") or {}
-        if "list" in orders:
-            strings(("orders", "list", "request"), ("settings", "window"), request_kind)
-            for key, expr in orders["list"]["pagination"].items():
-                if key in ("items", "next_token", "total_pages", "next_query"):
-                    self.jmespath(doc, ("orders", "list", "pagination", key), expr)
-            self.listing(doc, orders["list"])
+        listings = orders.get("list")
+        for i, listing in enumerate(listings if isinstance(listings, list) else [listings] if listings else []):
+            at: PathKey = ("orders", "list", i) if isinstance(listings, list) else ("orders", "list")
+            strings(at + ("request",), ("settings", "window"), request_kind)
+            for key, expr in listing["pagination"].items():
+                if key in ("items", "next_token", "total_pages", "next_query", "total"):
+                    self.jmespath(doc, at + ("pagination", key), expr)
+            self.listing(doc, listing, at)
         if "get" in orders:
             strings(("orders", "get", "request"), ("settings", "id"), request_kind)
             self.jmespath(doc, ("orders", "get", "found"), orders["get"]["found"])
@@ -293,22 +295,22 @@ class _Checker:
         for name, action in system.actions.items():
             self.action(system, name, action, doc, strings, request_kind)
 
-    def listing(self, doc: Loaded, listing: Mapping[str, Any]) -> None:
+    def listing(self, doc: Loaded, listing: Mapping[str, Any], at: PathKey = ("orders", "list")) -> None:
         """A pagination or fan-out declaration the fetch stage could not follow."""
         pagination = listing["pagination"]
-        kinds = [k for k in ("next_token", "next_query", "page_param") if k in pagination]
+        kinds = [k for k in ("next_token", "next_query", "page_param", "offset_param") if k in pagination]
         if len(kinds) > 1:
-            self.add(doc, ("orders", "list", "pagination"), "pagination-incomplete",
+            self.add(doc, at + ("pagination",), "pagination-incomplete",
                      f"pagination declares {' and '.join(kinds)}: one kind per listing",
-                     "next_token + token_param, next_query, or page_param (+ total_pages)",
-                     key=True)
+                     "next_token + token_param, next_query, page_param (+ total_pages), or "
+                     "offset_param (+ total)", key=True)
         if "next_token" in pagination and "token_param" not in pagination:
-            self.add(doc, ("orders", "list", "pagination", "next_token"), "pagination-incomplete",
+            self.add(doc, at + ("pagination", "next_token"), "pagination-incomplete",
                      "next_token without token_param: the token is read but never sent back",
                      "token_param: the query parameter that carries the token", key=True)
         fan_out = listing.get("fan_out")
         if fan_out is not None and fan_out not in (listing["request"].get("query") or {}):
-            self.add(doc, ("orders", "list", "fan_out"), "unknown-fan-out",
+            self.add(doc, at + ("fan_out",), "unknown-fan-out",
                      f"fan_out names {fan_out!r}, which is not a query parameter of the "
                      "listing request", "declare it under request.query (a list template)")
 

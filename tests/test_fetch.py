@@ -382,3 +382,50 @@ def test_next_token_without_token_param_is_refused(tmp_path: Path) -> None:
     with transport, pytest.raises(ConnectorError, match="next_token but no token_param"):
         list(list_changed(client, SPAN))
     assert asked == []
+
+
+# --- offset pagination and several listings -----------------------------------------------------
+
+TWO_LISTINGS = """\
+system: shop
+connection:
+  base_url: https://shop.example.com
+domains: {status: [new]}
+orders:
+  list:
+    - request: {method: GET, path: /own, query: {limit: "2"}}
+      pagination: {items: order, offset_param: offset%s}
+    - request: {method: GET, path: /fulfilled, query: {limit: "2"}}
+      pagination: {items: order, offset_param: offset}
+normalise:
+  id: id
+  status: status
+"""
+
+
+@pytest.mark.parametrize(("total", "own_offsets"), [
+    ("", ["0", "2", "4", "5"]),  # an empty page ends it
+    (", total: meta.totalCount", ["0", "2", "4"]),  # no request past the total
+])
+def test_offset_pagination_across_listings(tmp_path: Path, total: str,
+                                           own_offsets: list[str]) -> None:
+    records = {"/own": [1, 2, 3, 4, 5], "/fulfilled": [5, 6]}  # 5 in both: read once
+    asked: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = request.url.params["offset"]
+        asked.append((request.url.path, offset))
+        ids = records[request.url.path][int(offset):int(offset) + 2]
+        return httpx.Response(200, json={"meta": {"totalCount": len(records[request.url.path])},
+                                         "order": [{"id": i, "status": "new"} for i in ids]})
+
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "shop.yaml").write_text(TWO_LISTINGS % total)
+    config = require(load_config(tmp_path))
+    transport = Transport(new_client(transport=httpx.MockTransport(handler)), sleep=lambda s: None)
+    client = SystemClient(config.systems["shop"], {}, transport, Redactor())
+    with transport:
+        ids = [r["id"] for r in list_changed(client, SPAN)]
+    assert ids == [1, 2, 3, 4, 5, 6]
+    assert [o for path, o in asked if path == "/own"] == own_offsets
+    assert ("/fulfilled", "0") in asked

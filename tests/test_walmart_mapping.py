@@ -83,7 +83,7 @@ def test_market_mx_selects_the_mx_variant_and_sends_wm_market(
     assert [r["purchaseOrderId"] for r in records] == ["P1"]
     assert set(sandbox.walmart.markets_seen) == {"mx"}
     assert {r.path for r in sandbox.requests if r.system == "walmart"} == {
-        "/v3/token", "/v3/orders/cursor"}
+        "/v3/token", "/v3/orders/cursor", "/v3/orders/wfsorders"}
 
 
 @pytest.mark.parametrize(("purchase_order_id", "status", "actor", "fulfilment"), [

@@ -197,6 +197,30 @@ lookup = {
     },
 }
 
+listing = {
+    "type": "object",
+    "required": ["request", "pagination"],
+    "additionalProperties": False,
+    "properties": {
+        "request": {"$ref": "#/$defs/request"},
+        "pagination": {
+            "type": "object",
+            "required": ["items"],
+            "additionalProperties": False,
+            "properties": {
+                **{k: {"type": "string"} for k in ("items", "next_token", "token_param", "page_param", "total_pages")},
+                "offset_param": {"type": "string", "description": "Offset pagination: the query parameter that carries the offset of the page's first record (0, then the records read so far); an empty page, or total reached, ends it"},
+                "total": {"type": "string", "description": "JMESPath to the listing's record count (offset pagination; optional)"},
+                "next_query": {"type": "string",
+                               "description": "JMESPath to the next page's whole query string (Walmart's list.meta.nextCursor, '?a=1&b=2'): the next request is the listing path with exactly that query; none: last page"},
+            },
+        },
+        "fan_out": {"type": "string",
+                    "description": "A query parameter of the request whose template renders a list: the listing runs once per value (Walmart's one shipNodeType per call)"},
+        "min_age_seconds": {"type": "integer", "minimum": 0},
+    },
+}
+
 mapping = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": BASE + "mapping.schema.json",
@@ -279,25 +303,8 @@ mapping = {
             "additionalProperties": False,
             "properties": {
                 "list": {
-                    "type": "object",
-                    "required": ["request", "pagination"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "request": {"$ref": "#/$defs/request"},
-                        "pagination": {
-                            "type": "object",
-                            "required": ["items"],
-                            "additionalProperties": False,
-                            "properties": {
-                                **{k: {"type": "string"} for k in ("items", "next_token", "token_param", "page_param", "total_pages")},
-                                "next_query": {"type": "string",
-                                               "description": "JMESPath to the next page's whole query string (Walmart's list.meta.nextCursor, '?a=1&b=2'): the next request is the listing path with exactly that query; none: last page"},
-                            },
-                        },
-                        "fan_out": {"type": "string",
-                                    "description": "A query parameter of the request whose template renders a list: the listing runs once per value (Walmart's one shipNodeType per call)"},
-                        "min_age_seconds": {"type": "integer", "minimum": 0},
-                    },
+                    "description": "How to list changed orders: one listing, or a list of them read one after the other in each run (an order found by two is read once)",
+                    "anyOf": [{"$ref": "#/$defs/listing"}, {"type": "array", "items": {"$ref": "#/$defs/listing"}, "minItems": 1}],
                 },
                 "get": {"$ref": "#/$defs/lookup"},
                 "lookup": {"type": "object", "additionalProperties": {"$ref": "#/$defs/lookup"}},
@@ -363,7 +370,7 @@ mapping = {
         },
     },
     "$defs": {"setting": setting, "settings": settings, "condition": condition, "test": test,
-              "request": request, "step": step, "field": field_expr, "lookup": lookup,
+              "request": request, "step": step, "field": field_expr, "lookup": lookup, "listing": listing,
               "recover_step": recover_step},
 }
 

@@ -157,8 +157,11 @@ class WalmartMx:
             raise _invalid("offset must be a number from 0 to 1000", "offset")
         ids = self._found(request, self._epoch(request, "createdStartDate"),
                           self._epoch(request, "createdEndDate"), wfs, filters)
+        page = self._page(ids, int(text), limit)
+        if wfs:  # #/WFSOrder: no purchaseOrderId (customerOrderId names the order)
+            page = [{k: v for k, v in o.items() if k != "purchaseOrderId"} for o in page]
         return Response.json(200, {"meta": {"totalCount": len(ids), "limit": limit},
-                                   "order": self._page(ids, int(text), limit)})
+                                   "order": page})
 
     def list_cursor(self, request: Request) -> Response:
         """getAllOrdersUsingCursor: `meta.nextCursorMark` pages of one status's orders."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from connector.sandbox.records import Buyer, Line
 from connector.sandbox.seed import SKUS, SeedData, add_commerce, add_vtex
-from connector.sandbox.walmart_mx import WalmartMx, mx_time
+from connector.sandbox.walmart_mx import WFS_NODE, WalmartMx, mx_time
 
 __all__ = ["FEDEX_TRACK", "MX_SCENARIOS", "MxKind", "add_mx_scenarios", "install_mx", "mx_order"]
 
@@ -36,6 +36,7 @@ class MxKind:
     flow: str
     lines: tuple[str, ...]
     reason: str | None = None
+    ship_node: str = "PangaeaMarketplace"
     vtex: str | None = None
     commerce: str | None = None
     email: str | None = None
@@ -47,6 +48,8 @@ MX_SCENARIOS: dict[str, MxKind] = {
     "P4000000603": MxKind(_V, ("Cancelled", "Acknowledged"), _SELLER, vtex="handling"),
     "P4000000701": MxKind(_C, ("Created", "Created"), email="comprador701@example.com"),
     "P4000000702": MxKind(_C, ("Cancelled",), _SELLER, commerce="processing"),
+    "P4000000703": MxKind(_C, ("Shipped",), ship_node=WFS_NODE),
+    "P4000000704": MxKind(_C, ("Created",), ship_node=WFS_NODE),
     "P4000000801": MxKind(_A, ("Acknowledged", "Acknowledged"),
                           commerce="complete+invoiced+shipped"),
     "P4000000802": MxKind(_A, ("Acknowledged",), commerce="canceled"),
@@ -92,6 +95,14 @@ def mx_order(purchase_order_id: str, *, statuses: tuple[str, ...], created: date
             "seller": {"id": "10900032894", "name": "Sandbox Seller MX",
                        "shipNodeType": ship_node}})
     total = sum((line.price * line.quantity for line in lines), Decimal(0))
+    shipped = [{"primeLineNo": line["primeLineNumber"], "shipmentLineNo": line["primeLineNumber"],
+                "quantity": dict(line["orderLineQuantity"])}
+               for line in order_lines if line["orderLineStatus"][0]["status"] == "Shipped"]
+    shipments = [{"shipmentLines": shipped, "shipmentNo": "1", "status": "Shipped",
+                  "shipDateTime": updated, "carrier": "MX-FEDX", "methodCode": "STANDARD",
+                  "trackingNumber": f"7946{purchase_order_id[-8:]}",
+                  "trackingUrl": f"https://www.fedex.com/fedextrack/?trknbr=7946{purchase_order_id[-8:]}"}
+                 ] if shipped else []
     return {
         "purchaseOrderId": purchase_order_id, "customerOrderId": "1" + purchase_order_id[2:],
         "customerEmailId": buyer.email, "orderDate": mx_time(created),
@@ -103,7 +114,7 @@ def mx_order(purchase_order_id: str, *, statuses: tuple[str, ...], created: date
                                            "postalCode": "06600", "country": "MX"}},
         "totalLines": str(len(lines)),
         "totalQuantity": str(sum(line.quantity for line in lines)),
-        "orderLines": order_lines, "shipments": [],
+        "orderLines": order_lines, "shipments": shipments,
         "orderTotal": {"currency": "MXN", "amount": str(total)},
         "paymentMethod": "CREDITCARD"}
 
@@ -117,7 +128,7 @@ def add_mx_scenarios(data: SeedData, now: datetime) -> SeedData:
         lines = [Line(SKUS[(index + n) % 3], 1, str(n + 1)) for n in range(len(kind.lines))]
         data.walmart_mx_orders.append(mx_order(purchase_order_id, statuses=kind.lines,
                                                created=created, lines=lines, buyer=buyer,
-                                               reason=kind.reason))
+                                               reason=kind.reason, ship_node=kind.ship_node))
         updated = created + timedelta(minutes=30)
         if kind.vtex is not None:
             add_vtex(data, purchase_order_id, kind.vtex, 800000 + index, created, updated,

@@ -38,8 +38,9 @@ def test_mx_calls_send_wm_market_and_use_the_mx_listing(config: Config, sandbox:
     run(config, sandbox, tmp_path, "walmart-to-vtex")
     assert set(sandbox.walmart.markets_seen) == {"mx"}
     listed = [r for r in sandbox.requests if r.system == "walmart" and r.method == "GET"]
-    # One cursor listing per statusCodeFilter (Created, Acknowledged, Cancelled); no getAnOrder.
-    assert [r.path for r in listed] == ["/v3/orders/cursor"] * 3
+    # One cursor listing per statusCodeFilter (Created, Acknowledged, Cancelled), then the WFS
+    # orders' offset listing; no getAnOrder.
+    assert [r.path for r in listed] == ["/v3/orders/cursor"] * 3 + ["/v3/orders/wfsorders"]
 
 
 @pytest.mark.parametrize(("po", "end_status", "cancels"), [
@@ -67,6 +68,18 @@ def test_mx_order_is_imported_into_commerce_then_acknowledged(config: Config, sa
         line["item"]["sku"] for line in sandbox.walmart.mx.orders["P4000000701"]["orderLines"]]
     assert sandbox.walmart.mx.line_statuses("P4000000701") == ["Acknowledged", "Acknowledged"]
     assert len(mutations(sandbox, ending="/v3/orders/P4000000701/acknowledge")) == 1
+
+
+def test_shipped_wfs_order_is_imported_complete(config: Config, sandbox: Sandbox,
+                                                tmp_path: Path) -> None:
+    """#/WFSOrder has no purchaseOrderId: the order is named by its customerOrderId."""
+    run(config, sandbox, tmp_path, "walmart-to-adobe-commerce")
+    shipped = sandbox.walmart.mx.orders["P4000000703"]
+    (order,) = commerce_by_ext(sandbox, shipped["customerOrderId"])
+    assert order["state"] == "complete"
+    not_shipped = sandbox.walmart.mx.orders["P4000000704"]  # WFS, Created: not yet
+    assert commerce_by_ext(sandbox, not_shipped["customerOrderId"]) == []
+    assert mutations(sandbox, ending="/acknowledge")[0].path.endswith("/P4000000701/acknowledge")
 
 
 def test_mx_cancellation_closes_the_commerce_order(config: Config, sandbox: Sandbox,
