@@ -2,7 +2,8 @@
 
     python cassettes/build_from_specs.py [SPECS_DIR]    # default: ../shared/specs beside the repo
 
-Walmart's cassette is built by `spec_walmart.py` (its examples, unchanged). Every Amazon and
+Walmart's cassettes are built by `spec_walmart.py` and `spec_walmart_mx.py` (México) (their
+examples, unchanged). Every Amazon and
 VTEX interaction is an official example, unchanged: SP-API's
 `x-amzn-api-sandbox` static cases (the request parameters and the answer Amazon's static sandbox
 gives for them; the host is that sandbox's) and the VTEX specs' request and response examples.
@@ -386,8 +387,10 @@ def main(argv: Sequence[str]) -> int:
         print(f"no specs folder {specs} (pass it as the first argument)", file=sys.stderr)
         return 2
     from spec_walmart import walmart  # beside this script; it builds on the helpers above
+    from spec_walmart_mx import walmart_mx
 
-    for name, data in {**amazon(specs), **vtex(specs), **adobe(specs), **walmart(specs)}.items():
+    built = {**amazon(specs), **vtex(specs), **adobe(specs), **walmart(specs), **walmart_mx(specs)}
+    for name, data in built.items():
         (HERE / name).write_text(yamlserializer.serialize(data))
         print(f"cassettes/{name}: {len(data['interactions'])} interaction(s)")
     return 0
