@@ -1,7 +1,7 @@
 """Record the sandbox cassettes: one shipped flow's run against the built-in sandbox each.
 
     python cassettes/record_sandbox.py                 # every flow
-    python cassettes/record_sandbox.py amazon-to-vtex  # one
+    python cassettes/record_sandbox.py amazon-to-vtex  # one (mx-walmart-to-vtex: México's)
 
 Each cassette is what `connector apply --sandbox --flow X --record FILE` writes, made
 reproducible so that re-recording after an intended change gives a reviewable diff:
@@ -45,8 +45,15 @@ FLOWS = ("amazon-to-vtex", "amazon-to-adobe-commerce", "adobe-commerce-to-amazon
          "walmart-to-vtex", "walmart-to-adobe-commerce", "adobe-commerce-to-walmart")
 
 
-def cassette_path(flow: str) -> Path:
-    return HERE / f"sandbox-{flow}.yaml"
+#: Walmart México: the Walmart flows again with market mx (the mapping's mx variant) on the
+#: sandbox's México seeds, recorded as sandbox-mx-<flow>.yaml; replayed with
+#: CONNECTOR_WALMART_MARKET=mx.
+MX_FLOWS = ("walmart-to-vtex", "walmart-to-adobe-commerce", "adobe-commerce-to-walmart")
+MX = {"CONNECTOR_WALMART_MARKET": "mx"}
+
+
+def cassette_path(flow: str, market: str = "") -> Path:
+    return HERE / f"sandbox-{market + '-' if market else ''}{flow}.yaml"
 
 
 @contextlib.contextmanager
@@ -70,21 +77,26 @@ def _stabilise(path: Path, netloc: str) -> None:
     path.write_text(yamlserializer.serialize(data))
 
 
-def record(flow: str, path: Path, root: Path = REPO) -> Summary:
-    """Run `flow` of the project at `root` on a fresh sandbox, recording into `path`."""
+def record(flow: str, path: Path, root: Path = REPO, environ: dict[str, str] | None = None
+           ) -> Summary:
+    """Run `flow` of the project at `root` on a fresh sandbox, recording into `path`
+    (`environ`: the settings' environment, e.g. MX)."""
+    environ = environ or {}
     config = require(load_config(root))
     config.flow_options[flow] = {**config.flow_options.get(flow, {}), "concurrency": 1}
-    with _seeded_uuids(), Sandbox(now=lambda: FIXED) as sandbox, \
+    mexico = environ.get("CONNECTOR_WALMART_MARKET") == "mx"
+    with _seeded_uuids(), Sandbox(now=lambda: FIXED, walmart_mx=mexico) as sandbox, \
             tempfile.TemporaryDirectory(prefix="connector-record-") as tmp:
         settings = sandbox.settings()
-        runtime = prepare(config, flow, {}, system_overrides=settings)
+        runtime = prepare(config, flow, environ, system_overrides=settings)
         redact = runtime.redact  # its secrets, and the mappings' secret headers by name
         with recorder(path, redact, started_at=FIXED,
-                      meta={"flows": [flow], "mode": "apply",
+                      meta={"flows": [flow], "mode": "apply", **({"environment": environ}
+                                                                  if environ else {}),
                             "recorded_with": "cassettes/record_sandbox.py: the built-in sandbox, "
                                              "fixed clock, concurrency 1"}):
             summaries, _ = run_flows(config, [flow], f"sqlite:///{Path(tmp) / 'state.db'}",
-                                     settings, {}, poll_scale=0.0, now=sandbox.clock.now)
+                                     settings, environ, poll_scale=0.0, now=sandbox.clock.now)
         netloc = sandbox.base_url.split("://", 1)[1]
         if sandbox.errors:
             raise RuntimeError(f"the sandbox failed while recording {flow}: {sandbox.errors!r}")
@@ -93,9 +105,12 @@ def record(flow: str, path: Path, root: Path = REPO) -> Summary:
 
 
 def main(argv: Sequence[str]) -> int:
-    for flow in argv or FLOWS:
-        summary = record(flow, cassette_path(flow))
-        print(f"{cassette_path(flow).relative_to(REPO)}: {summary.orders} order(s), "
+    runs = [(flow, "") for flow in argv or FLOWS if not flow.startswith("mx-")] + [
+        (flow, "mx") for flow in MX_FLOWS if not argv or f"mx-{flow}" in argv]
+    for flow, market in runs:
+        path = cassette_path(flow, market)
+        summary = record(flow, path, environ=MX if market else None)
+        print(f"{path.relative_to(REPO)}: {summary.orders} order(s), "
               f"{summary.done} action(s) done, {summary.failed} failed")
         if summary.failed or summary.errors:
             print("\n".join(f"  failed: {e}" for e in summary.errors))

@@ -7,7 +7,8 @@ store is not in the cassette), the recorded run's time as `now` (the `started_at
 `connector.transport.cassette.recorder` writes), `poll_scale` 0 and no sleeping, and one order at a time so
 that requests identical across orders (createFeedDocument) meet their recorded answers in order.
 
-Settings are the project's (connector.yaml, environment), except that every system's `base_url`
+Settings are the project's (connector.yaml, the cassette's recorded `environment` if any, the
+process environment), except that every system's `base_url`
 becomes `http://<system>.replay.invalid` and any other URL setting (the LWA `token_url`) keeps
 only its path on that host, and that required settings which are not set get placeholders
 (`replay-<system>-<setting>`, a list `[REPLAY]`): the secrets were scrubbed from the cassette.
@@ -313,6 +314,11 @@ def replay(config: Config, cassette: Path, flow: str | None,
         if name not in config.flows:
             cases[name].lines.append(f"flow {name!r} is not in the project any more"
                                      f"{did_you_mean(name, config.flows)}")
+    # The recorded run's settings environment (metadata `environment`, e.g. a market), under
+    # the process's own.
+    recorded = meta.get("environment")
+    if isinstance(recorded, dict):
+        environ = {**{str(k): str(v) for k, v in recorded.items()}, **environ}
     overrides = replay_settings(config, runnable, environ)
     runtimes = [prepare(config, name, environ, system_overrides=overrides) for name in runnable]
     redact = runner.redactor(runtimes)

@@ -74,7 +74,7 @@ def mx_order(purchase_order_id: str, *, statuses: tuple[str, ...], created: date
              ship_node: str = "PangaeaMarketplace") -> dict[str, Any]:
     """A `#/Order`; `statuses` gives each line's status (all its units)."""
     updated = mx_time(created + timedelta(minutes=30))
-    order_lines = []
+    order_lines: list[dict[str, Any]] = []
     for number, (line, status) in enumerate(zip(lines, statuses, strict=True), start=1):
         net = line.price
         tax = (net * Decimal("0.16")).quantize(Decimal("0.01"))
