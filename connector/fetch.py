@@ -2,8 +2,8 @@
 
 Pagination is declared by the mapping: a next-page token (SP-API `pagination.nextToken` →
 `paginationToken`, every other parameter repeated unchanged), a next-page query string
-(Walmart's `list.meta.nextCursor`, which replaces the whole query), an offset (Walmart
-México's `offset`: the records read so far, up to a `total`), or page numbers
+(Walmart's `list.meta.nextCursor`, which replaces the whole query), an offset (the records
+read so far, up to a `total`), or page numbers
 (Magento's `searchCriteria[currentPage]`, which answers the last page again past the end: a
 page with no new ids ends the listing).
 """

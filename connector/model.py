@@ -190,7 +190,7 @@ class Pagination:
     next_query: str = ""
     # or: offset pagination: the query parameter that carries the offset of the page's first
     # record (0 first, then the records read so far); `total` (JMESPath, optional) is the
-    # record count, else an empty page ends the listing (Walmart México's offset/limit)
+    # record count, else an empty page ends the listing (offset/limit APIs)
     offset_param: str = ""
     total: str = ""
 
@@ -300,8 +300,8 @@ class System:
     # The setting (a list) whose values split this system's work as a source: each value is
     # a partition with its own cursor, watch list and worker job (`partition_by`); "" = one.
     partition_by: str = ""
-    # Further listings read after `listing` in the same run (orders.list as a list: Walmart
-    # México lists the orders Walmart fulfils at another endpoint); an order in two is read once.
+    # Further listings read after `listing` in the same run (orders.list as a list: a market
+    # that lists marketplace-fulfilled orders at another endpoint); an order in two is read once.
     more_listings: tuple[Listing, ...] = ()
     # The setting whose value picks a variant (`variant_by`) and the variants by value, each a
     # whole System built from the mapping with that overlay merged in (`connector.variants`);

@@ -1,8 +1,7 @@
 """Mapping variants: one system whose requests differ by the value of one of its settings.
 
 A marketplace can speak different APIs per market under one name and one set of
-credentials (Walmart México: other listing endpoints, request bodies and record shapes than
-the US). Rather than a copy of the whole mapping per market, a mapping declares
+credentials (another country's listing endpoints, request bodies and record shapes). Rather than a copy of the whole mapping per market, a mapping declares
 `variant_by: <setting>` and `variants: {<value>: <overlay>}`; each overlay is merged over the
 mapping at load time, the merged document is schema-checked and built like any mapping, and
 the runtime picks the variant whose key is the setting's resolved value (`plan.prepare`).
