@@ -66,6 +66,10 @@ def _flow(flow: Flow, source: System, target: System, doc: Loaded) -> list[Diagn
     return found
 
 
+#: Auth kinds kept loading under an old name, and the name to use instead.
+DEPRECATED_AUTH_KINDS = {"lwa": "oauth2_refresh_token"}
+
+
 def _reads_token(system: System) -> bool:
     return any("token" in templates.variables(value) for value in system.auth.headers.values())
 
@@ -76,6 +80,12 @@ def _auth(system: System, doc: Loaded) -> list[Diagnostic]:
     if auth.kind == "none" and "auth" not in (doc.data.get("connection") or {}):
         where = ("connection",) if "connection" in doc.data else ()
     found = []
+    if auth.kind in DEPRECATED_AUTH_KINDS:
+        found.append(_at(
+            doc, ("connection", "auth", "kind"), "deprecated-auth-kind",
+            f"auth kind {auth.kind} is the old name of {DEPRECATED_AUTH_KINDS[auth.kind]} "
+            "(it still loads and works the same)",
+            f"use kind: {DEPRECATED_AUTH_KINDS[auth.kind]}", severity="warning"))
     if auth.exchanges_token:
         if auth.token_request is None:
             found.append(_at(
