@@ -14,9 +14,10 @@ from typing import Any
 import jmespath.exceptions
 from jmespath import functions
 
-from connector.diagnostics import Diagnostic, did_you_mean, error
+from connector import templates
+from connector.diagnostics import Diagnostic, did_you_mean, error, warning
 from connector.transport.error_bodies import EXTRA_FUNCTIONS
-from connector.load import Loaded, PathKey
+from connector.load import Loaded, PathKey, walk
 from connector.normalise import compile_path
 from connector.model import System
 from connector.project import Config
@@ -93,12 +94,39 @@ class _Checker:
                      "partition, run with the setting narrowed to that value")
 
 
+def secret_headers_outside_auth(doc: Loaded, system: System) -> list[Diagnostic]:
+    """A request header outside the connection section (a listing's, a look-up's, an
+    action step's) rendered from a secret setting. Cassettes mask the auth section's secret
+    headers by name (`render.secret_headers`); this one would be masked by value only, so a
+    server's transformation of it (another encoding) would reach the cassette."""
+    secret = {f"settings.{name}" for name, s in system.settings.items() if s.secret}
+    found: list[Diagnostic] = []
+    if not secret:
+        return found
+    for path, value in walk(doc.data):
+        if not path or path[0] in ("connection", "variants") or path[-1] != "headers" \
+                or not isinstance(value, dict):
+            continue
+        for name, template in value.items():
+            used = sorted(templates.dotted_references(str(template)) & secret)
+            if used:
+                line, col = doc.position(path + (name,), key=True)
+                found.append(warning(
+                    doc.file, line, col, "secret-header-outside-auth",
+                    f"header {name!r} is rendered from the secret {used[0]}, outside the "
+                    "connection's auth section: cassettes would mask it by its value only",
+                    "declare it under connection.auth.headers (sent on every request and "
+                    "masked by name), or read it from a setting that is not secret"))
+    return found
+
+
 def check(config: Config) -> list[Diagnostic]:
     """Declaration findings for every loaded mapping and rule file."""
     checker = _Checker()
     for system in config.systems.values():
         doc = config.docs.get(system.where.file)
         if doc is not None:
+            checker.findings += secret_headers_outside_auth(doc[1], system)
             checker.error_messages(doc[1])
             checker.partition(doc[1], system.partition_by, system, "the mapping")
     for flow in config.flows.values():
