@@ -163,6 +163,7 @@ def system(doc: Loaded) -> System:
         rate_limits_account=str(conn.get("rate_limits_account", "")),
         rate_limit_headers=tuple(str(h) for h in conn.get("rate_limit_headers", ())),
         error_messages=_strings(conn.get("error_message")),
+        secret_query_params=tuple(str(n) for n in conn.get("secret_query_params", ())),
         partition_by=str(data.get("partition_by", "")),
         variant_by=str(data.get("variant_by", "")),
         domains=domains,

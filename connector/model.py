@@ -297,6 +297,9 @@ class System:
     # JMESPaths over an error response's JSON body giving the server's own words, tried in
     # order (`connection.error_message`); () = the protocol-generic account only.
     error_messages: tuple[str, ...] = ()
+    # Query parameters that carry credentials in URLs this system issues or accepts (presigned
+    # upload URLs' signatures): a cassette masks their values by name (`secret_query_params`).
+    secret_query_params: tuple[str, ...] = ()
     # The setting (a list) whose values split this system's work as a source: each value is
     # a partition with its own cursor, watch list and worker job (`partition_by`); "" = one.
     partition_by: str = ""

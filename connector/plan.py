@@ -95,7 +95,8 @@ def prepare(
         settings=settings,
         system_settings=system_settings,
         public_settings=public,
-        redact=Redactor().extended(secrets).with_headers(headers),
+        redact=Redactor().extended(secrets).with_headers(headers).with_query_params(
+            name for system in systems.values() for name in system.secret_query_params),
         options=dict(config.flow_options.get(flow_name, {})),
     )
 

@@ -8,6 +8,8 @@ Secrets are masked by `Redactor` wherever a request is shown.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +56,9 @@ class Redactor:
 
     secrets: tuple[str, ...] = field(default=())
     headers: tuple[str, ...] = field(default=())
+    # Query parameters whose values a cassette masks by name (the mappings'
+    # `secret_query_params`: presigned URLs' signatures).
+    query_params: tuple[str, ...] = field(default=())
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
@@ -65,12 +70,17 @@ class Redactor:
         """Also mask `more`, each in every spelling a remote system may echo it back in
         (raw, percent- or form-encoded as in a query or form body, JSON-escaped)."""
         added = {form for m in more if m and len(m) >= 4 for form in _spellings(m)}
-        return Redactor(tuple(sorted({*self.secrets, *added}, key=len, reverse=True)),
-                        self.headers)
+        return dataclasses.replace(
+            self, secrets=tuple(sorted({*self.secrets, *added}, key=len, reverse=True)))
 
     def with_headers(self, names: Iterable[str]) -> Redactor:
         """Also mask the headers `names` by name (case-insensitive)."""
-        return Redactor(self.secrets, tuple(sorted({*self.headers, *(n.lower() for n in names)})))
+        return dataclasses.replace(
+            self, headers=tuple(sorted({*self.headers, *(n.lower() for n in names)})))
+
+    def with_query_params(self, names: Iterable[str]) -> Redactor:
+        """Also mask the values of the query parameters `names` by name (in a cassette)."""
+        return dataclasses.replace(self, query_params=tuple(sorted({*self.query_params, *names})))
 
 
 def _spellings(secret: str) -> set[str]:

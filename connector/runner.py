@@ -123,7 +123,8 @@ def redactor(runtimes: Sequence[FlowRuntime]) -> Redactor:
     """One redactor over every flow's secrets (a transport is shared by the flows)."""
     redact = Redactor()
     for runtime in runtimes:
-        redact = redact.extended(runtime.redact.secrets).with_headers(runtime.redact.headers)
+        redact = redact.extended(runtime.redact.secrets).with_headers(
+            runtime.redact.headers).with_query_params(runtime.redact.query_params)
     logs.add_secrets(redact.secrets)  # the JSON log lines are masked with them too
     return redact
 

@@ -272,6 +272,7 @@ mapping = {
                         "expires_field": {"type": "string"},
                     },
                 },
+                "secret_query_params": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9._~-]+$"}, "minItems": 1, "uniqueItems": True, "description": "Query parameters that carry credentials in URLs this system issues or accepts (a presigned URL's signature, e.g. X-Amz-Signature): cassettes mask their values by name, as they mask the auth section's headers"},
                 "rate_limits_account": {
                     "type": "string",
                     "description": "Template over the settings naming the account the rate limits belong to (processes that render it the same share buckets through the state store); stored only as a digest",

@@ -5,7 +5,8 @@ A production run becomes a regression test: the cassette replays offline (record
 own, and those each mapping's auth section renders from a secret or token: no vendor's header
 names are kept here), setting values by the run's redactor, and OAuth fields (access and
 refresh tokens, client secrets) by key in JSON and form bodies, since tokens issued during
-the run are not settings. Every credential met that way is remembered for the rest of the
+the run are not settings; query parameters the mappings declare as credentials
+(`secret_query_params`, a presigned URL's signature) by name. Every credential met that way is remembered for the rest of the
 recording (a token echoed in a later body), and secrets are also looked for percent-encoded
 and JSON-escaped.
 
@@ -19,6 +20,7 @@ top-level keys when loading (it reads `interactions:` and `version:`; since 9.x 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import threading
@@ -41,7 +43,14 @@ _JSON_FIELD = re.compile(rf'("(?:{_FIELDS})"\s*:\s*")([^"]*)(")')
 # masking up to the next `&` alone ate the closing `"}` and left the recorded body invalid JSON.
 _VALUE = r"""[^&"'\s<>\\]*"""
 _FORM_FIELD = re.compile(rf"((?:^|[&?])(?:{_FIELDS})=)({_VALUE})")
-_SIGNATURE = re.compile(rf"((?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=){_VALUE}")
+
+
+@functools.lru_cache(maxsize=32)
+def _query_params(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    """The values of the query parameters `names` (the mappings' `secret_query_params`)."""
+    if not names:
+        return None
+    return re.compile(rf"((?:{'|'.join(map(re.escape, names))})=){_VALUE}")
 
 
 class Scrubber:
@@ -53,6 +62,7 @@ class Scrubber:
         self._lock = threading.Lock()
         self._known: tuple[str, ...] = ()
         self.headers = secret_header_names(redact)
+        self.query_params: tuple[str, ...] = tuple(getattr(redact, "query_params", ()))
         for secret in getattr(redact, "secrets", ()):  # a Redactor: its settings, encoded
             self.learn(secret, minimum=4)
 
@@ -99,7 +109,8 @@ def scrub_text(text: str, redact: Callable[[str], str]) -> str:
     text = redact(text)
     text = _JSON_FIELD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     text = _FORM_FIELD.sub(lambda m: m.group(1) + MASK, text)
-    return _SIGNATURE.sub(lambda m: m.group(1) + MASK, text)
+    signature = _query_params(tuple(getattr(redact, "query_params", ())))
+    return text if signature is None else signature.sub(lambda m: m.group(1) + MASK, text)
 
 
 def _scrub_body(body: Any, redact: Callable[[str], str]) -> Any:

@@ -50,7 +50,8 @@ SECRETS = [
 # from a token or secret (x-amz-access-token, x-vtex-api-appkey/-apptoken), as a run's are.
 REDACT = Redactor().extended(
     [REFRESH_TOKEN, CLIENT_SECRET, APP_KEY, APP_TOKEN, BEARER, SETTING_SECRET]
-).with_headers(mock_runtime().redact.headers)
+).with_headers(mock_runtime().redact.headers).with_query_params(
+    mock_runtime().redact.query_params)
 
 
 def handler(request: httpx.Request) -> httpx.Response:
@@ -306,4 +307,14 @@ def test_recording_overwrites_the_file(tmp_path: Path) -> None:
     ],
 )
 def test_scrub_text(text: str, expected: str) -> None:
-    assert scrub_text(text, Redactor()) == expected
+    # X-Amz-Security-Token as a mapping declares it (connection.secret_query_params).
+    assert scrub_text(text, Redactor().with_query_params(["X-Amz-Security-Token"])) == expected
+
+
+def test_query_parameters_are_masked_by_name_only_when_declared() -> None:
+    url = "https://x/y?X-Signature=abc&b=2"
+    assert scrub_text(url, Redactor()) == url
+    assert scrub_text(url, Redactor().with_query_params(["X-Signature"])) == \
+        f"https://x/y?X-Signature={MASK}&b=2"
+    assert mock_runtime().redact.query_params == (
+        "X-Amz-Credential", "X-Amz-Security-Token", "X-Amz-Signature")
