@@ -8,6 +8,8 @@ requests the sandbox received, the orders evaluated, the mutating requests (toke
 left out), requests per order, and the requests beyond one look-up per order plus the
 mutating ones (listing pages, tokens, re-reads after transitional actions, reads an action
 needs). The Walmart flows are YAML only; the Amazon flow of the same shape is the anchor.
+`mx:` rows run the Walmart flow with market mx (the mapping's México variant) on N generated
+México orders besides the others (`walmart_mx_orders=N`).
 """
 
 from __future__ import annotations
@@ -21,18 +23,22 @@ from connector.runner import run_flows
 from connector.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
-PAIRS = [("amazon-to-vtex", "walmart-to-vtex"),
-         ("amazon-to-adobe-commerce", "walmart-to-adobe-commerce"),
-         ("adobe-commerce-to-amazon", "adobe-commerce-to-walmart")]
+PAIRS = [("amazon-to-vtex", "walmart-to-vtex", "mx:walmart-to-vtex"),
+         ("amazon-to-adobe-commerce", "walmart-to-adobe-commerce", "mx:walmart-to-adobe-commerce"),
+         ("adobe-commerce-to-amazon", "adobe-commerce-to-walmart", "mx:adobe-commerce-to-walmart")]
+MX = {"CONNECTOR_WALMART_MARKET": "mx"}
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def measure(flow: str, orders: int) -> tuple[int, int, int]:
     """(requests, orders evaluated, mutating requests) of one run of `flow`."""
     config = require(load_config(REPO))
-    with Sandbox(orders=orders, walmart_orders=orders) as box, tempfile.TemporaryDirectory() as tmp:
-        summaries, _ = run_flows(config, [flow], f"sqlite:///{tmp}/state.db", box.settings(), {},
-                                 poll_scale=0.0, now=box.clock.now)
+    market, _, flow = flow.rpartition(":")
+    with Sandbox(orders=orders, walmart_orders=orders, walmart_mx=False,
+                 walmart_mx_orders=orders if market else 0) as box, \
+            tempfile.TemporaryDirectory() as tmp:
+        summaries, _ = run_flows(config, [flow], f"sqlite:///{tmp}/state.db", box.settings(),
+                                 MX if market else {}, poll_scale=0.0, now=box.clock.now)
         requests = box.requests
         mutating = sum(1 for r in requests if r.method in MUTATING and "token" not in r.path)
         return len(requests), summaries[0].orders, mutating

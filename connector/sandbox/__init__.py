@@ -57,7 +57,7 @@ from connector.sandbox.seed import (
 from connector.sandbox.server import Faults, RequestRecord, SandboxServer
 from connector.sandbox.vtex import Vtex
 from connector.sandbox.walmart import Walmart
-from connector.sandbox.walmart_mx_seed import add_mx_scenarios, install_mx
+from connector.sandbox.walmart_mx_seed import add_mx_scenarios, generated_mx, install_mx
 from connector.sandbox.walmart_seed import (
     AFFILIATE,
     add_walmart_scenarios,
@@ -73,7 +73,8 @@ class Sandbox:
 
     `orders` is "scenarios" (docs/scenarios.md), "empty", or a number of generated Amazon
     orders (`walmart_orders` adds that many generated Walmart orders; `walmart_mx` the
-    Walmart México scenarios, by default when CONNECTOR_WALMART_MARKET is mx);
+    Walmart México scenarios, by default when CONNECTOR_WALMART_MARKET is mx, and
+    `walmart_mx_orders` that many generated México orders);
     `rate_limits` is False (off), True (SP-API's published limits) or a mapping of operation
     name to (rate per second, burst) overriding them; `token_ttl` is the LWA token lifetime in
     seconds; `now` replaces the wall clock (the sandbox adds `advance()`'s offset to it).
@@ -84,7 +85,7 @@ class Sandbox:
                  orders: str | int = "scenarios", token_ttl: float = 3600.0,
                  now: Callable[[], datetime] | None = None, host: str = "127.0.0.1",
                  port: int = 0, seed: int = 0, walmart_orders: int = 0,
-                 walmart_mx: bool | None = None) -> None:
+                 walmart_mx: bool | None = None, walmart_mx_orders: int = 0) -> None:
         self.clock = Clock(now)
         self._lock = threading.RLock()
         self.faults = Faults()
@@ -105,6 +106,8 @@ class Sandbox:
             walmart_mx = os.environ.get("CONNECTOR_WALMART_MARKET", "").strip().lower() == "mx"
         if walmart_mx and orders == "scenarios":
             add_mx_scenarios(data, self.clock.now())
+        if walmart_mx_orders:
+            generated_mx(data, walmart_mx_orders, self.clock.now(), seed)
         if walmart_orders:
             generated_walmart(data, walmart_orders, self.clock.now(), seed)
         install(data, self.amazon, self.vtex, self.commerce)

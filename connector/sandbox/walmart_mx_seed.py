@@ -9,6 +9,7 @@ example: `orderLines` a plain array of lines with `primeLineNumber`, `orderLineS
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,8 @@ from connector.sandbox.records import Buyer, Line
 from connector.sandbox.seed import SKUS, SeedData, add_commerce, add_vtex
 from connector.sandbox.walmart_mx import WFS_NODE, WalmartMx, mx_time
 
-__all__ = ["FEDEX_TRACK", "MX_SCENARIOS", "MxKind", "add_mx_scenarios", "install_mx", "mx_order"]
+__all__ = ["FEDEX_TRACK", "MX_SCENARIOS", "MxKind", "add_mx_scenarios", "generated_mx", "install_mx",
+           "mx_order"]
 
 AFFILIATE = "WLM"
 FEDEX_TRACK = ("794612345678", "Federal Express", "fedex")
@@ -122,21 +124,41 @@ def mx_order(purchase_order_id: str, *, statuses: tuple[str, ...], created: date
 def add_mx_scenarios(data: SeedData, now: datetime) -> SeedData:
     """Add the México scenarios of docs/scenarios.md to `data`, timed relative to `now`."""
     for index, (purchase_order_id, kind) in enumerate(MX_SCENARIOS.items()):
-        created = now - timedelta(hours=20) + timedelta(minutes=40 * index)
-        buyer = Buyer("Lucía", "Hernández",
-                      kind.email or f"{purchase_order_id.lower()}@relay.walmart.com.mx")
-        lines = [Line(SKUS[(index + n) % 3], 1, str(n + 1)) for n in range(len(kind.lines))]
-        data.walmart_mx_orders.append(mx_order(purchase_order_id, statuses=kind.lines,
-                                               created=created, lines=lines, buyer=buyer,
-                                               reason=kind.reason, ship_node=kind.ship_node))
-        updated = created + timedelta(minutes=30)
-        if kind.vtex is not None:
-            add_vtex(data, purchase_order_id, kind.vtex, 800000 + index, created, updated,
-                     lines, buyer, AFFILIATE)
-        if kind.commerce is not None:
-            add_commerce(data, purchase_order_id, kind.commerce, created, updated, lines,
-                         buyer, track=FEDEX_TRACK)
+        _add(data, purchase_order_id, kind, index,
+             now - timedelta(hours=20) + timedelta(minutes=40 * index))
     return data
+
+
+def generated_mx(data: SeedData, n: int, now: datetime, seed: int = 0) -> SeedData:
+    """Add `n` México orders mixing the scenario kinds deterministically (ids `P6FSSSSNNNNNNN`:
+    F = 1, 2, 3 for the three flows, S from `seed`, N the index)."""
+    rng = random.Random(seed + 2_000_003)
+    kinds = list(MX_SCENARIOS.values())
+    for index in range(n):
+        kind = rng.choice(kinds)
+        flow_digit = {_V: 1, _C: 2, _A: 3}[kind.flow]
+        _add(data, f"P6{flow_digit}{seed % 10**4:04d}{index:07d}", kind, index,
+             now - timedelta(hours=24) + timedelta(hours=23) * (index / max(n, 1)), 8_000_000)
+    for sku in SKUS:
+        data.stock[sku] = data.stock.get(sku, 0) + 3 * n
+    return data
+
+
+def _add(data: SeedData, purchase_order_id: str, kind: MxKind, index: int,
+         created: datetime, sequence: int = 800000) -> None:
+    buyer = Buyer("Lucía", "Hernández",
+                  kind.email or f"{purchase_order_id.lower()}@relay.walmart.com.mx")
+    lines = [Line(SKUS[(index + n) % 3], 1, str(n + 1)) for n in range(len(kind.lines))]
+    data.walmart_mx_orders.append(mx_order(purchase_order_id, statuses=kind.lines,
+                                           created=created, lines=lines, buyer=buyer,
+                                           reason=kind.reason, ship_node=kind.ship_node))
+    updated = created + timedelta(minutes=30)
+    if kind.vtex is not None:
+        add_vtex(data, purchase_order_id, kind.vtex, sequence + index, created, updated,
+                 lines, buyer, AFFILIATE)
+    if kind.commerce is not None:
+        add_commerce(data, purchase_order_id, kind.commerce, created, updated, lines,
+                     buyer, track=FEDEX_TRACK)
 
 
 def install_mx(data: SeedData, walmart_mx: WalmartMx) -> None:
