@@ -320,22 +320,38 @@ def test_a_running_worker_runs_a_notified_partition_at_once(queue_url: str, pg_u
             stderr=subprocess.PIPE, text=True)
         lines: lines_queue.Queue[str] = lines_queue.Queue()
         assert proc.stdout is not None
-        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout],  # type: ignore[union-attr]
-                         daemon=True).start()
+        stdout_reader = threading.Thread(
+            target=lambda: [lines.put(x) for x in proc.stdout],  # type: ignore[union-attr]
+            daemon=True)
+        stdout_reader.start()
+        # stderr read as it comes, too: a full pipe would stop the worker mid-run
+        errors: list[str] = []
+        stderr_reader = threading.Thread(
+            target=lambda: errors.extend(proc.stderr),  # type: ignore[arg-type]
+            daemon=True)
+        stderr_reader.start()
         seen: list[str] = []
         try:
+            # each wait bounded on its own: a loaded machine may spend much of one on start-up
             deadline = time.monotonic() + 90
             while not any(x.startswith("worker: notifications of amazon") for x in seen):
                 seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
             send(queue_url, notification(order_id))
+            deadline = time.monotonic() + 90
             while not any(x.startswith(f"{FLOW}@{US}:") for x in seen):
                 seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
             status = sandbox.vtex.orders[f"AMZ-{order_id}-01"]["status"]
             proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=60)
+            proc.wait(timeout=60)
+            stderr_reader.join(timeout=10)
+            err = "".join(errors)
         finally:
             proc.kill()
             proc.wait()
+            stdout_reader.join(timeout=10)
+            stderr_reader.join(timeout=10)
+            for pipe in (proc.stdout, proc.stderr):
+                pipe.close()
     line = next(x for x in seen if x.startswith(f"{FLOW}@{US}:"))
     assert "1 notified" in line, seen
     assert status == "canceled"
