@@ -1,7 +1,7 @@
 """Stage 8, execute: one planned action's HTTP steps, exactly once, through the ledger.
 
-The intent is recorded (`pending`) before the first request and the outcome after, so a
-done key is never sent again. A `pending` key left by a crash is not resent blindly: the
+The intent is recorded (`pending`) before the first request and the outcome after (both by
+`connector.record`, the record stage's one writer), so a done key is never sent again. A `pending` key left by a crash is not resent blindly: the
 engine re-reads the counterpart and re-plans first, and only an action the fresh state still
 calls for (same key: the order it acts on is unchanged) is sent again.
 """
@@ -22,6 +22,7 @@ from connector.transport.http import MAX_BODY, AmbiguousOutcome, HttpResponse, e
 from connector.model import ResponseFormat, Step
 from connector.normalise import search
 from connector.plan import Planned
+from connector.record import Recorder
 from connector.state.store import StateStore
 from connector.timestamps import parse_iso
 
@@ -71,11 +72,6 @@ class Outcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     fresh: bool = False  # parked by this very call
     retryable: bool = True  # of a failure: False when the remote system refused (4xx)
-
-
-def summary(planned: Planned) -> str:
-    return json.dumps({"rule": planned.rule.id, "action": planned.name, "args": planned.args},
-                      sort_keys=True, default=str)
 
 
 def send_step(client: SystemClient, step: Step, context: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -175,9 +171,8 @@ def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None 
     moment = now or datetime.now(timezone.utc)
     if planned.action is None:
         raise ConnectorError(f"{planned.name} is not an HTTP action")
-    order_id = str(planned.context.get("source", {}).get("id"))
-    entry = store.begin(planned.key, flow=planned.flow, order_id=order_id, action=planned.name,
-                        summary=summary(planned), partition=partition)
+    record = Recorder(store, partition=partition)
+    entry = record.intent(planned)
     if entry.new:
         return None
     if entry.status == "done":
@@ -192,7 +187,7 @@ def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None 
         if entry.attempts >= policy.max_attempts:
             reason = (f"failed {entry.attempts} times, parked (not retried until a person "
                       f"acts); last error: {entry.error}")
-            store.park(planned.key, reason)
+            record.parked(planned.key, reason)
             return Outcome(planned, PARKED, reason, fresh=True)
         due = _parse(entry.updated_at) + timedelta(seconds=policy.wait(entry.attempts))
         if entry.attempts and moment < due:  # none counted: un-parked, tried at once
@@ -201,7 +196,7 @@ def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None 
     # failed earlier, pending after a crash, or settled by an earlier read: the caller
     # re-read the counterpart and the fresh plan still asks for this very action, so
     # its effect is not there.
-    store.retry(planned.key)
+    record.resend(planned.key)
     return None
 
 
@@ -211,6 +206,7 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
             partition: str = "") -> Outcome:
     """Run one runnable action's steps, recording intent and outcome in the ledger (the
     entry names the flow `partition` whose run began it)."""
+    record = Recorder(store, partition=partition)
     early = admit(planned, store, retry=retry, now=now, partition=partition)
     if early is not None:
         return early
@@ -235,11 +231,11 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
         # Not resent: the next run re-reads the counterpart and re-plans before any retry.
         return Outcome(planned, UNKNOWN, client.redact(str(exc)))
     except StepFailed as exc:
-        store.fail(planned.key, str(exc), retryable=exc.retryable)
+        record.failed(planned.key, str(exc), retryable=exc.retryable)
         return Outcome(planned, FAILED, str(exc), retryable=exc.retryable)
     except (HTTPError, ConnectorError) as exc:
         message = client.redact(str(exc))
-        store.fail(planned.key, message, retryable=True)
+        record.failed(planned.key, message, retryable=True)
         return Outcome(planned, FAILED, message)
-    store.complete(planned.key, outputs)
+    record.done(planned.key, outputs)
     return Outcome(planned, DONE, "", outputs)

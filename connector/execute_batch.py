@@ -4,9 +4,9 @@ waited for without sleeping.
 An action with a `batch:` (Amazon's cancellation: one POST_ORDER_ACKNOWLEDGEMENT_DATA feed
 with one message per order) is not sent while its order is evaluated: its intent is recorded
 (`pending`) and the planned action gathered. Once every order is evaluated, each group of
-gathered actions (`group_by`, at most `max_orders`) becomes one batch, recorded in the state
-store with its members before its first request. Each member's outcome is then read from the
-result (`errors`: the processing report's per-message errors).
+gathered actions (`group_by`, at most `max_orders`) becomes one batch, recorded (through
+`connector.record`) with its members before its first request. Each member's outcome is then
+read from the result (`errors`: the processing report's per-message errors).
 
 Exactly-once per member rests on where the stored batch stands when a run dies:
 - `open` (before the `effect` step): nothing happened; the members are released and re-planned.
@@ -42,6 +42,7 @@ from connector.transport.http import AmbiguousOutcome
 from connector.model import Action, Step
 from connector.normalise import search
 from connector.plan import FlowRuntime, Planned
+from connector.record import Recorder
 from connector.state.store import StateStore
 from connector.state.batches import BatchRecord, BatchStatus
 from connector.timestamps import parse_iso
@@ -78,6 +79,7 @@ class Batcher:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.runtime, self.clients, self.store = runtime, clients, store
         self.flow_key, self.partition = flow_key, partition
+        self.recorder = Recorder(store, flow_key=flow_key, partition=partition)
         self.poll_scale, self.retry, self.clock, self.sleep = poll_scale, retry, clock, sleep
         self._gathered: dict[tuple[str, str], list[Planned]] = {}
         self._lock = threading.Lock()  # orders are evaluated in a thread pool
@@ -155,8 +157,8 @@ class Batcher:
         first = items[0]
         opened = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         context = batch_context(items, group, batch_id, opened)
-        self.store.open_batch(batch_id, flow_key=self.flow_key, action=first.name,
-                              context=context, keys=[item.key for item in items])
+        self.recorder.batch_opened(batch_id, action=first.name, context=context,
+                                 keys=[item.key for item in items])
         observe.emit("batch.open", batch=batch_id, action=first.name, members=len(items))
         record = BatchRecord(batch_id, self.flow_key, first.name, "open", 0, 0, {}, context,
                              opened, opened)
@@ -260,10 +262,10 @@ class Batcher:
             position = str(member["position"])
             if position in refused:
                 message = f"{action.system} refused: {refused[position]}"
-                self.store.fail(member["key"], message, retryable=False)
+                self.recorder.failed(member["key"], message, retryable=False)
                 results.append(_result(member, FAILED, message, refused=True))
             else:
-                self.store.complete(member["key"], flat)
+                self.recorder.done(member["key"], flat)
                 results.append(_result(member, DONE))
         self._save(record, "done", len(action.steps), 0, outputs)
         observe.emit("batch.done", batch=record.batch_id, members=len(results),
@@ -286,27 +288,27 @@ class Batcher:
 
     def _fail(self, record: BatchRecord, message: str, *, retryable: bool) -> list[MemberResult]:
         for member in record.context["batch"]["members"]:
-            self.store.fail(member["key"], message, retryable=retryable)
+            self.recorder.failed(member["key"], message, retryable=retryable)
         self._save(record, "done", record.step, 0, record.outputs)
         return _members(record, FAILED, message)
 
     def _park(self, record: BatchRecord, message: str) -> list[MemberResult]:
         for member in record.context["batch"]["members"]:
-            self.store.park(member["key"], message)
+            self.recorder.parked(member["key"], message)
         self._save(record, "done", record.step, 0, record.outputs)
         return _members(record, PARKED, message)
 
     def _release(self, record: BatchRecord, message: str) -> list[MemberResult]:
         for member in record.context["batch"]["members"]:
-            self.store.settle(member["key"], f"batch {record.batch_id}: {message}")
+            self.recorder.settled(member["key"], f"batch {record.batch_id}: {message}")
         self._save(record, "done", record.step, 0, record.outputs)
         observe.emit("batch.released", batch=record.batch_id, reason=message)
         return _members(record, RETRY, message)
 
     def _save(self, record: BatchRecord, status: BatchStatus, step: int, polls: int,
               outputs: dict[str, Any], check_after: datetime | None = None) -> None:
-        self.store.save_batch(record.batch_id, status=status, step=step, polls=polls,
-                              outputs=outputs, check_after=check_after or self.clock())
+        self.recorder.batch_progress(record.batch_id, status=status, step=step, polls=polls,
+                                   outputs=outputs, check_after=check_after or self.clock())
 
 
 def batch_context(items: list[Planned], group: str, batch_id: str,
