@@ -13,6 +13,13 @@ in one hierarchy, so that a caller catching `HTTPError` (an action failed remote
       PartitionFailed: a worker's partition run stopped on an error
       HTTPError (exit 1)
         AmbiguousOutcome, RetriesExhausted, ResponseTooLarge, DocumentError, StepFailed
+
+Outside it on purpose, since none reaches a caller (tests/test_errors.py keeps the list):
+`load._TooLarge` and `transport.http._TooLarge`, control-flow signals caught in their own
+module and turned into a finding or one of the errors above; and `sandbox.server.HttpError`,
+raised by the simulators' handlers to answer with an error response and caught by the
+simulated server itself. A bug raises what Python raises (KeyError for a ledger key never
+begun, ValueError for a condition operator the schema rules out): a traceback, exit 3.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ class _Budget:
 
 
 class _TooLarge(Exception):
-    pass
+    """Internal signal of the node budget, not a ConnectorError: caught in this module and
+    turned into a finding, never raised past it."""
 
 
 def load_text(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:

@@ -183,6 +183,9 @@ _AFTER_SEND_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemotePr
 
 
 class _TooLarge(Exception):
+    """Internal signal of the body read, not a ConnectorError: caught in this module and
+    turned into AmbiguousOutcome or ResponseTooLarge, depending on the request."""
+
     def __init__(self, status: int) -> None:
         self.status = status
 
