@@ -1,11 +1,11 @@
 """The record stage: a durable store of cursors, the idempotency ledger and the watch list.
 
-Exactly-once execution rests on this store. The engine records an action's intent
-(`begin`, status `pending`) before sending it and its outcome (`complete`, `fail`, `park`)
-after; a key that is `done` is never sent again, and a `pending` key left by a crash is
-settled by reading the target, never by resending. So every write is its own committed
-transaction on a WAL database with `synchronous=FULL`: once a method returns, a `kill -9`
-or a power cut cannot lose it. A write that fails raises `ConnectorError`; it is never
+Exactly-once execution rests on this store. The record stage (`connector.record`, the one
+module that writes here during a run) records an action's intent (`begin`, status `pending`)
+before sending it and its outcome (`complete`, `fail`, `park`) after; a key that is `done`
+is never sent again, and a `pending` key left by a crash is settled by reading the target,
+never by resending. So every write is its own committed transaction on a WAL database
+with `synchronous=FULL`: once a method returns, a `kill -9` or a power cut cannot lose it. A write that fails raises `ConnectorError`; it is never
 swallowed, because an unrecorded outcome is how actions get sent twice.
 
 SQLite is the default; the PostgreSQL store (`connector.state.postgres`, for many workers) shares the
