@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_state_postgres import fresh_postgres, needs_postgres
+from postgres_helpers import fresh_postgres, needs_postgres
 
 from connector.model import ActionCall, Condition, Rule, Where
 from connector.plan import Planned
