@@ -14,6 +14,9 @@ Semantics are those of `conditions.compile_condition` (a missing value is `None`
 unhashable one equals no listed value). One difference, only in what is *not* run: a rule's
 `expr` is not run for an order that the rule's value tests already rule out, whatever their
 order in the rule (an `expr` that would have failed on such an order no longer fails it).
+A case whose open candidates each leave one comparison of the same number with a threshold
+(`totals.amount: {gt: 100}`) is answered by where that number falls among the thresholds
+(`evaluate_thresholds`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from connector import conditions
+from connector.evaluate_thresholds import decider, threshold
 from connector.model import Condition
 
 R = TypeVar("R")
@@ -130,35 +134,48 @@ class Column:
 @dataclass(frozen=True)
 class Pending:
     """A case the columns leave open: candidates in file order, each with what is left to
-    test, and (under `first`) the answer if it is the one that matches."""
+    test, and (under `first`) the answer if it is the one that matches; `decide` gives the
+    case's outcome for a context (`evaluate_thresholds.decider`)."""
 
     steps: tuple[tuple[int, conditions.Predicate | None, Any], ...]
+    decide: Callable[[Mapping[str, Any]], Any] = field(compare=False)
 
 
-def key_function(columns: Sequence[Column]) -> Getter:
-    """`ctx -> tuple of the columns' values`, as one generated expression.
+def _key_parts(columns: Sequence[Column], names: dict[str, Any],
+               subscript: bool = False) -> list[str]:
+    """One expression per column for the generated key tuple (`key_function`, `evaluator`).
 
-    The hot path of evaluation: one Python frame instead of one per column. The generated
-    source holds only generated names (`p0`, `g1`...); paths and getters are passed in its
-    namespace, never written into the source.
-    """
-    names: dict[str, Any] = {"dict": dict}
+    `subscript`: read the context's own keys as `ctx[name]` (a KeyError when one is absent,
+    for the caller to catch), which costs less than `ctx.get(name)`; a context built from a
+    canonical order has every canonical field. Inside a field (`target.status`) absent keys
+    are common enough (`outputs`, `attributes`) to keep `.get`.
+
+    The generated source holds only generated names (`p0`, `g1`...); paths and getters are
+    passed in its namespace, never written into the source."""
     parts = []
     for i, column in enumerate(columns):
         pieces = column.path.split(".")
         names[f"g{i}"] = column.get
+        read = f"ctx[p{i}]" if subscript else f"ctx.get(p{i})"
         if column.presence:
             parts.append(f"g{i}(ctx)")
         elif len(pieces) == 1:
             names[f"p{i}"] = pieces[0]
-            parts.append(f"ctx.get(p{i})")
+            parts.append(read)
         elif len(pieces) == 2 and not pieces[1].isdigit():
             names[f"p{i}"], names[f"q{i}"] = pieces
-            parts.append(f"(t{i}.get(q{i}) if type(t{i} := ctx.get(p{i})) is dict "
+            parts.append(f"(t{i}.get(q{i}) if type(t{i} := {read}) is dict "
                          f"else None if t{i} is None else g{i}(ctx))")
         else:
             parts.append(f"g{i}(ctx)")
-    source = "lambda ctx: (" + "".join(part + ", " for part in parts) + ")"
+    return parts
+
+
+def key_function(columns: Sequence[Column]) -> Getter:
+    """`ctx -> tuple of the columns' values`, as one generated expression (one Python frame
+    instead of one per column)."""
+    names: dict[str, Any] = {"dict": dict}
+    source = "lambda ctx: (" + "".join(part + ", " for part in _key_parts(columns, names)) + ")"
     return eval(source, names)  # noqa: S307 - generated names only
 
 
@@ -171,6 +188,8 @@ class Table(Generic[R]):
     first: bool
     outcome: Callable[[tuple[int, ...]], R]
     key: Getter
+    #: per rule, (path, op, number) when what the columns leave is one numeric comparison
+    thresholds: tuple[tuple[str, str, Any] | None, ...] = ()
     cases: dict[Any, R | Pending] = field(default_factory=dict)
     outcomes: dict[tuple[int, ...], R] = field(default_factory=dict)
 
@@ -207,7 +226,14 @@ class Table(Generic[R]):
                 break
         if all(residual is None for _, residual, _ in steps):
             return self.result(tuple(index for index, _, _ in steps))
-        return Pending(tuple(steps))
+        if not self.first:
+            result, open_steps = self.result, tuple(steps)
+
+            def every(ctx: Mapping[str, Any]) -> R:
+                return result(tuple(index for index, residual, _ in open_steps
+                                    if residual is None or residual(ctx)))
+            return Pending(open_steps, every)
+        return Pending(tuple(steps), decider(steps, self.thresholds, lambda: self.result(())))
 
     def evaluate(self, ctx: Mapping[str, Any]) -> R:
         """The outcome for one order's context (the hot path: see `evaluator`)."""
@@ -218,10 +244,10 @@ class Table(Generic[R]):
         return evaluator(self)
 
 
-def evaluator(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
-    """`table.evaluate` as a closure over local names: a cached case costs the key, one dict
-    look-up and a type check."""
-    key_of, cases, first, result, make = table.key, table.cases, table.first, table.result, table.case
+def _general(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
+    """`table.evaluate` for any context: unhashable values, cases not seen yet (made and
+    remembered here), and cases left to predicates."""
+    key_of, cases, make = table.key, table.cases, table.case
 
     def evaluate(ctx: Mapping[str, Any]) -> R:
         key = key_of(ctx)
@@ -236,14 +262,42 @@ def evaluator(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
                 cases[key] = case
         if type(case) is not Pending:
             return case  # type: ignore[return-value]
-        if first:
-            for _, residual, answer in case.steps:
-                if residual is None or residual(ctx):
-                    return answer
-            return result(())
-        return result(tuple(index for index, residual, _ in case.steps if residual is None or residual(ctx)))
+        return case.decide(ctx)
 
     return evaluate
+
+
+#: The hot path, generated per table with its columns' key expressions inlined: a case seen
+#: before costs the context reads, one dict look-up and a type check, in one Python frame
+#: (the key function, `cases.get` and the pending loop as separate calls cost about as
+#: much again as the work). Anything else goes to `_general`: a context that is not a
+#: plain dict (`ctx[name]` on a defaultdict would add the key), one without a tested
+#: field (KeyError), an unhashable value (TypeError), a case not seen yet.
+_EVALUATOR = """
+def evaluate(ctx):
+    if type(ctx) is not dict:
+        return general(ctx)
+    try:
+        case = cases_get(({key}))
+    except (KeyError, TypeError):
+        return general(ctx)
+    if case is None:
+        return general(ctx)
+    if type(case) is not Pending:
+        return case
+    return case.decide(ctx)
+"""
+
+
+def evaluator(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
+    """`table.evaluate` as one generated function over local names (see `_EVALUATOR`); it
+    gives what `_general` gives for every context."""
+    names: dict[str, Any] = {"dict": dict, "Pending": Pending, "cases_get": table.cases.get,
+                             "general": _general(table)}
+    key = "".join(part + ", " for part in _key_parts(table.columns, names, subscript=True))
+    source = _EVALUATOR.format(key=key)
+    exec(source, names)  # noqa: S102 - generated names only
+    return names["evaluate"]
 
 
 def compile_table(
@@ -252,10 +306,12 @@ def compile_table(
     """The table of these rule conditions (`first`: only the first match counts)."""
     tests: list[list[Condition]] = []
     residuals: list[conditions.Predicate | None] = []
+    thresholds: list[tuple[str, str, Any] | None] = []
     for cond in conds:
         values, rest = split(cond)
         tests.append(values)
         residuals.append(_all([conditions.compile_condition(c) for c in rest]) if rest else None)
+        thresholds.append(threshold(rest))
     paths = sorted({leaf.path for leaves in tests for leaf in leaves}, key=lambda p: ("." in p, p))
     columns = []
     for path in paths:
@@ -280,4 +336,5 @@ def compile_table(
             columns.append(Column(path, _present(get), {False: masks[None], True: other}, other, True))
         else:
             columns.append(Column(path, get, masks, other))
-    return Table(tuple(columns), tuple(residuals), first, outcome, key_function(columns))
+    return Table(tuple(columns), tuple(residuals), first, outcome, key_function(columns),
+                 tuple(thresholds))

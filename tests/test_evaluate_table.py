@@ -185,3 +185,57 @@ def test_an_expr_is_not_run_when_value_tests_rule_the_order_out() -> None:
     rules = [Condition("all", children=(broken, Condition("eq", path="status", value="SHIPPED")))]
     evaluate = evaluator(compile_table(rules, True, lambda indices: indices))
     assert evaluate({"status": "PENDING"}) == ()
+
+
+THRESHOLD_RULES = [
+    Condition("all", children=(Condition("eq", path="status", value="SHIPPED"),
+                               Condition("gt", path="totals.amount", value=50))),
+    Condition("all", children=(Condition("eq", path="status", value="SHIPPED"),
+                               Condition("le", path="totals.amount", value=10.5))),
+    Condition("all", children=(Condition("eq", path="status", value="SHIPPED"),
+                               Condition("ge", path="totals.amount", value=50.0))),
+    Condition("all", children=(Condition("eq", path="status", value="SHIPPED"),
+                               Condition("lt", path="totals.amount", value=30))),
+    Condition("eq", path="status", value="SHIPPED"),
+]
+
+
+@pytest.mark.parametrize("amount", [
+    -10**30, 0, 10, 10.5, 10.500001, 29, 29.999, 30, 30.0, 49.9, 50, 50.0, 50.1, 10**30,
+    float("inf"), float("-inf"), float("nan"), True, False, None, "60", [60], {"a": 1},
+])
+def test_numeric_thresholds_decide_a_pending_case_as_the_predicates_do(amount: Any) -> None:
+    """A case left to comparisons of one number with thresholds is answered by where the
+    number falls among them; equality at a threshold, ints against floats, bools, NaN and
+    non-numbers give what running each rule's predicate gives."""
+    table = compile_table(THRESHOLD_RULES, True, lambda indices: indices)
+    evaluate = evaluator(table)
+    ctx = {"status": "SHIPPED", "totals": {"amount": amount}}
+    assert evaluate(ctx) == interpreted(THRESHOLD_RULES, ctx, True)
+    assert evaluate(ctx) == interpreted(THRESHOLD_RULES, ctx, True)  # from the cached case
+    (case,) = table.cases.values()
+    assert isinstance(case, Pending) and case.decide is not None
+    assert case.decide.__name__ == "decide"  # the threshold form, not the generic loop
+
+
+@pytest.mark.parametrize("ctx", [
+    {"actor": "seller"},  # no status key at all
+    {"status": "SHIPPED", "actor": "seller", "target": {}},  # a counterpart without status
+    {"status": "SHIPPED", "actor": "seller", "target": "not a record"},
+])
+def test_the_fast_path_falls_back_for_absent_keys_and_odd_values(ctx: dict[str, Any]) -> None:
+    rules = [Condition("eq", path="status", value="SHIPPED"),
+             Condition("in", path="target.status", value=("handling",)), Condition("true")]
+    evaluate = evaluator(compile_table(rules, True, lambda indices: indices))
+    assert evaluate(ctx) == interpreted(rules, ctx, True)
+    assert evaluate(ctx) == interpreted(rules, ctx, True)  # and again, from the cached case
+
+
+def test_a_context_that_is_not_a_plain_dict_is_only_read() -> None:
+    from collections import ChainMap, defaultdict
+    rules = [Condition("eq", path="status", value="SHIPPED"), Condition("true")]
+    evaluate = evaluator(compile_table(rules, True, lambda indices: indices))
+    ctx: defaultdict[str, Any] = defaultdict(lambda: "SHIPPED")
+    assert evaluate(ctx) == (1,)  # `status` is absent: None, not the default
+    assert dict(ctx) == {}
+    assert evaluate(ChainMap({"status": "SHIPPED"})) == (0,)
