@@ -31,43 +31,8 @@ MAX_NODES = 200_000
 
 PathKey = tuple[str | int, ...]
 
-_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BASE_LOADER):  # type: ignore[valid-type, misc]
-    """The safe loader, resolving each distinct plain scalar's tag once per document.
-
-    The composer asks `resolve` (pure Python, a few regular expressions) for the tag of every
-    node, libyaml's too: a third of composing a large rule table, where the same keys and
-    values come back thousands of times. The answer depends on the node's kind, text and
-    implicitness only (the safe loader has no path resolvers), so it is remembered per
-    loader, one loader per document; with path resolvers added, PyYAML's own runs.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
-
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
-        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = self._tags.get(key)
-        if tag is None:
-            tag = self._tags[key] = super().resolve(kind, value, implicit)
-        return tag
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        if self.yaml_path_resolvers:  # what PyYAML's does first, without the call
-            super().descend_resolver(current_node, current_index)
-
-    def ascend_resolver(self) -> None:
-        if self.yaml_path_resolvers:
-            super().ascend_resolver()
-
-
 #: libyaml's composer when available, else the pure-Python one (same nodes, same marks).
-_FAST_LOADER: type[yaml.SafeLoader] = _Loader
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -153,7 +118,7 @@ def _load(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
     try:
         node, loader = _compose(text, _FAST_LOADER)
     except yaml.YAMLError as exc:
-        if _BASE_LOADER is not yaml.SafeLoader:
+        if _FAST_LOADER is not yaml.SafeLoader:
             try:  # the same error in PyYAML's own words (libyaml's differ slightly)
                 _compose(text, yaml.SafeLoader)
             except yaml.YAMLError as pure:
@@ -240,30 +205,38 @@ def _build(
     findings: list[Diagnostic],
     budget: _Budget,
 ) -> Any:
+    """The data of a node tree, each node's position recorded under its path.
+
+    The hot loop of loading (one call per node of a 100,000-node table): plain string
+    scalars, most nodes, are taken inline, without a call of their own."""
     budget.nodes += 1
     if budget.nodes > MAX_NODES:
         raise _TooLarge
+    mark = node.start_mark
     if path not in values:
-        values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if node.tag not in _PLAIN_TAGS:
-        line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        findings.append(error(file, line, col, "yaml-tag", f"unsupported YAML tag {node.tag!r}",
-                              "only plain YAML (no tags) is accepted"))
+        values[path] = (mark.line + 1, mark.column + 1)
+    tag = node.tag
+    if tag not in _PLAIN_TAGS:
+        findings.append(error(file, mark.line + 1, mark.column + 1, "yaml-tag",
+                              f"unsupported YAML tag {tag!r}", "only plain YAML (no tags) is accepted"))
         return None
-    if isinstance(node, yaml.MappingNode):
+    kind = type(node)
+    if kind is _SCALAR:
+        return node.value if tag == _STR else _scalar(node, loader)
+    if kind is _MAPPING or isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            key_mark = key_node.start_mark
+            line, col = key_mark.line + 1, key_mark.column + 1
+            if type(key_node) is not _SCALAR and not isinstance(key_node, yaml.ScalarNode):
                 findings.append(error(file, line, col, "yaml-complex-key", "keys must be plain strings"))
                 continue
-            key = _scalar(key_node, loader)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
+            key = key_node.value if key_node.tag == _STR else _scalar(key_node, loader)
+            if not isinstance(key, str):
                 key = str(key)
-            key = str(key) if not isinstance(key, str) else key
-            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            child = path + (key,)
             if key in result:
-                first = keys.get(path + (key,), (0, 0))
+                first = keys.get(child, (0, 0))
                 findings.append(
                     error(
                         file, line, col, "yaml-duplicate-key",
@@ -272,10 +245,19 @@ def _build(
                     )
                 )
                 continue
-            keys[path + (key,)] = (line, col)
-            result[key] = _build(value_node, path + (key,), file, loader, values, keys, findings, budget)
+            keys[child] = (line, col)
+            if type(value_node) is _SCALAR and value_node.tag == _STR:  # inline: a plain string
+                budget.nodes += 1
+                if budget.nodes > MAX_NODES:
+                    raise _TooLarge
+                if child not in values:
+                    value_mark = value_node.start_mark
+                    values[child] = (value_mark.line + 1, value_mark.column + 1)
+                result[key] = value_node.value
+            else:
+                result[key] = _build(value_node, child, file, loader, values, keys, findings, budget)
         return result
-    if isinstance(node, yaml.SequenceNode):
+    if kind is _SEQUENCE or isinstance(node, yaml.SequenceNode):
         return [
             _build(child, path + (i,), file, loader, values, keys, findings, budget)
             for i, child in enumerate(node.value)
@@ -283,6 +265,7 @@ def _build(
     return _scalar(node, loader)
 
 
+_SCALAR, _MAPPING, _SEQUENCE = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
 _STR = "tag:yaml.org,2002:str"
 
 

@@ -92,18 +92,18 @@ def test_syntax_errors_get_a_hint(text: str, line: int, column: int, hint: str) 
     assert hint in findings[0].hint
 
 
-@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader", "memoizing"])
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
 def test_same_nodes_and_marks_with_or_without_libyaml(
         loader: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
     import connector.load as load
 
-    if loader != "memoizing" and not hasattr(yaml, loader):
+    if not hasattr(yaml, loader):
         pytest.skip("PyYAML built without libyaml")
-    # the same texts plain and quoted: the tag cache keeps them apart
+    # the same texts plain and quoted
     text = "a: 1\nb:\n  - {c: 'x', d: 2.5}\n  - null\ne: 2026-11-01\nf: [yes, true, 'yes', '1', 1]\n"
-    monkeypatch.setattr(load, "_FAST_LOADER", load._Loader if loader == "memoizing" else getattr(yaml, loader))
+    monkeypatch.setattr(load, "_FAST_LOADER", getattr(yaml, loader))
     doc, findings = load.load_text(text, "f.yaml")
     assert findings == [] and doc is not None
     assert doc.data == {"a": 1, "b": [{"c": "x", "d": 2.5}, None], "e": "2026-11-01",
