@@ -295,7 +295,7 @@ def side_by_side(config, directory: Path, flow_name: str, orders, repeat: int = 
         "compiled.evaluate": (evaluate_all, len(orders)), "plan_order": (plan_all, len(orders)),
         "plain first-match loop": (loop_all, len(orders)), "one dict look-up": (lookup_all, len(orders)),
         "dict look-up, ctx read": (lookup_contexts, len(orders)),
-        "  and ctx built": (lookup_fresh, len(orders)),
+        "dict look-up, ctx built": (lookup_fresh, len(orders)),
     }
     if baseline:
         old = baseline_table(baseline)
