@@ -233,7 +233,8 @@ class Table(Generic[R]):
                 return result(tuple(index for index, residual, _ in open_steps
                                     if residual is None or residual(ctx)))
             return Pending(open_steps, every)
-        return Pending(tuple(steps), decider(steps, self.thresholds, lambda: self.result(())))
+        thresholds = self.thresholds or (None,) * len(self.residuals)  # a Table made by hand
+        return Pending(tuple(steps), decider(steps, thresholds, lambda: self.result(())))
 
     def evaluate(self, ctx: Mapping[str, Any]) -> R:
         """The outcome for one order's context (the hot path: see `evaluator`)."""
