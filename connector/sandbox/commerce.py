@@ -29,6 +29,7 @@ from connector.sandbox.commerce_rules import (
 )
 from connector.sandbox.errors import magento_error
 from connector.sandbox.search_criteria import parse_search_criteria
+from connector.sandbox.search_index import ListingCache, TableIndex
 from connector.sandbox.server import HttpError, Mount, Request, Response, route
 
 __all__ = ["TOKEN", "Commerce", "not_found", "required"]
@@ -67,6 +68,10 @@ class Commerce:
         self._counters: dict[str, itertools.count[int]] = {}
         self._highest: dict[str, int] = {}
         self.documents = CommerceDocuments(self)
+        # searches by id and page-by-page listings without a scan per request (search_index)
+        self.order_index = TableIndex(self.orders, ("ext_order_id", "increment_id"))
+        self.order_listings = ListingCache()
+        self.customer_index = TableIndex(self.customers, ("email",))
 
     # -- inspection ---------------------------------------------------------------------
     @property
@@ -86,8 +91,8 @@ class Commerce:
 
     def order_by_increment_id(self, increment_id: str) -> dict[str, Any] | None:
         """The order with this increment_id (any store), for tests."""
-        return next((o for o in self.orders.values() if o.get("increment_id") == increment_id),
-                    None)
+        return next((o for o in self.order_index.candidates("increment_id", increment_id) or []
+                     if o.get("increment_id") == increment_id), None)
 
     # -- plumbing -----------------------------------------------------------------------
     def mounts(self) -> list[Mount]:
@@ -166,7 +171,8 @@ class Commerce:
     def search_orders(self, request: Request) -> Response:
         """GET /V1/orders?searchCriteria…"""
         criteria = parse_search_criteria(request)
-        return Response.json(200, criteria.search(self.orders.values()))
+        return Response.json(200, criteria.search(self.orders.values(), self.order_index,
+                                                  self.order_listings))
 
     def get_order(self, request: Request) -> Response:
         """GET /V1/orders/{id}"""
@@ -200,8 +206,9 @@ class Commerce:
             order["entity_id"] = entity_id
             order.setdefault("store_id", 1)
             order.setdefault("increment_id", f"{entity_id:09d}")
+            same = self.order_index.candidates("increment_id", str(order["increment_id"]))
             if any(o.get("increment_id") == order["increment_id"]
-                   and o.get("store_id") == order["store_id"] for o in self.orders.values()):
+                   and o.get("store_id") == order["store_id"] for o in same or []):
                 raise HttpError(magento_error(400, "Unique constraint violation found"))
             state = order.setdefault("state", "new")
             order.setdefault("status", DEFAULT_STATUS.get(state, state))
@@ -223,6 +230,7 @@ class Commerce:
                 order["billing_address"].setdefault("address_type", "billing")
                 order["billing_address_id"] = order["billing_address"]["entity_id"]
             self.orders[entity_id] = order
+            self.order_index.add(entity_id)
             return order
 
     def _prepare_item(self, order: dict[str, Any], item: dict[str, Any]) -> None:
@@ -264,6 +272,7 @@ class Commerce:
                 self._prepare_item(order, added)
                 order["items"].append(added)
         self.touch(order)
+        self.order_index.reindex(order["entity_id"])
         return order
 
     def cancel(self, request: Request) -> Response:
@@ -339,7 +348,7 @@ class Commerce:
     def search_customers(self, request: Request) -> Response:
         """GET /V1/customers/search?searchCriteria… (e.g. email and website_id)."""
         criteria = parse_search_criteria(request)
-        return Response.json(200, criteria.search(self.customers.values()))
+        return Response.json(200, criteria.search(self.customers.values(), self.customer_index))
 
     def get_customer(self, request: Request) -> Response:
         """GET /V1/customers/{customerId}"""
@@ -385,4 +394,5 @@ class Commerce:
                 address.setdefault("id", self.next_id("customer_address"))
                 address["customer_id"] = customer_id
             self.customers[customer_id] = customer
+            self.customer_index.add(customer_id)
             return customer

@@ -23,6 +23,7 @@ from connector.sandbox.commerce_rules import (
 )
 from connector.sandbox.errors import magento_error
 from connector.sandbox.search_criteria import parse_search_criteria
+from connector.sandbox.search_index import TableIndex
 from connector.sandbox.server import HttpError, Request, Response, Route, route
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ class CommerceDocuments:
         self.invoices: dict[int, dict[str, Any]] = {}
         self.shipments: dict[int, dict[str, Any]] = {}
         self.creditmemos: dict[int, dict[str, Any]] = {}
+        # a document's order_id is set when it is made: look-ups by order without a scan
+        self.indexes = {id(t): TableIndex(t, ("order_id",))
+                        for t in (self.invoices, self.shipments, self.creditmemos)}
 
     def routes(self) -> list[Route]:
         """Document creation per order, and their searchCriteria listings."""
@@ -57,11 +61,13 @@ class CommerceDocuments:
             route("GET", "/V1/creditmemos", self._lister(self.creditmemos)),
         ]
 
-    @staticmethod
-    def _lister(table: dict[int, dict[str, Any]]) -> Callable[[Request], Response]:
+    def _lister(self, table: dict[int, dict[str, Any]]) -> Callable[[Request], Response]:
+        index = self.indexes[id(table)]
+
         def search(request: Request) -> Response:
             """GET /V1/<documents>?searchCriteria… (e.g. order_id)."""
-            return Response.json(200, parse_search_criteria(request).search(table.values()))
+            return Response.json(200, parse_search_criteria(request).search(table.values(),
+                                                                            index))
         return search
 
     def _quantities(self, order: dict[str, Any], body: dict[str, Any], left: Callable[
@@ -151,6 +157,7 @@ class CommerceDocuments:
                        base_currency_code=order.get("base_currency_code"),
                        comments=self._comment(body, entity_id))
         self.invoices[entity_id] = invoice
+        self.indexes[id(self.invoices)].add(entity_id)
         for key in ("total_invoiced", "base_total_invoiced", "total_paid", "base_total_paid"):
             order[key] = number(float(order.get(key) or 0) + subtotal + shipping)
         order["total_due"] = number(max(float(order.get("grand_total") or 0)
@@ -160,7 +167,8 @@ class CommerceDocuments:
 
     def invoices_of(self, order: dict[str, Any]) -> list[dict[str, Any]]:
         """The invoices of one order."""
-        return [i for i in self.invoices.values() if i["order_id"] == order["entity_id"]]
+        same = self.indexes[id(self.invoices)].candidates("order_id", str(order["entity_id"]))
+        return [i for i in same or [] if i["order_id"] == order["entity_id"]]
 
     def ship(self, request: Request) -> Response:
         """POST /V1/order/{orderId}/ship {items?, notify, tracks[]} → shipment id."""
@@ -196,6 +204,7 @@ class CommerceDocuments:
                      "carrier_code": t["carrier_code"], "created_at": now, "updated_at": now,
                      "weight": None, "qty": None, "description": None} for t in tracks])
         self.shipments[entity_id] = shipment
+        self.indexes[id(self.shipments)].add(entity_id)
         self._apply(order, wanted, "qty_shipped")
         return Response.json(200, entity_id)
 
@@ -221,6 +230,7 @@ class CommerceDocuments:
         memo.update(state=2, grand_total=number(total), base_grand_total=number(total),
                     shipping_amount=number(shipping), comments=self._comment(body, entity_id))
         self.creditmemos[entity_id] = memo
+        self.indexes[id(self.creditmemos)].add(entity_id)
         for key in ("total_refunded", "base_total_refunded", "total_offline_refunded",
                     "base_total_offline_refunded"):
             order[key] = number(float(order.get(key) or 0) + total)

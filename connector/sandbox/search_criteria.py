@@ -18,6 +18,7 @@ from typing import Any
 
 from connector.sandbox.clock import parse_time
 from connector.sandbox.errors import magento_error
+from connector.sandbox.search_index import ListingCache, TableIndex
 from connector.sandbox.server import HttpError, Request
 
 __all__ = ["SearchCriteria", "parse_search_criteria"]
@@ -54,9 +55,34 @@ class SearchCriteria:
             echo["current_page"] = self.current_page
         return echo
 
-    def apply(self, records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-        """(the requested page of matching records, total matching)."""
-        candidates = list(records)
+    def apply(self, records: Iterable[dict[str, Any]], index: TableIndex | None = None,
+              cache: ListingCache | None = None) -> tuple[list[dict[str, Any]], int]:
+        """(the requested page of matching records, total matching). `index` narrows an
+        `eq` look-up on an identity field to its candidates; `cache` keeps a listing for
+        its next pages (search_index: neither changes the answer)."""
+        narrowed = None
+        for group in self.groups:
+            if index is not None and len(group) == 1 and group[0]["condition_type"] == "eq":
+                narrowed = index.candidates(group[0]["field"], group[0]["value"])
+                if narrowed is not None:
+                    break
+        candidates = list(records) if narrowed is None else narrowed
+        if cache is None or narrowed is not None:
+            found = self._filtered(candidates)
+        else:
+            fields = tuple(sorted({f["field"] for group in self.groups for f in group}
+                                  | {s["field"] for s in self.sorts}))
+            key = (repr(self.groups), repr(self.sorts))
+            found = cache.get(key, candidates, fields, lambda: self._filtered(candidates))
+        total = len(found)
+        if self.page_size:
+            last = max(1, math.ceil(total / self.page_size))
+            page = min(max(self.current_page or 1, 1), last)
+            found = found[(page - 1) * self.page_size: page * self.page_size]
+        return found, total
+
+    def _filtered(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The matching records, sorted (a new list)."""
         for group in self.groups:
             # A look-up by one id (ext_order_id eq …) over thousands of orders: a cheap
             # pass drops the plain strings that differ before the full match (soak runs).
@@ -71,16 +97,12 @@ class SearchCriteria:
             field = sort["field"]
             found.sort(key=lambda r: _sort_key(r.get(field)),
                        reverse=str(sort.get("direction", "ASC")).upper() == "DESC")
-        total = len(found)
-        if self.page_size:
-            last = max(1, math.ceil(total / self.page_size))
-            page = min(max(self.current_page or 1, 1), last)
-            found = found[(page - 1) * self.page_size: page * self.page_size]
-        return found, total
+        return found
 
-    def search(self, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-        """A `{items, search_criteria, total_count}` search result."""
-        items, total = self.apply(records)
+    def search(self, records: Iterable[dict[str, Any]], index: TableIndex | None = None,
+               cache: ListingCache | None = None) -> dict[str, Any]:
+        """A `{items, search_criteria, total_count}` search result (`apply`)."""
+        items, total = self.apply(records, index, cache)
         return {"items": items, "search_criteria": self.echo(), "total_count": total}
 
 
