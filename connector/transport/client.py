@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from connector.transport.auth import TokenCache
+from connector.transport.auth import TokenCache, account_digest, shared
 from connector.errors import HTTPError
 from connector.transport.http import NO_JSON, HttpRequest, HttpResponse, Transport, error_message
 from connector.model import Request, System
@@ -52,9 +52,28 @@ class SystemClient:
         self.settings = dict(settings)
         self.transport = transport
         self.redact = redact
-        self._tokens: TokenCache | None = None
-        if system.auth.exchanges_token:
-            self._tokens = TokenCache(self._fetch_token)
+        self._tokens: TokenCache | None = None  # the transport's one for this account
+        self._masked = ""  # the access token this client's redactor masks
+
+    def _token(self) -> str:
+        """The account's access token, shared by the transport's clients (auth.shared);
+        "" without a token exchange. Masked by this client's redactor however fetched."""
+        if not self.system.auth.exchanges_token:
+            return ""
+        if self._tokens is None:
+            request = self.system.auth.token_request
+            if request is None:
+                raise HTTPError(f"{self.system.name}: auth kind {self.system.auth.kind} needs "
+                                "a token_request")
+            r = render_request(self.system, request, {}, self.settings)
+            account = account_digest(self.system.name, r.method, r.url, r.params, r.headers,
+                                     r.form, r.content, r.body_bytes())
+            self._tokens = shared(self.transport, account, self._fetch_token)
+        token = self._tokens.get(self._fetch_token)
+        if token != self._masked:
+            self.redact = self.redact.extended([token])
+            self._masked = token
+        return token
 
     def _fetch_token(self) -> tuple[str, float]:
         request = self.system.auth.token_request
@@ -94,11 +113,11 @@ class SystemClient:
         Repeating is safe: a 401/403 means the server refused the request without acting.
         """
         safe = request.method in ("GET", "HEAD") if idempotent is None else idempotent
-        token = self._tokens.get() if self._tokens else ""
+        token = self._token()
         response = self._send(request, context, token, safe)
         if self._tokens is not None and response.status in (401, 403):
             self._tokens.invalidate(token)
-            response = self._send(request, context, self._tokens.get(), safe)
+            response = self._send(request, context, self._token(), safe)
         return response
 
     def _send(self, request: Request, context: Mapping[str, Any], token: str,

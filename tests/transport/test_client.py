@@ -221,3 +221,24 @@ def test_bearer_auth_is_not_refreshed(tmp_path: Path) -> None:
     (call,) = seen
     assert str(call.url) == "https://shop.example.com/rest/V1/orders/5"  # base URL joined once
     assert call.headers["Authorization"] == "Bearer tok-SECRET"
+
+
+def test_one_token_per_transport_and_account(world: World, tmp_path: Path) -> None:
+    """Two flows (or partitions) on one seller build a client each over the process's one
+    transport: one token is fetched, used by both, and masked by both redactors; other
+    credentials at the same endpoint are another account with a token of their own."""
+    with harness(world, tmp_path / "s.db") as h:
+        system, settings = h.runtime.systems["amazon"], h.runtime.system_settings["amazon"]
+        first = h.clients["amazon"]
+        second = SystemClient(system, settings, h.transport, h.runtime.redact)
+        other = SystemClient(system, {**settings, "refresh_token": "Atzr|another-seller"},
+                             h.transport, h.runtime.redact)
+        assert first.send(GET_ORDER, {"id": "902-1"}).status == 200
+        assert second.send(GET_ORDER, {"id": "902-1"}).status == 200
+        assert len(_token_calls(world)) == 1
+        token = world.tokens_issued[0]
+        assert {r.headers["x-amz-access-token"] for r in world.calls("GET")} == {token}
+        assert token not in second.redact(f"echoed {token}")
+        with pytest.raises(HTTPError, match="invalid_grant"):  # its own grant, refused here
+            other.send(GET_ORDER, {"id": "902-1"})
+        assert len(_token_calls(world)) == 2
