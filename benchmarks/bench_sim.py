@@ -77,7 +77,6 @@ import argparse
 import dataclasses
 import math
 import threading
-import math
 import tempfile
 import time
 import multiprocessing
@@ -202,6 +201,10 @@ def measure(config: Config, flow: str, n: int, workers: int) -> Result:
     if busy < workers:
         result.workers = f"{workers}/{busy}"
     _minimum(result, flow, n, kinds, parts, feeds)
+    # the simulators' search caches and indexes now, before the memory baseline: they are
+    # the sandbox's memory (growing with the orders it stores), not the connector's
+    box.amazon.prepare_search()
+    box.commerce.prepare_search()
     box.start()
     engine.ThreadPoolExecutor = pool_for(sim)  # type: ignore[assignment,misc]
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,7 +35,7 @@ from connector.execute import (
     DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, RetryAcrossRuns, follows,
 )
 from connector.execute_batch import Batcher
-from connector.fetch import get_order, iso, list_changed, window
+from connector.fetch import Recent, Window, get_order, iso, list_changed, window
 from connector.lookup import find_counterpart
 from connector.normalise import normalise
 from connector.plan import FlowRuntime, Planned, plan_order
@@ -177,7 +177,13 @@ class FlowRun:
         # evaluated once; its newer change is past the window, for the next run.
         watched = [order_id for order_id, _ in store.watched(self.key, self.now_iso)] if store else []
         self.watching.update(watched)  # before any order is evaluated: they leave the list
-        known: dict[str, dict[str, Any] | None] = {}  # every order of the run by id; raw: not listed
+        # Remembered by id: only the orders to be read by id unless the listing brings them
+        # (watched, queued by a notification), so that memory does not grow with the
+        # listing; an order listed twice is skipped while among the last ids listed (fetch).
+        recent = Recent()
+        wanted = set(watched) | ({q.order_id for q in store.queued(flow.name, self.options.partition or None)}
+                                 if store is not None else set())
+        known: dict[str, dict[str, Any] | None] = {}  # those orders by id; raw: not listed
         listed = 0
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
             def evaluate(chunk: list[dict[str, Any]]) -> None:
@@ -189,9 +195,12 @@ class FlowRun:
             for raw in list_changed(self.source, span, self.options.limit):
                 listed += 1
                 order = normalise(self.source.system, raw)
-                if str(order["id"]) not in known:
+                if str(order["id"]) in recent:
+                    continue
+                recent.add(str(order["id"]))
+                if str(order["id"]) in wanted:
                     known[str(order["id"])] = None
-                    chunk.append(order)
+                chunk.append(order)
                 if len(chunk) >= CHUNK:
                     evaluate(chunk)
                     chunk = []

@@ -6,12 +6,19 @@ Pagination is declared by the mapping: a next-page token (SP-API `pagination.nex
 read so far, up to a `total`), or page numbers
 (Magento's `searchCriteria[currentPage]`, which answers the last page again past the end: a
 page with no new ids ends the listing).
+
+A listing is streamed: memory holds a page, not the listing. An order listed twice (the
+last page answered again past the end, a page shifted by a change) is skipped while its id
+is among the last `RECENT_IDS` listed; an order listed again further on than that (none of
+the shipped mappings' listings does: a changed order leaves the window) would be yielded
+again, and evaluated again (harmless: its outcome is recorded).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,6 +32,27 @@ from connector.model import Pagination, Request
 from connector.normalise import search
 
 MAX_PAGES = 10_000
+RECENT_IDS = 10_000  # a hundred pages of 100
+
+
+class Recent:
+    """The last `size` ids added, as a set: memory that does not grow with a listing."""
+
+    def __init__(self, size: int = RECENT_IDS) -> None:
+        self._ids: set[str] = set()
+        self._order: deque[str] = deque()
+        self._size = size
+
+    def __contains__(self, ident: object) -> bool:
+        return ident in self._ids
+
+    def add(self, ident: str) -> None:
+        if ident in self._ids:
+            return
+        self._ids.add(ident)
+        self._order.append(ident)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
 
 
 def iso(moment: datetime) -> str:
@@ -78,7 +106,7 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
     if client.system.listing is None:
         raise ConnectorError(f"{client.system.name}: the mapping has no orders.list")
     context: dict[str, Any] = {"window": {"after": span.after, "before": span.before}}
-    seen: set[str] = set()
+    seen = Recent()
     count = 0
     for listing in (client.system.listing, *client.system.more_listings):
         pagination = listing.pagination
@@ -104,7 +132,7 @@ def list_changed(client: SystemClient, span: Window, limit: int | None = None) -
 
 
 def _pages(client: SystemClient, pagination: Pagination, first: Request,
-           context: Mapping[str, Any], seen: set[str]) -> Iterator[dict[str, Any]]:
+           context: Mapping[str, Any], seen: Recent) -> Iterator[dict[str, Any]]:
     """The records of one listing, page after page (ids already in `seen` skipped)."""
     token: Any = None
     cursor: Any = None

@@ -429,3 +429,15 @@ def test_offset_pagination_across_listings(tmp_path: Path, total: str,
     assert ids == [1, 2, 3, 4, 5, 6]
     assert [o for path, o in asked if path == "/own"] == own_offsets
     assert ("/fulfilled", "0") in asked
+
+
+def test_recent_ids_are_bounded() -> None:
+    """A listing's ids are remembered a window at a time (memory flat in the listing's
+    length): an id seen among the last `size` is known, an older one forgotten."""
+    from connector.fetch import Recent
+
+    recent = Recent(size=3)
+    for ident in ("a", "b", "c", "a", "d"):  # "a" again is no new entry
+        recent.add(ident)
+    assert ["a" in recent, "b" in recent, "c" in recent, "d" in recent] == [False, True, True, True]
+    assert len(recent._ids) == 3

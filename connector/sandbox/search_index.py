@@ -12,8 +12,9 @@ the whole table per request made both quadratic. Neither index changes an answer
   look-up, by the table's length.
 - `ListingCache` keeps the last few filtered and sorted listings with a snapshot of what
   decides them (each record's identity and the filtered and sorted fields' values, in table
-  order). A request for another page of the same listing compares a fresh snapshot (cheap:
-  no parsing, no sorting) and reuses the listing only if nothing that decides it changed.
+  order, hashed). A request for another page of the same listing compares a fresh snapshot
+  (cheap: no parsing, no sorting) and reuses the listing only if nothing that decides it
+  changed.
 """
 
 from __future__ import annotations
@@ -106,17 +107,24 @@ class TableIndex:
 
 
 class ListingCache:
-    """The last few listings of a table, reused while their snapshot holds (module docstring)."""
+    """The last few listings of a table, reused while their snapshot holds (module docstring).
+
+    The snapshot is kept as the number of records and a running hash over each one's
+    identity and the deciding fields' values (memory for neither grows with the table; a
+    change goes unseen only if the 64-bit hashes collide)."""
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
-        self._entries: OrderedDict[Hashable, tuple[list[Any], list[dict[str, Any]]]] = \
+        self._entries: OrderedDict[Hashable, tuple[tuple[int, int], list[dict[str, Any]]]] = \
             OrderedDict()
 
     def get(self, key: Hashable, records: list[dict[str, Any]], fields: tuple[str, ...],
             build: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """The listing for `key` over `records`, built by `build` unless a cached one holds."""
-        snapshot = [(id(r), *map(r.get, fields)) for r in records]
+        digest = 0
+        for record in records:
+            digest = hash((digest, id(record), *map(record.get, fields)))
+        snapshot = (len(records), digest)
         cached = self._entries.get(key)
         if cached is not None and cached[0] == snapshot:
             self._entries.move_to_end(key)

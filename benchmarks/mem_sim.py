@@ -1,0 +1,96 @@
+"""Where bench_sim's memory grows with the order count: tracemalloc snapshots diffed.
+
+    python benchmarks/mem_sim.py [--flow amazon-to-vtex] [--orders 2000 10000] [--workers 1]
+
+Each size runs in a forked process of its own (as bench_sim does) with tracemalloc on from
+the start of the run (the seeded sandbox is not traced: what the run adds is); a
+snapshot is taken at the end of every partition run (`FlowRun._flush`, while the run's own
+structures are still alive) and the largest kept. Printed: the connector's and the sandbox's
+traced memory at that moment (the sandbox shares the process: its files are under
+connector/sandbox/), then the allocation sites whose size grew most from the first size to the
+last, so growth per order can be told apart from a fixed cost. tracemalloc slows the run
+several times: use sizes a few times smaller than bench_sim's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import tracemalloc
+from typing import Any
+
+from connector import engine
+from connector.project import load_config, require
+
+import bench_sim
+import simclock
+from sim_world import FLOWS, REPO
+
+SANDBOX = "/connector/sandbox/"
+
+
+def _child(conn: Any, flow: str, n: int, workers: int) -> None:
+    config = require(load_config(REPO))
+    best: list[tracemalloc.Snapshot | None] = [None]
+    sizes = [0]
+    flush = engine.FlowRun._flush
+
+    def snapped(self: engine.FlowRun) -> None:
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)])
+        total = sum(s.size for s in snapshot.statistics("filename"))
+        if total > sizes[0]:
+            best[0], sizes[0] = snapshot, total
+        flush(self)
+
+    engine.FlowRun._flush = snapped  # type: ignore[method-assign]
+    run = simclock.Sim.run
+
+    def traced(self: simclock.Sim, fn: Any) -> Any:  # after the seed: only the run's memory
+        tracemalloc.start(1)
+        return run(self, fn)
+
+    simclock.Sim.run = traced  # type: ignore[method-assign]
+    bench_sim.measure(config, flow, n, workers)
+    tracemalloc.stop()
+    snapshot = best[0]
+    assert snapshot is not None
+    lines = {(str(s.traceback[0].filename), s.traceback[0].lineno): s.size
+             for s in snapshot.statistics("lineno")}
+    conn.send(lines)
+    conn.close()
+
+
+def _traced(flow: str, n: int, workers: int) -> dict[tuple[str, int], int]:
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(child, flow, n, workers))
+    process.start()
+    lines: dict[tuple[str, int], int] = parent.recv()
+    process.join()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flow", default=FLOWS[0], choices=FLOWS)
+    parser.add_argument("--orders", type=int, nargs=2, default=[2000, 10000])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    small, large = (_traced(args.flow, n, args.workers) for n in args.orders)
+    for name, lines in zip(args.orders, (small, large)):
+        box = sum(v for (f, _), v in lines.items() if SANDBOX in f)
+        rest = sum(v for (f, _), v in lines.items() if SANDBOX not in f)
+        print(f"{name:7} orders: sandbox {box / 2**20:7.1f} MB, the rest (connector, "
+              f"libraries, the benchmark) {rest / 2**20:7.1f} MB")
+    grown = sorted(((large.get(k, 0) - small.get(k, 0), k) for k in set(small) | set(large)),
+                   reverse=True)
+    print(f"growth from {args.orders[0]} to {args.orders[1]} orders, by allocation site:")
+    for delta, (filename, lineno) in grown[:args.top]:
+        where = filename.split("/site-packages/")[-1].split(str(REPO) + "/")[-1]
+        print(f"  {delta / 2**10:9.1f} KB  {where}:{lineno}")
+
+
+if __name__ == "__main__":
+    main()
