@@ -18,6 +18,7 @@ from connector.model import (
     ActionCall,
     Auth,
     Condition,
+    Pages,
     Domains,
     Flow,
     Listing,
@@ -297,6 +298,10 @@ def _batch(doc: Loaded, data: Mapping[str, Any] | None, steps: list[Step],
                            message=str(errors.get("message", ""))) if errors else None,
         recover=_step(doc, {"name": "recover", **recover}, path + ("batch", "recover"))
         if recover else None,
+        recover_pages=Pages(next_token=str(pages["next_token"]),
+                            token_param=str(pages["token_param"]),
+                            token_alone=bool(pages.get("token_alone", False)))
+        if (pages := (recover or {}).get("pages")) else None,
         declared=True,
     )
 

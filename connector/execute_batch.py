@@ -23,6 +23,7 @@ ones): a batch that is not ready is left `waiting` with the time of its next che
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -39,7 +40,8 @@ from connector.execute import (
     send_step,
 )
 from connector.transport.http import AmbiguousOutcome
-from connector.model import Action, Step
+from connector.fetch import MAX_PAGES
+from connector.model import Action, Batch, Step
 from connector.normalise import search
 from connector.plan import FlowRuntime, Planned
 from connector.record import Recorder
@@ -229,7 +231,7 @@ class Batcher:
             return _members(record, UNKNOWN, "its effect got no answer; checking what it did")
         client = self.clients[action.system]
         try:
-            _, finished = _send(client, batch.recover, self._context(record, action))
+            finished = _recovered(client, batch, batch.recover, self._context(record, action))
         except (StepFailed, AmbiguousOutcome) as exc:
             finished, message = False, client.redact(str(exc))
         else:
@@ -330,6 +332,33 @@ def _send(client: SystemClient, step: Step, context: dict[str, Any]) -> tuple[di
         if isinstance(exc, (StepFailed, AmbiguousOutcome)):
             raise
         raise StepFailed(client.redact(str(exc)), retryable=True) from None
+
+
+def _recovered(client: SystemClient, batch: Batch, step: Step, context: dict[str, Any]) -> bool:
+    """Whether the `recover` read is done: on every page when it is paged (`recover_pages`;
+    the effect's work may be on any page, e.g. past the first 100 feeds since the batch
+    opened), each page's token sent back as the mapping says."""
+    pages = batch.recover_pages
+    if pages is None:
+        return _send(client, step, context)[1]
+    paged = dataclasses.replace(step, outputs={**step.outputs, _NEXT_PAGE: pages.next_token})
+    token: Any = None
+    for _ in range(MAX_PAGES):
+        outputs, finished = _send(client, paged, {**context, "page_token": token})
+        if not finished:
+            return False
+        previous, token = token, outputs.get(_NEXT_PAGE)
+        if not token:
+            return True
+        if token == previous:
+            raise StepFailed(f"step {step.name}: the same next-page token twice", retryable=True)
+        query = {} if pages.token_alone else dict(step.request.query)
+        query[pages.token_param] = "{{ page_token }}"  # rendered: the token is remote data
+        paged = dataclasses.replace(paged, request=dataclasses.replace(step.request, query=query))
+    raise StepFailed(f"step {step.name}: more than {MAX_PAGES} pages", retryable=True)
+
+
+_NEXT_PAGE = "\x00next_page"  # the recover step's extra output: a name no mapping can use
 
 
 def _effect_index(action: Action) -> int:

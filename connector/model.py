@@ -120,6 +120,17 @@ class BatchErrors:
 
 
 @dataclass(frozen=True)
+class Pages:
+    """A step answered a page at a time: the response's next-page token (JMESPath) goes
+    back in `token_param`, alone when `token_alone` (SP-API getFeeds: the token must be
+    the only parameter), until a page has none."""
+
+    next_token: str
+    token_param: str
+    token_alone: bool = False
+
+
+@dataclass(frozen=True)
 class Batch:
     """An action whose requests are gathered across the orders of a run and sent once.
 
@@ -137,6 +148,7 @@ class Batch:
     effect: str = ""
     errors: BatchErrors | None = None
     recover: Step | None = None
+    recover_pages: Pages | None = None  # the recover read is done when done on every page
     declared: bool = False  # False: the default batch of one that a polling action gets
 
 

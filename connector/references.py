@@ -394,6 +394,9 @@ class _Checker:
                     strings(("recover", key))
             if batch.recover.poll is not None:
                 self.jmespath(doc, path + ("recover", "poll", "until"), batch.recover.poll.until)
+            if batch.recover_pages is not None:
+                self.jmespath(doc, path + ("recover", "pages", "next_token"),
+                              batch.recover_pages.next_token)
 
     def jmespath(self, doc: Loaded, path: PathKey, expression: str) -> None:
         self.findings += jmespath_findings(doc, path, expression)

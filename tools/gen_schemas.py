@@ -120,7 +120,20 @@ recover_step = {
     **{k: v for k, v in step.items() if k != "required"},
     "description": "After the effect step got no answer: a read (a poll) that is done once nothing the effect may have started is still in flight; the members are then re-planned from fresh reads",
     "required": ["method"],
-    "properties": {k: v for k, v in step["properties"].items() if k != "name"},
+    "properties": {**{k: v for k, v in step["properties"].items() if k != "name"}, "pages": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["next_token", "token_param"],
+        "description": "The read is answered a page at a time: each page is read (the poll is done when its `until` holds on every page) until a page has no next-page token",
+        "properties": {
+            "next_token": {"type": "string", "minLength": 1,
+                           "description": "JMESPath to the next page's token in the response (SP-API: nextToken)"},
+            "token_param": {"type": "string", "minLength": 1,
+                            "description": "The query parameter that sends the token back"},
+            "token_alone": {"type": "boolean",
+                            "description": "The token is sent as the only parameter (SP-API getFeeds); default false: with the others"},
+        },
+    }},
 }
 
 batch = {

@@ -13,10 +13,13 @@ also processed when orders are next read.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import hashlib
 import hmac
 import itertools
+import json
 import secrets
 import uuid
 import xml.etree.ElementTree as ET
@@ -74,6 +77,9 @@ class AmazonFeeds:
         # compressionAlgorithm GZIP (as Amazon may); False serves them plain.
         self.compress_reports = True
         self._rejections: dict[str, str] = {}  # a fault switch (see reject_next)
+        # A fault switch: feeds stay IN_QUEUE, whoever reads (Amazon may take hours), until
+        # it is turned off again.
+        self.hold = False
 
     def fatal_next(self, count: int = 1) -> None:
         """Make the next `count` feeds processed end FATAL without applying anything, as
@@ -211,28 +217,53 @@ class AmazonFeeds:
 
     def get_feeds(self, request: Request) -> Response:
         """getFeeds: the feeds matching the filters (feedTypes is required with the others),
-        newest first, at most pageSize (default 10, at most 100); no nextToken is served.
+        newest first, at most pageSize (default 10, at most 100); a `nextToken` when more
+        match, which is then sent as the only parameter (with any other: 400).
         Queued feeds are processed first, as for an order read: Amazon does not wait for
         anyone to poll them."""
         self.process_pending()
-        types = request.args("feedTypes")
+        token = request.arg("nextToken")
+        after: list[str] | None = None
+        if token is not None:
+            if set(request.query) != {"nextToken"}:
+                return _invalid("nextToken must be the only parameter when it is given")
+            try:
+                state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+                query, after = state["query"], state["after"]
+                if not isinstance(query, dict) or not isinstance(after, list):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                return _invalid("Invalid nextToken")
+        else:
+            query = {"feedTypes": request.args("feedTypes"), "pageSize": request.arg("pageSize"),
+                     "marketplaceIds": request.args("marketplaceIds"),
+                     "processingStatuses": request.args("processingStatuses"),
+                     "createdSince": request.arg("createdSince") or "",
+                     "createdUntil": request.arg("createdUntil") or "~"}
+        types = query["feedTypes"]
         if not types:
             return _invalid("feedTypes is required unless nextToken is given")
         try:
-            size = int(request.arg("pageSize") or 10)
+            size = int(query["pageSize"] or 10)
         except ValueError:
             size = 0
         if not 1 <= size <= 100:
             return _invalid("pageSize must be between 1 and 100")
-        markets = set(request.args("marketplaceIds"))
-        statuses = set(request.args("processingStatuses"))
-        since, until = request.arg("createdSince") or "", request.arg("createdUntil") or "~"
+        markets, statuses = set(query["marketplaceIds"]), set(query["processingStatuses"])
+        since, until = query["createdSince"], query["createdUntil"]
         feeds = [feed for feed in self.feeds.values()
                  if feed["feedType"] in types and since <= feed["createdTime"] <= until
                  and (not markets or markets & set(feed["marketplaceIds"]))
-                 and (not statuses or feed["processingStatus"] in statuses)]
-        feeds.sort(key=lambda feed: feed["createdTime"], reverse=True)
-        return Response.json(200, {"feeds": feeds[:size]})
+                 and (not statuses or feed["processingStatus"] in statuses)
+                 and (after is None or [feed["createdTime"], feed["feedId"]] < after)]
+        feeds.sort(key=lambda feed: (feed["createdTime"], feed["feedId"]), reverse=True)
+        body: dict[str, Any] = {"feeds": feeds[:size]}
+        if len(feeds) > size:
+            last = feeds[size - 1]
+            state = {"query": query, "after": [last["createdTime"], last["feedId"]]}
+            body["nextToken"] = base64.urlsafe_b64encode(
+                json.dumps(state).encode()).decode().rstrip("=")
+        return Response.json(200, body)
 
     def get_feed(self, request: Request) -> Response:
         """getFeed: one status step per poll until DONE (or FATAL)."""
@@ -240,7 +271,7 @@ class AmazonFeeds:
         feed = self.feeds.get(feed_id)
         if feed is None:
             return _not_found(f"Feed {feed_id} not found")
-        if feed_id in self._pending:
+        if feed_id in self._pending and not self.hold:
             self._polls[feed_id] += 1
             polls = self._polls[feed_id]
             if polls > self.polls_before_done:
@@ -251,7 +282,9 @@ class AmazonFeeds:
         return Response.json(200, feed)
 
     def process_pending(self) -> None:
-        """Process every queued feed now (Amazon does not wait for polls)."""
+        """Process every queued feed now (Amazon does not wait for polls); none while `hold`."""
+        if self.hold:
+            return
         for feed_id in list(self._pending):
             self._process(feed_id)
 

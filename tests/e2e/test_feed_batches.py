@@ -126,6 +126,47 @@ def test_a_lost_create_feed_answer_is_recovered_not_sent_again(
                                                        r"/feeds/2021-06-30/feeds$") == 1
 
 
+def test_a_lost_create_feed_found_in_flight_on_a_later_page_is_not_sent_again(
+        config: Config, sandbox: Sandbox, tmp_path: Path) -> None:
+    """The feed whose createFeed answer was lost is still in queue, and 100 newer feeds of
+    its type and marketplace (done) fill getFeeds' first page: the recover step follows
+    nextToken (sent alone) and finds it on the second, so the order is not re-planned and
+    cancelled by a second feed while the first is in flight (it was, reading page one only)."""
+    import copy
+
+    from connector.sandbox.clock import amazon_time
+
+    feeds = sandbox.amazon.feeds_api
+    feeds.hold = True
+    sandbox.faults.fail_next("amazon", "POST", r"^/feeds/2021-06-30/feeds$", 500, act=True)
+    db = tmp_path / "state.db"
+    assert apply(config, sandbox, db, poll_scale=1.0).unknown == 1  # recover: in flight
+    [lost] = sandbox.amazon.feeds.values()
+    assert lost["processingStatus"] == "IN_QUEUE"
+    for n in range(100):  # newer feeds of the same type and marketplace, all done
+        sandbox.advance(0.5)
+        done = copy.deepcopy(lost)
+        done.update(feedId=str(60000000000 + n), processingStatus="DONE",
+                    createdTime=amazon_time(sandbox.clock.now()))
+        sandbox.amazon.feeds[done["feedId"]] = done
+    sandbox.advance(61)  # the recover step's next check is due
+    mark = len(sandbox.requests)
+    second = apply(config, sandbox, db, poll_scale=1.0)
+    assert second.unknown == 1, second.errors
+    assert requests(sandbox, "POST", r"/feeds/2021-06-30/feeds$") == 1
+    assert [r.path for r in sandbox.requests[mark:]
+            if r.method == "GET" and "/feeds/" in r.path] == ["/feeds/2021-06-30/feeds"] * 2
+    feeds.hold = False
+    for _ in range(4):
+        sandbox.advance(61)
+        summary = apply(config, sandbox, db, poll_scale=1.0)
+        if not (summary.failed or summary.unknown or summary.errors or summary.waiting):
+            break
+    assert not (summary.failed or summary.unknown or summary.errors), summary.errors
+    assert cancelled(sandbox) == [ORDER]
+    assert requests(sandbox, "POST", r"/feeds/2021-06-30/feeds$") == 1
+
+
 def test_a_refused_message_sent_again_and_accepted_leaves_the_watch_list(
         config: Config, generated: Sandbox, tmp_path: Path) -> None:
     """The failed member is watched; once a later run's batch carries it through, nothing

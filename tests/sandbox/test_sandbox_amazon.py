@@ -376,6 +376,30 @@ def test_bad_feeds_are_refused(amazon: Api, body: dict[str, Any]) -> None:
     assert amazon.post("/feeds/2021-06-30/feeds", json=body).status_code == 400
 
 
+def test_get_feeds_pages_with_a_next_token_sent_alone(sandbox: Sandbox, amazon: Api) -> None:
+    """getFeeds answers at most pageSize feeds, newest first, and a nextToken when more
+    match; the token is then the only parameter (with any other: 400), as the spec says."""
+    for n in range(5):
+        sandbox.amazon.feeds[str(n)] = {
+            "feedId": str(n), "feedType": "POST_ORDER_ACKNOWLEDGEMENT_DATA",
+            "marketplaceIds": ["ATVPDKIKX0DER"], "processingStatus": "DONE",
+            "createdTime": f"2026-12-01T10:00:0{n}Z"}
+    params = {"feedTypes": "POST_ORDER_ACKNOWLEDGEMENT_DATA", "pageSize": "2"}
+    seen, page = [], amazon.get("/feeds/2021-06-30/feeds", params=params).json()
+    while True:
+        seen += [feed["feedId"] for feed in page["feeds"]]
+        if "nextToken" not in page:
+            break
+        refused = amazon.get("/feeds/2021-06-30/feeds",
+                             params={**params, "nextToken": page["nextToken"]})
+        assert refused.status_code == 400
+        page = amazon.get("/feeds/2021-06-30/feeds",
+                          params={"nextToken": page["nextToken"]}).json()
+    assert seen == ["4", "3", "2", "1", "0"]
+    assert amazon.get("/feeds/2021-06-30/feeds",
+                      params={"nextToken": "garbage"}).status_code == 400
+
+
 def test_unknown_feed_and_document_are_not_found(amazon: Api) -> None:
     assert amazon.get("/feeds/2021-06-30/feeds/1").status_code == 404
     assert amazon.get("/feeds/2021-06-30/documents/1").status_code == 404
