@@ -37,7 +37,7 @@ from connector.execute import (
 from connector.execute_batch import Batcher
 from connector.fetch import Recent, Window, get_order, iso, list_changed, window
 from connector.lookup import find_counterpart
-from connector.normalise import normalise
+from connector.normalise import normalise, order_id as listed_id
 from connector.plan import FlowRuntime, Planned, plan_order
 from connector.notify.queued import take_queued
 from connector.record import Recorder
@@ -194,13 +194,13 @@ class FlowRun:
             chunk: list[dict[str, Any]] = []
             for raw in list_changed(self.source, span, self.options.limit):
                 listed += 1
-                order = normalise(self.source.system, raw)
-                if str(order["id"]) in recent:
+                ident = str(listed_id(self.source.system, raw))
+                if ident in recent:  # listed twice: skipped before it is normalised again
                     continue
-                recent.add(str(order["id"]))
-                if str(order["id"]) in wanted:
-                    known[str(order["id"])] = None
-                chunk.append(order)
+                recent.add(ident)
+                if ident in wanted:
+                    known[ident] = None
+                chunk.append(normalise(self.source.system, raw))
                 if len(chunk) >= CHUNK:
                     evaluate(chunk)
                     chunk = []

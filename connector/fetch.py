@@ -29,7 +29,7 @@ from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError
 from connector import templates, timestamps
 from connector.model import Pagination, Request
-from connector.normalise import search
+from connector.normalise import order_id, search
 
 MAX_PAGES = 10_000
 RECENT_IDS = 10_000  # a hundred pages of 100
@@ -163,7 +163,7 @@ def _pages(client: SystemClient, pagination: Pagination, first: Request,
         for record in records:
             if not isinstance(record, dict):
                 continue
-            ident = str(search(client.system.normalise.fields.get("id", "id"), record))
+            ident = str(order_id(client.system, record))
             if ident in seen:
                 continue
             seen.add(ident)

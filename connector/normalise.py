@@ -75,6 +75,13 @@ def _mapped(system: System, key: str, value: Any) -> Any:
     return spec["default"] if spec["default"] is not None else value
 
 
+def order_id(system: System, raw: Mapping[str, Any]) -> str | None:
+    """The id `normalise` gives a raw record, without normalising the rest: a listing
+    skips an order it already has before it costs a normalisation."""
+    value = _mapped(system, "id", search(system.normalise.fields.get("id", "id"), raw))
+    return None if value is None else str(value)
+
+
 def normalise(system: System, raw: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical order for one raw record of `system`."""
     norm = system.normalise

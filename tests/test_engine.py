@@ -348,3 +348,31 @@ def test_the_listing_is_evaluated_as_it_streams_in(tmp_path: Path, monkeypatch: 
     # the first chunk was evaluated before the 5th order was read, the second before the 9th
     assert looked_up_when[4] == 4 * per_order
     assert looked_up_when[-1] == 8 * per_order
+
+
+def test_each_listed_order_is_normalised_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source order is normalised once per run, even when listed twice (the listing used
+    to be normalised whole to find the ids, then each order again to evaluate it)."""
+    import connector.engine as engine
+
+    world = World()
+    for i in range(5):
+        add(world, f"902-{i:07d}-0000001", "handling")
+    listed, real = engine.list_changed, engine.normalise
+    normalised: list[str] = []
+
+    def twice(client: Any, span: Any, limit: Any = None) -> Any:
+        for raw in listed(client, span, limit):
+            yield raw
+            yield raw
+
+    def counted(system: Any, raw: Any) -> Any:
+        order = real(system, raw)
+        normalised.append(order["id"])
+        return order
+
+    monkeypatch.setattr(engine, "list_changed", twice)
+    monkeypatch.setattr(engine, "normalise", counted)
+    summary = run(world, tmp_path / "s.db")
+    assert summary.orders == 5
+    assert sorted(normalised) == sorted(set(normalised)) and len(normalised) == 5
