@@ -29,7 +29,7 @@ from sim_world import FLOWS, REPO
 SANDBOX = "/connector/sandbox/"
 
 
-def _child(conn: Any, flow: str, n: int, workers: int) -> None:
+def _child(conn: Any, flow: str, n: int, workers: int, depth: int) -> None:
     config = require(load_config(REPO))
     best: list[tracemalloc.Snapshot | None] = [None]
     sizes = [0]
@@ -47,7 +47,7 @@ def _child(conn: Any, flow: str, n: int, workers: int) -> None:
     run = simclock.Sim.run
 
     def traced(self: simclock.Sim, fn: Any) -> Any:  # after the seed: only the run's memory
-        tracemalloc.start(1)
+        tracemalloc.start(depth)
         return run(self, fn)
 
     simclock.Sim.run = traced  # type: ignore[method-assign]
@@ -55,18 +55,19 @@ def _child(conn: Any, flow: str, n: int, workers: int) -> None:
     tracemalloc.stop()
     snapshot = best[0]
     assert snapshot is not None
-    lines = {(str(s.traceback[0].filename), s.traceback[0].lineno): s.size
-             for s in snapshot.statistics("lineno")}
+    lines = {" <- ".join(f"{f.filename.split('/site-packages/')[-1].split(str(REPO) + '/')[-1]}"
+                         f":{f.lineno}" for f in reversed(s.traceback)): s.size
+             for s in snapshot.statistics("traceback" if depth > 1 else "lineno")}
     conn.send(lines)
     conn.close()
 
 
-def _traced(flow: str, n: int, workers: int) -> dict[tuple[str, int], int]:
+def _traced(flow: str, n: int, workers: int, depth: int) -> dict[str, int]:
     context = multiprocessing.get_context("fork")
     parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(child, flow, n, workers))
+    process = context.Process(target=_child, args=(child, flow, n, workers, depth))
     process.start()
-    lines: dict[tuple[str, int], int] = parent.recv()
+    lines: dict[str, int] = parent.recv()
     process.join()
     return lines
 
@@ -77,19 +78,20 @@ def main() -> None:
     parser.add_argument("--orders", type=int, nargs=2, default=[2000, 10000])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--depth", type=int, default=1,
+                        help="frames per allocation site (more: where a growing site is called)")
     args = parser.parse_args()
-    small, large = (_traced(args.flow, n, args.workers) for n in args.orders)
+    small, large = (_traced(args.flow, n, args.workers, args.depth) for n in args.orders)
     for name, lines in zip(args.orders, (small, large)):
-        box = sum(v for (f, _), v in lines.items() if SANDBOX in f)
-        rest = sum(v for (f, _), v in lines.items() if SANDBOX not in f)
+        box = sum(v for site, v in lines.items() if SANDBOX in "/" + site.split(":")[0])
+        rest = sum(v for site, v in lines.items() if SANDBOX not in "/" + site.split(":")[0])
         print(f"{name:7} orders: sandbox {box / 2**20:7.1f} MB, the rest (connector, "
               f"libraries, the benchmark) {rest / 2**20:7.1f} MB")
     grown = sorted(((large.get(k, 0) - small.get(k, 0), k) for k in set(small) | set(large)),
                    reverse=True)
     print(f"growth from {args.orders[0]} to {args.orders[1]} orders, by allocation site:")
-    for delta, (filename, lineno) in grown[:args.top]:
-        where = filename.split("/site-packages/")[-1].split(str(REPO) + "/")[-1]
-        print(f"  {delta / 2**10:9.1f} KB  {where}:{lineno}")
+    for delta, site in grown[:args.top]:
+        print(f"  {delta / 2**10:9.1f} KB  {site}")
 
 
 if __name__ == "__main__":
