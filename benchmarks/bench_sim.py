@@ -58,8 +58,11 @@ process and account; the simulators' caches built before the memory baseline):
     adobe-commerce-to-amazon   10000    1    5.54h    5.54h 1.000x  2.913  2.913 1.000x  0    36.8    47.4
     amazon-to-adobe-commerce   50000    1   23.81h   23.81h 1.000x  1.110  1.110 1.000x  0    16.3   141.3
     adobe-commerce-to-amazon   50000    1   27.76h   27.76h 1.000x  2.911  2.910 1.000x  0   134.2   250.3
+    amazon-to-vtex            100000    1   48.61h   48.61h 1.000x  1.130  1.130 1.000x  0    23.3   369.3
     amazon-to-vtex            100000    4   48.61h   48.61h 1.000x  1.130  1.130 1.000x  0    48.8   339.1
-    (earlier figures of the same day, before: amazon-to-vtex 100000 4: 1057.0 MB, 600 s;
+    amazon-to-adobe-commerce  100000    1   48.61h   48.61h 1.000x  1.110  1.110 1.000x  0    20.7   372.6
+    (earlier figures of the same day, before: amazon-to-vtex 100000 1: 292.9 MB, 598 s;
+    4: 1057.0 MB, 600 s;
     not all sizes were run again after: two shared CPUs and the time there was)
 (The Commerce indexes built during the run count in the middle rows' peak; after all they
 are built before the baseline. 1 worker fetched 4 LWA tokens before, 1 after: one per
