@@ -35,7 +35,7 @@ from connector.execute import (
     DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, RetryAcrossRuns, follows,
 )
 from connector.execute_batch import Batcher
-from connector.fetch import Recent, Window, get_order, iso, list_changed, window
+from connector.fetch import Recent, get_order, iso, list_changed, window
 from connector.lookup import find_counterpart
 from connector.normalise import normalise, order_id as listed_id
 from connector.plan import FlowRuntime, Planned, plan_order
