@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +161,39 @@ def test_a_lost_create_feed_found_in_flight_on_a_later_page_is_not_sent_again(
     for _ in range(4):
         sandbox.advance(61)
         summary = apply(config, sandbox, db, poll_scale=1.0)
+        if not (summary.failed or summary.unknown or summary.errors or summary.waiting):
+            break
+    assert not (summary.failed or summary.unknown or summary.errors), summary.errors
+    assert cancelled(sandbox) == [ORDER]
+    assert requests(sandbox, "POST", r"/feeds/2021-06-30/feeds$") == 1
+
+
+def test_a_lost_create_feed_is_found_when_the_connectors_clock_is_ahead_of_amazons(
+        config: Config, sandbox: Sandbox, tmp_path: Path) -> None:
+    """The connector's clock runs two minutes ahead of Amazon's: the lost feed's createdTime
+    is before the batch's opening as the connector stamped it. The recover step still lists
+    it (its createdSince leaves a margin), sees it in flight, and sends no second feed."""
+    from datetime import timedelta
+
+    def ahead() -> Any:
+        return sandbox.clock.now() + timedelta(minutes=2)
+
+    def run() -> Summary:
+        summaries, _ = run_flows(config, [FLOW], f"sqlite:///{db}", sandbox.settings(), {},
+                                 poll_scale=1.0, now=ahead)
+        return summaries[0]
+
+    sandbox.amazon.feeds_api.hold = True
+    sandbox.faults.fail_next("amazon", "POST", r"^/feeds/2021-06-30/feeds$", 500, act=True)
+    db = tmp_path / "state.db"
+    run()
+    sandbox.advance(61)  # the recover step's next check is due
+    run()  # the lost feed still in flight: waited for, not sent again
+    assert requests(sandbox, "POST", r"/feeds/2021-06-30/feeds$") == 1
+    sandbox.amazon.feeds_api.hold = False
+    for _ in range(4):
+        sandbox.advance(61)
+        summary = run()
         if not (summary.failed or summary.unknown or summary.errors or summary.waiting):
             break
     assert not (summary.failed or summary.unknown or summary.errors), summary.errors
