@@ -4,7 +4,7 @@
 
 Each size runs in a forked process of its own (as bench_sim does) with tracemalloc on from
 the start of the run (the seeded sandbox is not traced: what the run adds is); a
-snapshot is taken at the end of every partition run (`FlowRun._flush`, while the run's own
+snapshot is taken at the end of every partition run (`BatchedMembers.flush`, while the run's own
 structures are still alive) and the largest kept. Printed: the connector's and the sandbox's
 traced memory at that moment (the sandbox shares the process: its files are under
 connector/sandbox/), then the allocation sites whose size grew most from the first size to the
@@ -19,7 +19,7 @@ import multiprocessing
 import tracemalloc
 from typing import Any
 
-from connector import engine
+from connector.batch_outcomes import BatchedMembers
 from connector.project import load_config, require
 
 import bench_sim
@@ -33,9 +33,9 @@ def _child(conn: Any, flow: str, n: int, workers: int, depth: int) -> None:
     config = require(load_config(REPO))
     best: list[tracemalloc.Snapshot | None] = [None]
     sizes = [0]
-    flush = engine.FlowRun._flush
+    flush = BatchedMembers.flush
 
-    def snapped(self: engine.FlowRun) -> None:
+    def snapped(self: BatchedMembers) -> None:
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)])
         total = sum(s.size for s in snapshot.statistics("filename"))
@@ -43,7 +43,7 @@ def _child(conn: Any, flow: str, n: int, workers: int, depth: int) -> None:
             best[0], sizes[0] = snapshot, total
         flush(self)
 
-    engine.FlowRun._flush = snapped  # type: ignore[method-assign]
+    BatchedMembers.flush = snapped  # type: ignore[method-assign]
     run = simclock.Sim.run
 
     def traced(self: simclock.Sim, fn: Any) -> Any:  # after the seed: only the run's memory
