@@ -95,12 +95,12 @@ def schema(kind: str) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
-@click.option("--from", "flow", default="amazon-to-vtex", show_default=True, metavar="FLOW",
+@click.option("--from", "flow", default=None, metavar="FLOW",
               help="The shipped flow to start from (its rules, both mappings, connector.yaml): "
-                   "any flow of the shipped connector.yaml; a name it does not have is "
-                   "refused with the list of them.")
+                   "any flow of the shipped connector.yaml, by default its first; a name it "
+                   "does not have is refused with the list of them.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(directory: Path, flow: str, force: bool) -> None:
+def init(directory: Path, flow: str | None, force: bool) -> None:
     """Start a project in DIRECTORY from a shipped flow, with the schema modelines.
 
     Writes connector.yaml, mappings/, rules/ and .connector/schemas/ (for editors);

@@ -9,8 +9,8 @@ and the flow's recorded sandbox run (`cassettes/sandbox-<flow>.yaml`) when one i
 `connector validate --strict`, `connector test` and the cassette's replay are clean on the result.
 
 The flows offered are the shipped `connector.yaml`'s (Amazon's and Walmart's alike): no list is
-kept here, so a flow shipped there can be started from at once. The default (amazon-to-vtex)
-is the CLI option's.
+kept here, so a flow shipped there can be started from at once. Without `--from`, the first
+flow it lists (so the default is data too, not a name kept in Python).
 """
 
 from __future__ import annotations
@@ -54,10 +54,13 @@ def _shipped_with_modeline(rel: str, kind: str) -> str:
     return _with_modeline((SHIPPED / rel).read_text(encoding="utf-8"), kind, rel)
 
 
-def project_files(flow: str) -> dict[str, str]:
-    """The files of a new project for the shipped `flow`: relative path to text."""
+def project_files(flow: str | None) -> dict[str, str]:
+    """The files of a new project for the shipped `flow` (None: the first the shipped
+    connector.yaml lists): relative path to text."""
     shipped = _shipped_project()
     flows = shipped["flows"]
+    if flow is None:
+        flow = next(iter(flows))
     if flow not in flows:
         raise UsageError(f"no shipped flow {flow!r}{did_you_mean(flow, flows)}; "
                          f"shipped: {', '.join(sorted(flows))}")
@@ -86,7 +89,7 @@ def project_files(flow: str) -> dict[str, str]:
     return files
 
 
-def scaffold(directory: Path, flow: str, force: bool = False) -> list[Path]:
+def scaffold(directory: Path, flow: str | None, force: bool = False) -> list[Path]:
     """Write the project files for `flow` under `directory`, none unless all can be; the paths."""
     files = project_files(flow)
     existing = sorted(name for name in files if (directory / name).exists())
@@ -101,7 +104,7 @@ def scaffold(directory: Path, flow: str, force: bool = False) -> list[Path]:
     return written
 
 
-def run(directory: Path, flow: str, force: bool, out: TextIO) -> int:
+def run(directory: Path, flow: str | None, force: bool, out: TextIO) -> int:
     """Scaffold, list what was written and the commands that prove the result works."""
     written = scaffold(directory, flow, force)
     for path in written:
