@@ -40,7 +40,7 @@ from connector.execute import (
     send_step,
 )
 from connector.transport.http import AmbiguousOutcome
-from connector.fetch import MAX_PAGES
+from connector.fetch import MAX_PAGES, literal_query
 from connector.model import Action, Batch, Step
 from connector.normalise import search
 from connector.plan import FlowRuntime, Planned
@@ -344,7 +344,8 @@ def _recovered(client: SystemClient, batch: Batch, step: Step, context: dict[str
     paged = dataclasses.replace(step, outputs={**step.outputs, _NEXT_PAGE: pages.next_token})
     token: Any = None
     for _ in range(MAX_PAGES):
-        outputs, finished = _send(client, paged, {**context, "page_token": token})
+        literal = {} if token is None else {pages.token_param: str(token)}
+        outputs, finished = _send(client, paged, {**context, "literal": literal})
         if not finished:
             return False
         previous, token = token, outputs.get(_NEXT_PAGE)
@@ -353,7 +354,7 @@ def _recovered(client: SystemClient, batch: Batch, step: Step, context: dict[str
         if token == previous:
             raise StepFailed(f"step {step.name}: the same next-page token twice", retryable=True)
         query = {} if pages.token_alone else dict(step.request.query)
-        query[pages.token_param] = "{{ page_token }}"  # rendered: the token is remote data
+        query.update(literal_query({pages.token_param: str(token)}))  # remote data
         paged = dataclasses.replace(paged, request=dataclasses.replace(step.request, query=query))
     raise StepFailed(f"step {step.name}: more than {MAX_PAGES} pages", retryable=True)
 

@@ -92,8 +92,12 @@ def window(cursor: str | None, since: str | None, now: datetime, lookback_hours:
     return Window(iso(after), iso(before))
 
 
-def _literal(values: Mapping[str, str]) -> dict[str, str]:
-    """Query templates that render exactly `values` (read from the context's `literal`)."""
+def literal_query(values: Mapping[str, str]) -> dict[str, str]:
+    """Query templates that render exactly `values`, read from the context's `literal`.
+
+    A next-page token or query string is the remote side's data: put into a request as it
+    is, it would be rendered as a template (and could read the settings); so the request
+    names it and the context carries it, as for any untrusted value."""
     return {name: "{{ literal[%s] }}" % json.dumps(name) for name in values}
 
 
@@ -140,18 +144,19 @@ def _pages(client: SystemClient, pagination: Pagination, first: Request,
     offset = 0
     for _ in range(MAX_PAGES):
         query = dict(first.query)
-        extra: dict[str, Any] = {}
-        if cursor is not None:
-            pairs = dict(parse_qsl(str(cursor).lstrip("?"), keep_blank_values=True))
-            query, extra = _literal(pairs), {"literal": pairs}
+        literal: dict[str, str] = {}
+        if cursor is not None:  # the next-page query string replaces the whole query
+            literal = dict(parse_qsl(str(cursor).lstrip("?"), keep_blank_values=True))
+            query = {}
         if token is not None and pagination.token_param:
-            query[pagination.token_param] = str(token)
+            literal[pagination.token_param] = str(token)
+        query.update(literal_query(literal))
         if pagination.page_param:
             query[pagination.page_param] = str(page)
         if pagination.offset_param:
             query[pagination.offset_param] = str(offset)
         request = dataclasses.replace(first, query=query)
-        response = client.send(request, {**context, **extra}, idempotent=True)
+        response = client.send(request, {**context, "literal": literal}, idempotent=True)
         if response.status != 200:
             raise HTTPError(f"listing orders: {client.describe_error(response)}")
         body = response.json()

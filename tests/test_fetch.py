@@ -369,6 +369,25 @@ def test_a_repeated_next_token_is_an_error_not_a_loop(tmp_path: Path) -> None:
     assert "after" not in asked[0].url.params and asked[1].url.params["after"] == "same"
 
 
+@pytest.mark.parametrize("token", ["{{ settings }}", "{% if true %}x{% endif %}", "a&b=c {{"])
+def test_a_next_token_is_sent_back_as_it_came_never_rendered(tmp_path: Path, token: str) -> None:
+    """The token is the remote side's data: sent back verbatim, not read as a template."""
+    asked: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        if len(asked) == 1:
+            return httpx.Response(200, json={"items": [{"entity_id": 1}], "next": token})
+        return httpx.Response(200, json={"items": [{"entity_id": 2}]})
+
+    client, transport = _paged_client(
+        tmp_path, handler, pagination="{items: items, next_token: next, token_param: after}"
+    )
+    with transport:
+        assert [r["entity_id"] for r in list_changed(client, SPAN)] == [1, 2]
+    assert asked[1].url.params["after"] == token
+
+
 def test_next_token_without_token_param_is_refused(tmp_path: Path) -> None:
     asked: list[httpx.Request] = []
 
