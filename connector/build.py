@@ -141,8 +141,7 @@ def system(doc: Loaded) -> System:
         attributes=attributes,
     )
     orders = data.get("orders") or {}
-    listings = [_listing(doc, ld, ("orders", "list") + ((i,) if isinstance(orders["list"], list) else ()))
-                for i, ld in enumerate(_as_list(orders.get("list")))]
+    listings = [_listing(doc, ld, at) for at, ld in listings_at(orders)]
     get_order = _lookup(doc, orders["get"], ("orders", "get")) if "get" in orders else None
     lookups = {
         other: _lookup(doc, spec, ("orders", "lookup", other))
@@ -179,11 +178,13 @@ def system(doc: Loaded) -> System:
     )
 
 
-def _as_list(value: Any) -> list[Any]:
-    """A key that takes one mapping or a list of them, as a list."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
+def listings_at(orders: Mapping[str, Any]) -> list[tuple[PathKey, Any]]:
+    """`orders.list` (one listing, or a list of them) as (where it is, the listing): build
+    and validate walk the listings alike, and point at the same place."""
+    value = orders.get("list")
+    if isinstance(value, list):
+        return [(("orders", "list", i), listing) for i, listing in enumerate(value)]
+    return [(("orders", "list"), value)] if value else []
 
 
 def _listing(doc: Loaded, ld: Mapping[str, Any], path: PathKey) -> Listing:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connector import conditions, templates
+from connector.build import listings_at
 from connector.diagnostics import Diagnostic, did_you_mean, error, warning
 from connector.load import Loaded, PathKey, walk
 from connector.model import (
@@ -264,9 +265,7 @@ class _Checker:
         if "token_request" in auth:
             strings(("connection", "auth", "token_request"), ("settings",), request_kind)
         orders = data.get("orders") or {}
-        listings = orders.get("list")
-        for i, listing in enumerate(listings if isinstance(listings, list) else [listings] if listings else []):
-            at: PathKey = ("orders", "list", i) if isinstance(listings, list) else ("orders", "list")
+        for at, listing in listings_at(orders):
             strings(at + ("request",), ("settings", "window"), request_kind)
             for key, expr in listing["pagination"].items():
                 if key in ("items", "next_token", "total_pages", "next_query", "total"):
