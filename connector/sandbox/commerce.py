@@ -1,8 +1,8 @@
-"""Adobe Commerce (Magento 2.4) admin REST simulator: orders, comments, hold, customers.
+"""Adobe Commerce (Magento 2.4) admin REST simulator: orders, comments, hold.
 
 Shapes follow `admin-schema-2.4.8.yaml` (sales-data-order-interface, search results,
 customer-data-customer-interface, error-response). Invoices, shipments and credit memos are in
-`commerce_documents`; the state rules in `commerce_rules`. `POST /V1/orders` is the raw
+`commerce_documents`, customers in `commerce_customers`; the state rules in `commerce_rules`. `POST /V1/orders` is the raw
 repository save the research notes describe: it assigns ids and defaults, enforces
 UNIQUE(increment_id, store_id), and updates an existing order when `entity_id` is given.
 """
@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from connector.sandbox.clock import Clock, later, magento_time
+from connector.sandbox.commerce_customers import CommerceCustomers
 from connector.sandbox.commerce_documents import CommerceDocuments
 from connector.sandbox.commerce_rules import (
     DEFAULT_STATUS,
@@ -27,21 +28,15 @@ from connector.sandbox.commerce_rules import (
     qty_to_ship,
     set_state,
 )
-from connector.sandbox.errors import magento_error
+from connector.sandbox.errors import magento_error, magento_required
 from connector.sandbox.search_criteria import parse_search_criteria
 from connector.sandbox.search_index import ListingCache, TableIndex
 from connector.sandbox.server import HttpError, Mount, Request, Response, route
 
-__all__ = ["TOKEN", "Commerce", "not_found", "required"]
+__all__ = ["TOKEN", "Commerce", "not_found"]
 
 TOKEN = "sandbox-adobe-commerce-integration-token"
 REQUIRED_ORDER = ("base_grand_total", "customer_email", "grand_total", "items")
-
-
-def required(name: str) -> HttpError:
-    """Magento's message for a missing required input field."""
-    return HttpError(magento_error(400, '"%fieldName" is required. Enter and try again.',
-                                   {"fieldName": name}))
 
 
 def not_found() -> HttpError:
@@ -64,14 +59,13 @@ class Commerce:
         self.lock = lock
         self.token = TOKEN
         self.orders: dict[int, dict[str, Any]] = {}
-        self.customers: dict[int, dict[str, Any]] = {}
         self._counters: dict[str, itertools.count[int]] = {}
         self._highest: dict[str, int] = {}
         self.documents = CommerceDocuments(self)
+        self.people = CommerceCustomers(self)
         # searches by id and page-by-page listings without a scan per request (search_index)
         self.order_index = TableIndex(self.orders, ("ext_order_id", "increment_id"))
         self.order_listings = ListingCache()
-        self.customer_index = TableIndex(self.customers, ("email",))
 
     # -- inspection ---------------------------------------------------------------------
     @property
@@ -89,6 +83,15 @@ class Commerce:
         """Credit memos by entity_id (sales-data-creditmemo-interface)."""
         return self.documents.creditmemos
 
+    @property
+    def customers(self) -> dict[int, dict[str, Any]]:
+        """Customers by id (customer-data-customer-interface)."""
+        return self.people.customers
+
+    def add_customer(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Store a customer as `POST /V1/customers` would (the seed's way in)."""
+        return self.people.add(data)
+
     def order_by_increment_id(self, increment_id: str) -> dict[str, Any] | None:
         """The order with this increment_id (any store), for tests."""
         return next((o for o in self.order_index.candidates("increment_id", increment_id) or []
@@ -99,7 +102,7 @@ class Commerce:
         benchmark's memory baseline is taken after this: the simulator's indexes are not
         the client's memory)."""
         self.order_index.candidates("ext_order_id", "")
-        self.customer_index.candidates("email", "")
+        self.people.index.candidates("email", "")
         for index in self.documents.indexes.values():
             index.candidates("order_id", "")
 
@@ -116,9 +119,7 @@ class Commerce:
             route("POST", "/V1/orders/{id}/comments", self.add_comment),
             route("GET", "/V1/orders/{id}/comments", self.comments),
             route("GET", "/V1/orders/{id}/statuses", self.status),
-            route("GET", "/V1/customers/search", self.search_customers),
-            route("GET", "/V1/customers/{customerId}", self.get_customer),
-            route("POST", "/V1/customers", self.create_customer),
+            *self.people.routes(),
             *self.documents.routes(),
         ]
         return [Mount("/adobe-commerce/rest/default", "adobe-commerce", routes, _error,
@@ -191,19 +192,19 @@ class Commerce:
         """POST /V1/orders {"entity": OrderInterface}: raw create, or update by entity_id."""
         entity = self.body(request).get("entity")
         if not isinstance(entity, dict):
-            raise required("entity")
+            raise magento_required("entity")
         existing = self.orders.get(int(entity["entity_id"])) if str(
             entity.get("entity_id", "")).isdigit() else None
         if existing is not None:
             return Response.json(200, self._update(existing, entity))
         for name in REQUIRED_ORDER:
             if entity.get(name) is None:
-                raise required(name)
+                raise magento_required(name)
         if not isinstance(entity["items"], list) or not entity["items"]:
-            raise required("items")
+            raise magento_required("items")
         for item in entity["items"]:
             if not isinstance(item, dict) or not item.get("sku"):
-                raise required("sku")
+                raise magento_required("sku")
         return Response.json(200, self.add_order(entity))
 
     def add_order(self, entity: dict[str, Any]) -> dict[str, Any]:
@@ -328,10 +329,10 @@ class Commerce:
         order = self.order(request)
         history = self.body(request).get("statusHistory")
         if not isinstance(history, dict):
-            raise required("statusHistory")
+            raise magento_required("statusHistory")
         for name in ("comment", "is_customer_notified", "is_visible_on_front", "parent_id"):
             if name not in history:
-                raise required(name)
+                raise magento_required(name)
         if history.get("status"):
             order["status"] = history["status"]
         entry = {"comment": history["comment"], "created_at": self.now(),
@@ -352,56 +353,3 @@ class Commerce:
     def status(self, request: Request) -> Response:
         """GET /V1/orders/{id}/statuses → the status code."""
         return Response.json(200, self.order(request)["status"])
-
-    # -- customers ----------------------------------------------------------------------
-    def search_customers(self, request: Request) -> Response:
-        """GET /V1/customers/search?searchCriteria… (e.g. email and website_id)."""
-        criteria = parse_search_criteria(request)
-        return Response.json(200, criteria.search(self.customers.values(), self.customer_index))
-
-    def get_customer(self, request: Request) -> Response:
-        """GET /V1/customers/{customerId}"""
-        customer_id = request.params["customerId"]
-        customer = self.customers.get(int(customer_id)) if customer_id.isdigit() else None
-        if customer is None:
-            raise HttpError(magento_error(404, 'No such entity with %fieldName = %fieldValue',
-                                          {"fieldName": "customerId",
-                                           "fieldValue": customer_id}))
-        return Response.json(200, customer)
-
-    def create_customer(self, request: Request) -> Response:
-        """POST /V1/customers {"customer": {...}}: unique email per website."""
-        customer = self.body(request).get("customer")
-        if not isinstance(customer, dict):
-            raise required("customer")
-        for name in ("email", "firstname", "lastname"):
-            if not customer.get(name):
-                raise required(name)
-        return Response.json(200, self.add_customer(customer))
-
-    def add_customer(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Store a customer (400 on a duplicate email in the same website) and return it."""
-        with self.lock:
-            customer = copy.deepcopy(data)
-            customer.setdefault("website_id", 1)
-            if any(c["email"].lower() == str(customer["email"]).lower()
-                   and int(c["website_id"]) == int(customer["website_id"])
-                   for c in self.customers.values()):
-                raise HttpError(magento_error(400, "A customer with the same email address "
-                                              "already exists in an associated website."))
-            customer_id = int(customer.get("id") or self.next_id("customer"))
-            self.saw_id("customer", customer_id)
-            now = self.now()
-            customer.update(id=customer_id, created_at=customer.get("created_at", now),
-                            updated_at=now)
-            for key, value in (("group_id", 1), ("store_id", 1),
-                               ("created_in", "Default Store View"), ("addresses", []),
-                               ("disable_auto_group_change", 0),
-                               ("extension_attributes", {"is_subscribed": False})):
-                customer.setdefault(key, value)
-            for address in customer["addresses"]:
-                address.setdefault("id", self.next_id("customer_address"))
-                address["customer_id"] = customer_id
-            self.customers[customer_id] = customer
-            self.customer_index.add(customer_id)
-            return customer

@@ -17,8 +17,8 @@ from typing import Any
 
 from connector.sandbox.server import HttpError, Response
 
-__all__ = ["amazon_error", "amazon_invalid", "magento_error", "vtex_error", "walmart_error",
-           "walmart_invalid"]
+__all__ = ["amazon_error", "amazon_invalid", "magento_error", "magento_required", "vtex_error",
+           "walmart_error", "walmart_invalid"]
 
 
 def amazon_error(status: int, code: str, message: str, details: str | None = None,
@@ -47,6 +47,12 @@ def magento_error(status: int, message: str, parameters: Any = None) -> Response
     if parameters is not None:
         body["parameters"] = parameters
     return Response.json(status, body)
+
+
+def magento_required(name: str) -> HttpError:
+    """Magento's message for a missing required input field, raised from a handler."""
+    return HttpError(magento_error(400, '"%fieldName" is required. Enter and try again.',
+                                   {"fieldName": name}))
 
 
 def walmart_error(status: int, code: str, description: str, *, field: str = "",
