@@ -16,6 +16,7 @@ import click
 
 from connector import __version__
 from connector.errors import ConfigError, ConnectorError
+from connector.printable import printable
 
 
 def _run(func: Callable[..., int], *args: Any, **kwargs: Any) -> None:
@@ -23,11 +24,11 @@ def _run(func: Callable[..., int], *args: Any, **kwargs: Any) -> None:
         code = func(*args, **kwargs)
     except ConfigError as exc:
         for diagnostic in exc.diagnostics:
-            click.echo(diagnostic.format_text(), err=True)
+            click.echo(printable(diagnostic.format_text(), lines=True), err=True)
         click.echo("configuration has errors: run 'connector validate' for all findings", err=True)
         code = exc.exit_code
-    except ConnectorError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except ConnectorError as exc:  # its message may quote order data: printed as data
+        click.echo(printable(f"error: {exc}", lines=True), err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

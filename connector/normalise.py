@@ -16,7 +16,7 @@ import jmespath.exceptions
 from jmespath.lexer import Lexer
 from jmespath.parser import ParsedResult
 
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, UsageError
 from connector.model import CANONICAL_FIELDS, CANONICAL_SUBFIELDS, ITEM_FIELDS, System
 
 
@@ -147,19 +147,50 @@ def canonical(partial: Mapping[str, Any], system: System | str) -> dict[str, Any
 
     Every canonical field, sub-field and declared attribute is present (null when not
     given), as in a normalised order, so templates behave the same in tests as in runs.
+    A structured field of another type (`"buyer": "x"`, `"items": [42]`) is refused with
+    its name (`UsageError`): rules and templates read into them as objects.
     """
     order: dict[str, Any] = {name: None for name in CANONICAL_FIELDS}
     order.update({"items": [], "raw": {}})
     for name, fields in CANONICAL_SUBFIELDS.items():
-        order[name] = {**dict.fromkeys(fields), **(partial.get(name) or {})}
+        order[name] = {**dict.fromkeys(fields), **_object(partial, name)}
     declared = system.normalise.attributes if isinstance(system, System) else {}
-    order["attributes"] = {**dict.fromkeys(declared), **(partial.get("attributes") or {})}
+    order["attributes"] = {**dict.fromkeys(declared), **_object(partial, "attributes")}
     order.update({k: v for k, v in partial.items() if k not in CANONICAL_SUBFIELDS and k != "attributes"})
     order["system"] = system.name if isinstance(system, System) else system
     if order["id"] is not None:
         order["id"] = str(order["id"])
-    order["items"] = [{**dict.fromkeys(ITEM_FIELDS), **item} for item in order["items"] or []]
+    items = order["items"] or []
+    if not isinstance(items, list):
+        raise UsageError(f"order field 'items' is {_kind(items)}, not a list of objects "
+                         "(write \"items\": [{\"sku\": ..., \"quantity\": ...}])")
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise UsageError(f"order field 'items[{index}]' is {_kind(item)}, not an object "
+                             "(write each item as {\"sku\": ..., \"quantity\": ...})")
+    order["items"] = [{**dict.fromkeys(ITEM_FIELDS), **item} for item in items]
+    if not isinstance(order["raw"] or {}, Mapping):
+        raise UsageError(f"order field 'raw' is {_kind(order['raw'])}, not an object "
+                         "(the source's own record, or leave it out)")
     return order
+
+
+def _object(partial: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = partial.get(name) or {}
+    if not isinstance(value, Mapping):
+        fields = CANONICAL_SUBFIELDS.get(name)
+        example = f" with keys such as {', '.join(fields[:2])}" if fields else ""
+        raise UsageError(f"order field '{name}' is {_kind(value)}, not an object "
+                         f"(write it as a JSON object{example}, or leave it out)")
+    return value
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type for a message (not the value: it is order data)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    return {str: "a string", int: "a number", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), f"a {type(value).__name__}")
 
 
 def looks_canonical(record: Mapping[str, Any]) -> bool:

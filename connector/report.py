@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from connector.printable import printable
 from connector.summary import Kind, Listed, Summary
 
 
@@ -41,7 +42,7 @@ def describe(name: str, s: Summary, verbose: bool = False) -> str:
         if len(shown) < len(groups):
             rest = sum(len(group) for group in groups[len(shown):])
             lines.append(f"  … {rest} more {kind} (--verbose lists them all)")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # order ids and reasons are order data
 
 
 def _grouped(entries: Sequence[Listed]) -> list[list[Listed]]:
@@ -98,8 +99,9 @@ def print_plan(summaries: Sequence[Summary], fmt: str, out: TextIO,
     for row in rows:
         reasons = row["skipped_because"]
         state = "would run" if row["runs"] else "skip: " + "; ".join(str(r) for r in reasons)
-        print(redact(f"  {row['flow']} {row['order']}: {row['action']} "
-                     f"{json.dumps(row['args'], default=str)} [{row['rule']}] {state}"), file=out)
+        print(printable(redact(f"  {row['flow']} {row['order']}: {row['action']} "
+                               f"{json.dumps(row['args'], default=str)} [{row['rule']}] {state}")),
+              file=out)
     if not rows:
         print("nothing to do" + (" for the orders that could be read" if failing else ""),
               file=out)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from connector import runner
 from connector.engine import flow_key
 from connector.errors import ConnectorError, PartitionFailed, UsageError
+from connector.printable import printable
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, resolve_settings
 from connector.validate import checked
@@ -186,7 +187,7 @@ class Fleet:
 
     def _say(self, text: str) -> str:
         with self._lock:
-            print(text, file=self.out, flush=True)
+            print(printable(text, lines=True), file=self.out, flush=True)
         return text.splitlines()[0]
 
     def close(self) -> None:

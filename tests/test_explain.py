@@ -70,3 +70,41 @@ def test_steps_after_earlier_responses_are_rendered_with_placeholders(tmp_path: 
     assert "<AmazonOrderItemCode>20212345678901</AmazonOrderItemCode>" in upload
     assert '"inputFeedDocumentId": "<steps.create_document.feedDocumentId>"' in out
     assert "/feeds/2021-06-30/feeds/<steps.create_feed.feedId>" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"id": "1", "status": "CANCELLED", "items": [42]}',
+         "order field 'items[0]' is a number, not an object"),
+        ('{"id": "1", "status": "CANCELLED", "items": {"sku": "A"}}',
+         "order field 'items' is an object, not a list of objects"),
+        ('{"id": "1", "status": "CANCELLED", "buyer": "x"}',
+         "order field 'buyer' is a string, not an object"),
+        ('{"id": "1", "status": "CANCELLED", "attributes": [1]}',
+         "order field 'attributes' is a list, not an object"),
+        ("[" * 1000 + "]" * 1000, "JSON nested deeper than 64 levels"),
+        ('{"id": "1", "status": "CANCELLED", "raw": ' + '{"a": ' * 100 + "1" + "}" * 101,
+         "JSON nested deeper than 64 levels at raw.a.a"),
+    ],
+)
+def test_wrong_typed_or_too_deep_orders_are_a_clear_error(tmp_path: Path, text: str,
+                                                          message: str) -> None:
+    path = tmp_path / "order.json"
+    path.write_text(text)
+    code, out = _explain(str(path), "--flow", "amazon-to-vtex")
+    assert code == 2, out
+    assert f"error: {path}: {message}" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("order_id", "shown"),
+    [("\ud800", "order \\ud800 (amazon)"), ("1\x1b[2J\rMATCH", "order 1\\x1b[2J\\rMATCH (amazon)")],
+)
+def test_order_data_is_printed_as_data(tmp_path: Path, order_id: str, shown: str) -> None:
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps({"id": order_id, "status": "CANCELLED", "actor": "seller"}))
+    result = CliRunner().invoke(main, ["explain", "--project", str(ROOT), str(path),
+                                       "--flow", "amazon-to-vtex"])
+    assert result.exit_code == 0, result.output
+    assert shown in result.output and "\x1b" not in result.output and "\r" not in result.output

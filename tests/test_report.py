@@ -80,3 +80,12 @@ def test_plan_says_what_failed_on_stderr_not_a_bare_nothing_to_do() -> None:
     out, err = io.StringIO(), io.StringIO()
     report.print_plan([Summary("f")], "json", out, lambda text: text, err=err)
     assert out.getvalue().strip() == "[]" and err.getvalue() == ""
+
+
+def test_order_data_in_a_summary_is_printed_as_data() -> None:
+    s = Summary("amazon-to-vtex", orders=1)
+    s.tally("failed", "111-\x1b[2J\r", "refused: \ud800\nforged: line")
+    text = report.describe(s.flow, s)
+    assert "\x1b" not in text and "\r" not in text and "\\x1b[2J\\r" in text
+    assert len(text.splitlines()) == 2 and "\\nforged" in text
+    text.encode("utf-8")

@@ -22,6 +22,7 @@ from connector.evaluate import rule_context
 from connector.execute_batch import batch_context
 from connector.normalise import canonical, looks_canonical, normalise
 from connector.model import Action, System
+from connector.printable import printable
 from connector.plan import FlowRuntime, Planned, plan_call, prepare
 from connector.validate import checked
 from connector.render import RenderedRequest, render_request, show
@@ -52,9 +53,36 @@ def read_json(path: Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    except RecursionError:  # the decoder recurses per level: a thousand levels exhaust it
+        raise UsageError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels, which no order "
+                         "record is (save one order record as its API returns it)") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a JSON object (one order)")
+    where = too_deep(data)
+    if where is not None:
+        raise UsageError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels at {where}, which "
+                         "no order record is (save one order record as its API returns it)")
     return data
+
+
+#: Deepest nesting of an order file: marketplaces' records are under ten levels; templates
+#: and conditions walking a record thousands deep would exhaust the interpreter's stack.
+MAX_DEPTH = 64
+
+
+def too_deep(data: Any) -> str | None:
+    """Where `data` (decoded JSON) nests deeper than `MAX_DEPTH`, as a path, or None.
+    Iterative, so that the check itself cannot exhaust the stack."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return where or "the top level"
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
 
 
 def _order(runtime: FlowRuntime, data: Mapping[str, Any], system: str, path: Path) -> dict[str, Any]:
@@ -63,7 +91,10 @@ def _order(runtime: FlowRuntime, data: Mapping[str, Any], system: str, path: Pat
         inner = data.get(wrapper)
         if isinstance(inner, dict) and len(data) <= 2:
             data = inner
-    order = canonical(data, sys) if looks_canonical(data) else normalise(sys, data)
+    try:
+        order = canonical(data, sys) if looks_canonical(data) else normalise(sys, data)
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     _readable(order, data, sys, path)
     return order
 
@@ -192,16 +223,19 @@ def run(
             raise UsageError(f"--set {item!r}: expected NAME=VALUE")
         settings[name] = value
     runtime = prepare(config, flow_name, os.environ, settings)
+
+    def say(text: str) -> None:
+        print(printable(text), file=out)  # order data printed as data
+
     flow = runtime.flow
     order = _order(runtime, read_json(order_file), flow.source, order_file)
     target = _order(runtime, read_json(target_file), flow.target, target_file) if target_file else None
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     context = rule_context(order, target, runtime.settings, runtime.public_settings, {}, now)
-    print(f"order {order['id']} ({flow.source}): status={order['status']} actor={order['actor']} "
-          f"fulfilment={order['fulfilment']}", file=out)
-    print(f"target ({flow.target}): " + (f"{target['id']} status={target['status']}" if target else "none"),
-          file=out)
-    print(f"flow {flow.name} (hit policy {flow.hit_policy})", file=out)
+    say(f"order {order['id']} ({flow.source}): status={order['status']} actor={order['actor']} "
+        f"fulfilment={order['fulfilment']}")
+    say(f"target ({flow.target}): " + (f"{target['id']} status={target['status']}" if target else "none"))
+    say(f"flow {flow.name} (hit policy {flow.hit_policy})")
     chosen = []
     for verdict in runtime.compiled.explain(context):
         rule = verdict.rule
@@ -212,22 +246,21 @@ def run(
             mark = "skip "
         else:
             mark = "no   "
-        print(f"  {mark} {rule.id} ({rule.where})", file=out)
+        say(f"  {mark} {rule.id} ({rule.where})")
         if not verdict.considered:
-            print("        not evaluated: an earlier rule matched (hit policy first)", file=out)
+            say("        not evaluated: an earlier rule matched (hit policy first)")
             continue
         for reason in verdict.reasons:
-            print(f"        {'because' if verdict.matched else 'failed:'} {runtime.redact(reason)}", file=out)
+            say(f"        {'because' if verdict.matched else 'failed:'} {runtime.redact(reason)}")
     if not chosen:
-        print("no rule matched: nothing would be done", file=out)
+        say("no rule matched: nothing would be done")
         return 0
-    print("actions:", file=out)
+    say("actions:")
     for rule in chosen:
         for call in rule.then:
             planned = plan_call(runtime, rule, call, context, order, target, {}, now)
             state = "would run" if planned.runnable else "skipped: precondition " + "; ".join(planned.reasons)
-            print(f"  {planned.name} {json.dumps(planned.args, default=str)} [{rule.id}] {state}",
-                  file=out)
+            say(f"  {planned.name} {json.dumps(planned.args, default=str)} [{rule.id}] {state}")
             for line in describe_steps(runtime, planned):
-                print(f"      {line}", file=out)
+                say(f"      {line}")
     return 0

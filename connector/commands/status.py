@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from connector import runner
 from connector.execute import RetryAcrossRuns
+from connector.printable import printable
 from connector.project import Config, load_config, require
 from connector.state.store import LedgerEntry, StateStore
 from connector.timestamps import parse_iso
@@ -151,45 +152,48 @@ def _plural(count: int, word: str) -> str:
 
 
 def _text(config: Config, flows: list[FlowStatus], out: TextIO) -> None:
+    def write(line: str) -> None:  # ids, reasons and errors are order data: printed as data
+        out.write(printable(line[:-1]) + "\n")
+
     for item in flows:
-        out.write(f"{item.flow} ({config.flows[item.flow].source} → "
+        write(f"{item.flow} ({config.flows[item.flow].source} → "
                   f"{config.flows[item.flow].target})\n")
         if not item.partitions:
-            out.write("  not run yet\n")
+            write("  not run yet\n")
         for part in item.partitions:
             indent = "  "
             if part.partition:
-                out.write(f"  partition {part.partition}\n")
+                write(f"  partition {part.partition}\n")
                 indent = "    "
             if part.cursor is not None:
-                out.write(f"{indent}cursor: {part.cursor} (saved {part.cursor_saved_at})\n")
+                write(f"{indent}cursor: {part.cursor} (saved {part.cursor_saved_at})\n")
             if part.last_run is not None:
                 run = part.last_run
                 counts = ", ".join(f"{value} {name}" for name, value in run["counts"].items()
                                    if value and name != "orders")
-                out.write(f"{indent}last run: {run['started_at']}, {run['duration_seconds']} s, "
+                write(f"{indent}last run: {run['started_at']}, {run['duration_seconds']} s, "
                           f"{run['outcome']}: {_plural(run['counts'].get('orders', 0), 'order')}"
                           f"{': ' + counts if counts else ''}\n")
             if part.watched:
-                out.write(f"{indent}watching {_plural(len(part.watched), 'order')}:\n")
+                write(f"{indent}watching {_plural(len(part.watched), 'order')}:\n")
                 for watched in part.watched:
-                    out.write(f"{indent}  {watched['order']}: until {watched['until']}"
+                    write(f"{indent}  {watched['order']}: until {watched['until']}"
                               f"{' (' + watched['reason'] + ')' if watched['reason'] else ''}\n")
         for title, actions in (("failed", item.failed), ("parked", item.parked),
                                ("outcome unknown, settled by the next run", item.pending)):
             if not actions:
                 continue
-            out.write(f"  {title}: {_plural(len(actions), 'action')}\n")
+            write(f"  {title}: {_plural(len(actions), 'action')}\n")
             for action in actions:
                 when = ""
                 if title == "failed":
                     when = (f" ({action.attempts} of {item.max_attempts} attempts, next try "
                             f"after {action.next_try})" if action.next_try else
                             f" ({action.attempts} attempts: parked by the next run)")
-                out.write(f"    {action.order}: {action.action} [{action.rule}]{when}: "
+                write(f"    {action.order}: {action.action} [{action.rule}]{when}: "
                           f"{action.error}\n")
             if title == "parked":
                 ids = " ".join(sorted({action.order for action in actions}))
-                out.write(f"    once the cause is fixed: connector retry {ids}\n")
+                write(f"    once the cause is fixed: connector retry {ids}\n")
         if not (item.failed or item.parked or item.pending):
-            out.write("  no action failed, parked or pending\n")
+            write("  no action failed, parked or pending\n")
