@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connector import observe
+from connector import fence, observe
 from connector.transport.client import SystemClient
-from connector.errors import ConnectorError, HTTPError
+from connector.errors import ConnectorError, HTTPError, LeaseLost
 from connector.batch_outcomes import BatchedMembers
 from connector.dispatch import REFUSED, Dispatcher, ended
 from connector.execute import (
@@ -42,6 +42,8 @@ from connector.plan import FlowRuntime, Planned, plan_order
 from connector.notify.queued import take_queued
 from connector.record import Recorder
 from connector.replan import Replanner, earlier_outputs
+from connector.fence import Fence
+from connector.state.leases import owner_name
 from connector.state.store import RunRecord, StateStore
 from connector.summary import Summary
 
@@ -89,6 +91,10 @@ class FlowRun:
         self.source = clients[runtime.flow.source]
         self.target = clients[runtime.flow.target]
         self.clients = clients
+        # The run's view of the store: its writes check the run's lease (connector.fence).
+        self.fence = Fence()
+        if store is not None and not options.dry_run:
+            store = store.fenced(self.fence)
         self.store = store
         self.options = options
         self.summary = Summary(runtime.flow.name)
@@ -126,7 +132,14 @@ class FlowRun:
                 return self._observed()
             within = self.flow.name if self.options.partition else None
             with self.store.lock(self.key, within=within):
-                return self._observed()
+                # The lease, after the lock: a process that lost its lock's session without
+                # noticing is fenced off from here on (its next write or request fails).
+                lease = self.store.take_lease(self.key, owner_name(run_id))
+                try:
+                    with fence.active(self.fence):
+                        return self._observed()
+                finally:  # its threads have ended: nothing of this run is in flight
+                    self.store.release_lease(lease)
 
     def _observed(self) -> Summary:
         """`_run` between its `flow.start` and `flow.end` events (with the counts, the
@@ -212,6 +225,8 @@ class FlowRun:
                 if order_id not in known:
                     try:
                         known[order_id] = get_order(self.source, order_id)
+                    except LeaseLost:
+                        raise
                     except (HTTPError, ConnectorError) as exc:
                         self.summary.tally("failed", order_id, f"watched, but reading it failed: {exc}")
             queued = (take_queued(store, self.source, self.flow.name, self.options.partition,
@@ -253,9 +268,11 @@ class FlowRun:
 
     def process_normalised(self, order: dict[str, Any]) -> None:
         order_id = str(order["id"])
-        with observe.bound(**self._bound, order=order_id):
+        with observe.bound(**self._bound, order=order_id), fence.active(self.fence):
             try:
                 self._process(order)
+            except LeaseLost:
+                raise  # the run stops; nothing more is recorded or sent
             except (HTTPError, ConnectorError) as exc:
                 message = self.runtime.redact(str(exc))
                 self.summary.tally("failed", order_id, message)
@@ -378,9 +395,12 @@ class FlowRun:
         if replanned is None:
             return None
         fresh, still_called_for = replanned
-        if self.recorder is not None and not still_called_for:
-            self.recorder.settled(item.key, "settled by reading: a fresh read of the order no "
-                                            "longer calls for it")
+        if self.recorder is not None:
+            # Either way it is pending no more: a fresh read says whether it is still to do
+            # (then the next round sends it again, under the same key).
+            self.recorder.settled(item.key, "settled by reading: a fresh read of the order "
+                                  + ("still calls for it: sent again" if still_called_for
+                                     else "no longer calls for it"))
         self.summary.add(settled=1)
         observe.emit("action.settled", resend=still_called_for)
         return fresh

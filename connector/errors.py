@@ -10,6 +10,7 @@ in one hierarchy, so that a caller catching `HTTPError` (an action failed remote
       ConfigError, UsageError, TemplateError
       UndeclaredValue: an order holds a status, actor or fulfilment its mapping does not declare
       Busy (exit 1): another process runs the flow partition
+        LeaseLost: another process took the partition over while this run held it
       PartitionFailed: a worker's partition run stopped on an error
       HTTPError (exit 1)
         AmbiguousOutcome, RetriesExhausted, ResponseTooLarge, DocumentError, StepFailed
@@ -66,6 +67,13 @@ class Busy(ConnectorError):
     as for failures: the configuration is fine, and the holder or the next run does the work."""
 
     exit_code = 1
+
+
+class LeaseLost(Busy):
+    """Another process took this run's flow partition over (its lock's session ended, and the
+    partition's lease epoch moved on): the run stops before its next request, and what it had
+    in flight is settled by reading in the run that took over. A `Busy`: the new holder does
+    the work."""
 
 
 class UndeclaredValue(ConnectorError):

@@ -17,7 +17,7 @@ from typing import Any
 
 from connector import conditions, documents, observe
 from connector.transport.client import SystemClient
-from connector.errors import ConnectorError, HTTPError, StepFailed
+from connector.errors import ConnectorError, HTTPError, LeaseLost, StepFailed
 from connector.transport.http import MAX_BODY, AmbiguousOutcome, HttpResponse, error_message
 from connector.model import ResponseFormat, Step
 from connector.normalise import search
@@ -183,6 +183,16 @@ def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None 
         batch = store.batch_of(planned.key)
         if batch is not None:
             return Outcome(planned, WAITING, f"sent in batch {batch}, waiting for its result")
+        writer = store.pending_writer(entry)
+        if writer == "live":
+            # Its writer holds its lease still, or lost it so recently that its request may
+            # still land: neither sent nor settled now; the order is read again next run.
+            return Outcome(planned, DEFERRED, f"in flight in another run ({entry.owner or 'unknown'})"
+                           ": settled by reading once it can no longer land")
+        if writer == "recent":
+            # Fenced off since this run's reads: its outcome is settled by reading afresh.
+            return Outcome(planned, UNKNOWN, f"left pending by a run whose lease was taken "
+                           f"over ({entry.owner or 'unknown'}): settled by reading")
     if entry.status == "failed":
         if entry.attempts >= policy.max_attempts:
             reason = (f"failed {entry.attempts} times, parked (not retried until a person "
@@ -193,9 +203,10 @@ def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None 
         if entry.attempts and moment < due:  # none counted: un-parked, tried at once
             return Outcome(planned, DEFERRED, f"failed {entry.attempts} time(s); next try after "
                                               f"{due.strftime('%Y-%m-%dT%H:%M:%SZ')}: {entry.error}")
-    # failed earlier, pending after a crash, or settled by an earlier read: the caller
-    # re-read the counterpart and the fresh plan still asks for this very action, so
-    # its effect is not there.
+    # failed earlier, pending after a crash (its writer fenced off before this run read the
+    # counterpart) or of this run's own unknown outcome, or settled by an earlier read: the
+    # caller re-read the counterpart and the fresh plan still asks for this very action,
+    # so its effect is not there.
     record.resend(planned.key)
     return None
 
@@ -230,6 +241,8 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
     except AmbiguousOutcome as exc:
         # Not resent: the next run re-reads the counterpart and re-plans before any retry.
         return Outcome(planned, UNKNOWN, client.redact(str(exc)))
+    except LeaseLost:
+        raise  # stopped before the next step: the entry stays pending, settled by reading
     except StepFailed as exc:
         record.failed(planned.key, str(exc), retryable=exc.retryable)
         return Outcome(planned, FAILED, str(exc), retryable=exc.retryable)

@@ -34,7 +34,7 @@ from typing import Any
 
 from connector import conditions, observe, templates
 from connector.transport.client import SystemClient
-from connector.errors import ConnectorError, HTTPError, StepFailed
+from connector.errors import ConnectorError, HTTPError, LeaseLost, StepFailed
 from connector.execute import (
     DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, Outcome, RetryAcrossRuns, admit, follows,
     send_step,
@@ -329,7 +329,7 @@ def _send(client: SystemClient, step: Step, context: dict[str, Any]) -> tuple[di
     try:
         return send_step(client, step, context)
     except (HTTPError, ConnectorError) as exc:
-        if isinstance(exc, (StepFailed, AmbiguousOutcome)):
+        if isinstance(exc, (StepFailed, AmbiguousOutcome, LeaseLost)):
             raise
         raise StepFailed(client.redact(str(exc)), retryable=True) from None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connector.errors import ConnectorError, HTTPError
+from connector.errors import ConnectorError, HTTPError, LeaseLost
 from connector.fetch import get_order
 from connector.lookup import find_counterpart
 from connector.normalise import normalise
@@ -55,6 +55,8 @@ class Replanner:
             target = find_counterpart(self.target, flow.source, fresh)
             outputs = earlier_outputs(self.store, flow.name, str(order["id"]))
             planned, _ = plan_order(self.runtime, fresh, target, outputs, self.now_iso)
+        except LeaseLost:
+            raise  # the run stops: the process that took over settles it
         except (HTTPError, ConnectorError):
             return None
         return fresh, any(p.key == key for p in planned)

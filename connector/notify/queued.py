@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.transport.client import SystemClient
-from connector.errors import ConnectorError, HTTPError
+from connector.errors import ConnectorError, HTTPError, LeaseLost
 from connector.fetch import get_order
 from connector.state.store import QueuedOrder, StateStore
 from connector.summary import Summary
@@ -30,6 +30,8 @@ def take_queued(store: StateStore, source: SystemClient, flow: str, partition: s
         if item.order_id not in records:
             try:
                 raw = get_order(source, item.order_id)
+            except LeaseLost:
+                raise
             except (HTTPError, ConnectorError) as exc:
                 summary.tally("failed", item.order_id, f"notified, but reading it failed: {exc}")
                 continue

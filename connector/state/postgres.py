@@ -82,6 +82,14 @@ class PostgresStore(SqlStore):
     translated to psycopg's placeholders; this class supplies the connection pool, the
     migration runner and the advisory locks."""
 
+    # A write's lease check share-locks the lease row: a take-over waits for the write's
+    # commit, and sees what it wrote.
+    _ROW_LOCK = " FOR SHARE"
+    #: An advisory lock is lost when its session ends, which a living process may not notice
+    #: until its next check: its request that passed the check just before a take-over may
+    #: land up to the transport's timeouts (5 s connect, 30 s read) later, and a margin.
+    takeover_grace = 60.0
+
     def __init__(self, url: str, *, now: Callable[[], datetime] = _utcnow,
                  pool_size: int = 8) -> None:
         self._url = url
@@ -110,7 +118,7 @@ class PostgresStore(SqlStore):
             # leaving the block commits (or rolls back on error), releasing the lock
 
     @contextmanager
-    def _write(self) -> Iterator[_Translating]:
+    def _transaction(self) -> Iterator[_Translating]:
         """One committed transaction; any failure rolls back and raises ConnectorError."""
         try:
             with self._pool.connection() as conn:  # commits on success, rolls back on error
@@ -122,7 +130,7 @@ class PostgresStore(SqlStore):
     def _bucket_write(self) -> Iterator[_Translating]:
         """A token-bucket update as an asynchronous commit (this transaction only): no wait
         for the WAL flush, since a lost bucket update costs a few early requests at worst."""
-        with self._write() as conn:
+        with self._transaction() as conn:
             conn.execute("SET LOCAL synchronous_commit TO OFF", ())
             yield conn
 

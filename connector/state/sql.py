@@ -9,8 +9,10 @@ A subclass provides two primitives and the rest of the contract (connection hand
 migration scripts, the run lock):
 
 - `_read(sql, params)`: the rows of one query, each a sequence in column order;
-- `_write()`: a context manager for one committed transaction, yielding an `Executor`
-  whose `execute(sql, params)` returns a cursor (`rowcount`, `fetchone`, `fetchall`).
+- `_transaction()`: a context manager for one committed transaction, yielding an `Executor`
+  whose `execute(sql, params)` returns a cursor (`rowcount`, `fetchone`, `fetchall`); the
+  statements here use `_write()`, which is that plus a fenced run's lease check
+  (`connector.state.leases`).
 
 Both raise `ConnectorError` on a database error. The SQL here uses `?` placeholders (SQLite's
 style) and never contains `?` otherwise, so a store whose driver wants `%s` (psycopg) can
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.errors import ConnectorError
 from connector.state.batches import BatchRecords
+from connector.state.leases import LeaseRecords
 from connector.state.store import (
     LedgerEntry, QueuedOrder, RunRecord, Status, Watched, _stamp, migrations, normalise_iso,
 )
@@ -38,7 +41,8 @@ if TYPE_CHECKING:
 
 # The ledger's columns, in the order `_entry` unpacks them.
 _COLUMNS = ("idem_key, flow, order_id, action, summary, status, attempts, retryable, error, "
-            "outputs, created_at, updated_at, completed_at, partition_key")
+            "outputs, created_at, updated_at, completed_at, partition_key, lease_key, "
+            "lease_epoch, owner")
 _SELECT_ENTRY = f"SELECT {_COLUMNS} FROM ledger WHERE idem_key = ?"
 
 Row = Sequence[Any]
@@ -59,7 +63,7 @@ class Executor(Protocol):
     def execute(self, sql: str, params: tuple[Any, ...], /) -> Cursor: ...
 
 
-class SqlStore(BatchRecords, ABC):
+class SqlStore(LeaseRecords, BatchRecords, ABC):
     """Every `StateStore` method that is plain SQL, on top of `_read` and `_write`.
 
     Each write method is one `_write()` block, so it is one committed transaction: when the
@@ -75,8 +79,9 @@ class SqlStore(BatchRecords, ABC):
         """The rows of one `?`-style query, outside any write transaction."""
 
     @abstractmethod
-    def _write(self) -> AbstractContextManager[Executor]:
-        """One committed transaction; any failure rolls back and raises ConnectorError."""
+    def _transaction(self) -> AbstractContextManager[Executor]:
+        """One committed transaction; any failure rolls back and raises ConnectorError.
+        The store's writes use `_write` (`LeaseRecords`): this, with a fenced view's check."""
 
     def _bucket_write(self) -> AbstractContextManager[Executor]:
         """The transaction of one token-bucket update. A store may make it cheaper than
@@ -148,8 +153,9 @@ class SqlStore(BatchRecords, ABC):
         with self._write() as conn:
             inserted = conn.execute(
                 f"INSERT INTO ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'pending', 0, 1, NULL, "
-                "NULL, ?, ?, NULL, ?) ON CONFLICT (idem_key) DO NOTHING",
-                (key, flow, order_id, action, summary, now, now, partition)).rowcount == 1
+                "NULL, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT (idem_key) DO NOTHING",
+                (key, flow, order_id, action, summary, now, now, partition,
+                 *self._writer())).rowcount == 1
             row = conn.execute(_SELECT_ENTRY, (key,)).fetchone()
         assert row is not None  # inserted, or there already
         entry = _entry(row, new=inserted)
@@ -162,8 +168,13 @@ class SqlStore(BatchRecords, ABC):
     def retry(self, key: str) -> LedgerEntry:
         """Record the intent to send a failed or parked action again (back to `pending`,
         before the request, as for `begin`). A done or pending entry is left as it is."""
-        return self._update(key, "status = 'pending'", (),
-                            "status IN ('failed', 'parked', 'settled')")
+        return self._update(key, "status = 'pending', lease_key = ?, lease_epoch = ?, owner = ?",
+                            self._writer(), "status IN ('failed', 'parked', 'settled')")
+
+    def _writer(self) -> tuple[str, int, str]:
+        """The lease that records an intent (none outside a fenced run)."""
+        lease = self._fence.lease if self._fence is not None else None
+        return (lease.key, lease.epoch, lease.owner) if lease is not None else ("", 0, "")
 
     def unpark(self, key: str) -> LedgerEntry:
         """A person's `connector retry`: a parked action becomes a failure with no attempts
@@ -389,10 +400,11 @@ def _payload(text: Any) -> dict[str, Any]:
 def _entry(row: Row, *, new: bool = False) -> LedgerEntry:
     """A ledger row in `_COLUMNS` order."""
     (key, flow, order_id, action, summary, status, attempts, retryable, error, outputs,
-     created_at, updated_at, completed_at, partition) = row
+     created_at, updated_at, completed_at, partition, lease_key, lease_epoch, owner) = row
     return LedgerEntry(
         key=key, flow=flow, order_id=order_id, action=action, summary=summary, status=status,
         attempts=attempts, retryable=bool(retryable), error=error,
         outputs=json.loads(outputs) if outputs is not None else None,
         created_at=created_at, updated_at=updated_at, completed_at=completed_at, new=new,
-        partition=partition or "")
+        partition=partition or "", lease_key=lease_key or "", lease_epoch=int(lease_epoch or 0),
+        owner=owner or "")

@@ -94,7 +94,7 @@ class SQLiteStore(SqlStore):
         processes opening one file together neither race nor half-apply. A script runs
         statement by statement: `execute` takes one statement, and `executescript` would
         commit the open transaction first."""
-        with self._write() as conn:
+        with self._transaction() as conn:
             def run_script(sql: str) -> None:
                 for statement in _statements(sql):
                     conn.execute(statement)
@@ -102,7 +102,7 @@ class SQLiteStore(SqlStore):
             self._apply_migrations(conn, "sqlite", self._path, run_script)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One committed transaction; any failure rolls back and raises ConnectorError."""
         with self._lock:
             try:
@@ -123,7 +123,7 @@ class SQLiteStore(SqlStore):
         request waiting for a token does not queue behind the engine's ledger writes. A
         `:memory:` database is one connection's own, so there the main connection serves."""
         if self._path == ":memory:":
-            with self._write() as conn:
+            with self._transaction() as conn:
                 yield conn
             return
         with self._buckets_lock:

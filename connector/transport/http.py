@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from connector import observe
+from connector import fence, observe
 from connector.transport.error_bodies import error_message  # noqa: F401 (re-exported)
 from connector.errors import AmbiguousOutcome, ConnectorError, HTTPError, ResponseTooLarge, RetriesExhausted
 from connector.transport.ratelimit import RateLimiter, TokenBucket  # noqa: F401 (re-exported)
@@ -275,6 +275,8 @@ class Transport:
             if waited > 0:
                 observe.emit("ratelimit.wait", system=req.system, operation=req.operation,
                              seconds=round(waited, 3))
+            # After any wait, right before the wire: a run whose lease is gone stops here.
+            fence.before_request(mutating=req.method not in ("GET", "HEAD"))
             started = self._clock()
             retry_after: str | None = None
             now = self._wall_clock()
