@@ -8,7 +8,7 @@ so rules and templates never meet a missing key.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jmespath
@@ -196,3 +196,31 @@ def _kind(value: Any) -> str:
 def looks_canonical(record: Mapping[str, Any]) -> bool:
     """Whether a record given to `explain` is already canonical rather than raw."""
     return "status" in record and "id" in record and set(record) <= set(CANONICAL_FIELDS)
+
+
+def declared_check(system: System) -> Callable[[Mapping[str, Any]], bool]:
+    """`order -> True` when `undeclared(system, order)` finds nothing (False may still find
+    nothing: an unhashable value is left to `undeclared`, which says what is wrong).
+
+    Planning asks this of every order and counterpart; `undeclared`, which words each finding
+    for a person, cost about a quarter of planning an order (two calls, three fields each,
+    `getattr` and tuple scans) even when, as nearly always, there is nothing to say. Here each
+    declared domain is a set, and a domain left empty tests nothing, as there."""
+    domains = system.domains
+    status = frozenset(domains.status) if domains.status else None
+    # null is not a value of the actor or fulfilment: it passes as a member
+    actor = frozenset((*domains.actor, None)) if domains.actor else None
+    fulfilment = frozenset((*domains.fulfilment, None)) if domains.fulfilment else None
+
+    def check(order: Mapping[str, Any]) -> bool:
+        get = order.get
+        try:
+            if status is not None and (value := get("status")) not in status and (
+                    value is not None or get("raw")):
+                return False  # an undeclared status, or none read from a raw record
+            return ((actor is None or get("actor") in actor)
+                    and (fulfilment is None or get("fulfilment") in fulfilment))
+        except TypeError:  # unhashable: not a declared value
+            return False
+
+    return check

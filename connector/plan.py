@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -19,7 +19,7 @@ from connector import conditions, templates
 from connector.errors import ConnectorError, UndeclaredValue
 from connector.evaluate import CompiledFlow
 from connector.model import BUILTIN_ACTIONS, Action, ActionCall, Flow, Rule, System
-from connector.normalise import undeclared
+from connector.normalise import declared_check, undeclared
 from connector.project import Config, resolve_settings
 from connector.render import Redactor, secret_headers, secret_values
 
@@ -46,6 +46,12 @@ class FlowRuntime:
         copied once per runtime rather than once per order, since conditions and the
         sandboxed templates only read them."""
         return dict(self.settings), {k: dict(v) for k, v in self.public_settings.items()}
+
+    @functools.cached_property
+    def declared(self) -> tuple[Callable[[Mapping[str, Any]], bool], Callable[[Mapping[str, Any]], bool]]:
+        """The source's and the target's `normalise.declared_check`: whether an order holds
+        only declared values, asked of every order before `undeclared` words what is not."""
+        return declared_check(self.source), declared_check(self.target)
 
     @property
     def source(self) -> System:
@@ -267,11 +273,13 @@ def plan_order(
     The rule context is `rule_context`'s, built with the runtime's settings copied once
     (`FlowRuntime.rule_settings`) instead of once per order.
     """
-    problems = undeclared(runtime.source, order)
-    if target is not None:
-        problems += undeclared(runtime.target, target)
-    if problems:
-        raise UndeclaredValue("; ".join(problems))
+    source_declared, target_declared = runtime.declared
+    if not (source_declared(order) and (target is None or target_declared(target))):
+        problems = undeclared(runtime.source, order)
+        if target is not None:
+            problems += undeclared(runtime.target, target)
+        if problems:
+            raise UndeclaredValue("; ".join(problems))
     settings, systems = runtime.rule_settings
     context = {**order, "order": order, "source": order, "target": target, "settings": settings,
                "systems": systems, "outputs": dict(outputs), "now": now}

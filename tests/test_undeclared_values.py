@@ -7,6 +7,7 @@ later runs, so that declaring the value is enough to get it handled).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from mock_systems import ENGINE, NOW, World, amazon_order, harness, runtime, vte
 
 from connector.engine import FlowRun, RunOptions, Summary
 from connector.errors import UndeclaredValue
-from connector.normalise import canonical, normalise, undeclared
+from connector.normalise import canonical, declared_check, normalise, undeclared
 from connector.plan import plan_order
 from connector.state.store import open_store
 
@@ -104,3 +105,30 @@ def test_plan_refuses_what_no_rule_was_written_for() -> None:
     target = normalise(rt.target, vtex_order("AMZ-902-1-01", "ready-for-shipping"))
     with pytest.raises(UndeclaredValue, match="status 'ready-for-shipping'"):
         plan_order(rt, order, target, {}, "2026-03-02T12:00:00Z")
+
+
+# (the order's fields, whether the actor domain is left empty) → as `undeclared` decides
+DECLARED = [
+    pytest.param({"status": "CANCELLED", "actor": "seller", "fulfilment": "merchant"}, False, id="all-declared"),
+    pytest.param({"status": "CANCELLED", "actor": None, "fulfilment": None}, False, id="nulls"),
+    pytest.param({"status": None}, False, id="no-status-canonical"),
+    pytest.param({"status": None, "raw": {"id": "1"}}, False, id="no-status-raw"),
+    pytest.param({"status": "ON_HOLD"}, False, id="status"),
+    pytest.param({"status": "CANCELLED", "actor": "robot"}, False, id="actor"),
+    pytest.param({"status": "CANCELLED", "actor": "robot"}, True, id="actor-undeclared-domain"),
+    pytest.param({"status": "CANCELLED", "fulfilment": "partner"}, False, id="fulfilment"),
+    pytest.param({"status": ["CANCELLED"]}, False, id="unhashable-status"),
+    pytest.param({"status": "CANCELLED", "actor": {"who": "seller"}}, False, id="unhashable-actor"),
+]
+
+
+@pytest.mark.parametrize(("fields", "open_actor"), DECLARED)
+def test_the_planning_check_agrees_with_undeclared(fields: dict[str, Any], open_actor: bool) -> None:
+    """`declared_check` spares planning `undeclared` on every order: it must pass exactly the
+    orders in which `undeclared` finds nothing (a raw record without a status is refused, a
+    null actor is not; an empty domain checks nothing)."""
+    system = runtime(ENGINE).source
+    if open_actor:
+        system = dataclasses.replace(system, domains=dataclasses.replace(system.domains, actor=()))
+    order = {**canonical({"id": "1"}, system), **fields}
+    assert declared_check(system)(order) is (not undeclared(system, order))
