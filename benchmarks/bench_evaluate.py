@@ -29,6 +29,7 @@ import importlib.util
 import json
 import subprocess
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -40,6 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from plan_baseline import PlanBaseline, export  # noqa: E402
 from connector.commands.validate import findings_for  # noqa: E402
 from connector.evaluate import rule_context  # noqa: E402
 from connector.normalise import canonical  # noqa: E402
@@ -245,8 +247,11 @@ def rate(count: int, seconds: float) -> float:
 
 
 def side_by_side(config, directory: Path, flow_name: str, orders, repeat: int = 3,  # type: ignore[no-untyped-def]
-                 baseline: str | None = None) -> None:
-    """Orders/s of every way of matching the same table, in one run, with ratios to ZEN."""
+                 baseline: str | None = None, baseline_tree: Path | None = None) -> None:
+    """Orders/s of every way of matching the same table, in one run, with ratios to ZEN.
+
+    A run's function returns None (timed here) or the seconds it took elsewhere (the
+    baseline's planning, timed in its own process)."""
     runtime = prepare(config, flow_name, {})
     rules = _rules_of(directory)
     now = "2026-11-01T00:00:00Z"
@@ -291,7 +296,7 @@ def side_by_side(config, directory: Path, flow_name: str, orders, repeat: int = 
             dict_table[ctx["status"], ctx["actor"], ctx["fulfilment"],
                        found["status"] if found is not None else None]
 
-    runs: dict[str, tuple[Callable[[], None], int]] = {
+    runs: dict[str, tuple[Callable[[], float | None], int]] = {
         "compiled.evaluate": (evaluate_all, len(orders)), "plan_order": (plan_all, len(orders)),
         "plain first-match loop": (loop_all, len(orders)), "one dict look-up": (lookup_all, len(orders)),
         "dict look-up, ctx read": (lookup_contexts, len(orders)),
@@ -308,6 +313,11 @@ def side_by_side(config, directory: Path, flow_name: str, orders, repeat: int = 
                 old_evaluate(context)
 
         runs[f"compiled.evaluate@{baseline}"] = (old_all, len(orders))
+    planner = None
+    if baseline_tree is not None:
+        planner = PlanBaseline(baseline_tree, directory / "rules" / "amazon-to-vtex.yaml",
+                               orders, wall=CLOCK is time.perf_counter)
+        runs[f"plan_order@{baseline}"] = (planner.run, len(orders))
     for name, zen_first in zens.items():
         # ZenDecision.evaluate is slow: timed on the first ZEN_DECISION_ORDERS orders
         some = facts if name == "ZEN ZenEngine.evaluate" else facts[:ZEN_DECISION_ORDERS]
@@ -315,8 +325,11 @@ def side_by_side(config, directory: Path, flow_name: str, orders, repeat: int = 
     for _ in range(repeat):  # interleaved, the fastest of each kept (the machine is shared)
         for name, (run, count) in runs.items():
             begin = CLOCK()
-            run()
-            results[name] = max(results.get(name, 0.0), rate(count, CLOCK() - begin))
+            elsewhere = run()
+            seconds = CLOCK() - begin if elsewhere is None else elsewhere
+            results[name] = max(results.get(name, 0.0), rate(count, seconds))
+    if planner is not None:
+        planner.close()
 
     ours = [d.matched[0].id if d.matched else None for d in map(runtime.compiled.evaluate, contexts)]
     agree = ours == [loop(f) for f in facts]
@@ -355,6 +368,7 @@ def main() -> None:
         global CLOCK
         CLOCK = time.perf_counter
     rng = random.Random(7)
+    tree = export(args.baseline) if args.baseline else None
     if args.shipped:
         config = require(load_config(ROOT))
         for flow_name in sorted(config.flows):
@@ -373,7 +387,9 @@ def main() -> None:
                       f"({len(findings)} findings)")
             big = require(load_config(directory))
             side_by_side(big, directory, "amazon-to-vtex", orders_for(big, "amazon-to-vtex", args.orders, rng),
-                         args.repeat, args.baseline)
+                         args.repeat, args.baseline, tree)
+    if tree is not None:
+        shutil.rmtree(tree)
 
 
 if __name__ == "__main__":
