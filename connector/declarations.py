@@ -120,6 +120,39 @@ def secret_headers_outside_auth(doc: Loaded, system: System) -> list[Diagnostic]
     return found
 
 
+#: Where a request carries a secret: its headers (`secret-header-outside-auth` has those
+#: outside the connection section) and its body; `connection.auth` holds the credentials.
+_REQUEST_PARTS = frozenset({"headers", "json", "form", "content"})
+#: Also the credentials' own section, and the rate-limit account, kept as a digest only.
+_CREDENTIALS = frozenset({("connection", "auth"), ("connection", "rate_limits_account")})
+
+
+def secrets_outside_request(doc: Loaded, system: System) -> list[Diagnostic]:
+    """A template outside a request's headers, auth and body reading a secret setting (a
+    path, a query, the base URL, an argument): the value would be in URLs, which logs,
+    errors and `plan` show, masked by its value only; request templates refuse to
+    transform a secret, so this is the one place it could be printed whole."""
+    secret = {f"settings.{name}" for name, s in system.settings.items() if s.secret}
+    found: list[Diagnostic] = []
+    if not secret:
+        return found
+    for path, value in walk(doc.data):
+        if not isinstance(value, str) or "{" not in value or _REQUEST_PARTS & set(map(str, path)) \
+                or path[:2] in _CREDENTIALS:
+            continue
+        used = sorted(templates.dotted_references(value) & secret)
+        if used:
+            line, col = doc.position(path)
+            where = ".".join(map(str, path))
+            found.append(warning(
+                doc.file, line, col, "secret-outside-request",
+                f"{where} reads the secret {used[0]} outside a request's headers, auth and "
+                "body: it would be shown wherever the URL or the value is",
+                "send it in connection.auth (a header, or the token request's form), or read "
+                "it from a setting that is not secret"))
+    return found
+
+
 def check(config: Config) -> list[Diagnostic]:
     """Declaration findings for every loaded mapping and rule file."""
     checker = _Checker()
@@ -127,6 +160,7 @@ def check(config: Config) -> list[Diagnostic]:
         doc = config.docs.get(system.where.file)
         if doc is not None:
             checker.findings += secret_headers_outside_auth(doc[1], system)
+            checker.findings += secrets_outside_request(doc[1], system)
             checker.error_messages(doc[1])
             checker.partition(doc[1], system.partition_by, system, "the mapping")
     for flow in config.flows.values():

@@ -217,6 +217,10 @@ class _Checker:
         if problem:
             self.add(doc, path, "template-syntax", f"template syntax error, {problem}")
             return
+        for line, limit in templates.check_limits(source):
+            where = f"line {line} of the template: " if "\n" in source.strip() else ""
+            self.add(doc, path, "template-limit", f"template goes over a render limit: {where}{limit}",
+                     "renders are bounded (docs/format.md, \"Template limits\"): build smaller values")
         allowed = {*names, "request_id"}  # request_id: every request has one
         for var in sorted(templates.variables(source)):
             if var not in allowed:

@@ -152,7 +152,11 @@ def render_request(
     # request_id: a new UUID per request (Walmart's WM_QOS.CORRELATION_ID).
     import uuid  # here: only requests need it, and `validate` starts faster without it
 
-    full = {"request_id": str(uuid.uuid4()), **context, "settings": settings}
+    # Secret settings are opaque to the request's templates: output as they are, never
+    # transformed into a spelling the redactor would not mask (template_secrets).
+    secret = [name for name, declared in system.settings.items() if declared.secret]
+    full = {"request_id": str(uuid.uuid4()), **context,
+            "settings": templates.opaque(settings, secret) if secret else settings}
     if request.url_from:
         url = search(request.url_from, full)
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):

@@ -26,19 +26,29 @@ import jinja2.meta
 import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from connector import template_checks, template_filters
+from connector import template_limits as limits
 from connector.errors import TemplateError
+from connector.template_secrets import Secret, encoded, joined, opaque, reveal
 from connector.timestamps import parse_iso
 
 #: Longest rendered template; guards against `'x' * 10**9` style expansion.
-MAX_RENDERED = 1_000_000
+MAX_RENDERED = limits.MAX_VALUE
+
+__all__ = ["Secret", "opaque", "render", "evaluate", "render_value"]
 
 
 class _Env(ImmutableSandboxedEnvironment):
-    """No mutation of context objects, no underscore attributes, bounded ranges.
+    """No mutation of context objects, no underscore attributes, bounded values and time
+    (`template_limits`: operators, filters, `~`, loops, calls, the output).
 
     On a mapping, `x.name` reads the key before any attribute, so `order.items` is the
     order's items, not the dict method of that name.
     """
+
+    intercepted_binops = limits.INTERCEPTED
+    code_generator_class = limits.BoundedCodeGenerator
+    concat = staticmethod(limits.bounded_join)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
@@ -46,16 +56,43 @@ class _Env(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if __obj is range and args and isinstance(args[-1], int) and args[-1] > 100_000:
-            raise jinja2.sandbox.SecurityError("range too large")
-        return super().call(__context, __obj, *args, **kwargs)
+        limits.check_call(__obj, args, kwargs)
+        with limits.nested():
+            return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """`'...'.format(...)`: the sandbox's, its widths and arguments measured first."""
+        wrapped = super().wrap_str_format(value)
+        return None if wrapped is None else limits.bounded_format(value.__self__, wrapped)
+
+    def _generate(self, source: Any, name: Any, filename: Any, defer_init: bool = False) -> Any:
+        return super()._generate(limits.counted_loops(source), name, filename, defer_init)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        return limits.binop(operator, left, right)
+
+    @staticmethod
+    def bounded_concat(parts: Any) -> Any:
+        """`a ~ b`: measured; with a secret among the parts, a secret (template_secrets)."""
+        parts = list(parts)
+        if any(isinstance(part, Secret) for part in parts):
+            return joined(parts, limits.concat)
+        return limits.concat(parts)
 
 
 def _finalize_none(value: Any) -> Any:
-    return "" if value is None else value
+    if type(value) is str:
+        limits.charge(len(value))
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, Secret):
+        return reveal(value)  # output as it is: the one use of a secret a request needs
+    return limits.as_text("an output", value)
 
 
 def _to_json(value: Any) -> str:
+    limits.allow("tojson", limits.text_size(value) * 2)
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
@@ -97,9 +134,14 @@ def _add_days(value: Any, days: float) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _b64encode(value: Any) -> str:
-    """Base64 of the value's UTF-8 text (HTTP Basic credentials: `id ~ ':' ~ secret`)."""
-    return base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+def _b64encode(value: Any) -> Any:
+    """Base64 of the value's UTF-8 text (HTTP Basic credentials: `id ~ ':' ~ secret`); of a
+    secret, a secret."""
+    if isinstance(value, Secret):
+        return encoded(value, lambda text: base64.b64encode(text.encode("utf-8")).decode("ascii"))
+    text = limits.as_text("b64encode", value)
+    limits.allow("b64encode", len(text) * 4 // 3 + 4)
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def _merge_each(value: Any, extra: Any) -> Any:
@@ -114,6 +156,8 @@ def _merge_each(value: Any, extra: Any) -> Any:
 
 def _make(finalize: Any) -> _Env:
     env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize)
+    env.filters = template_filters.bounded_filters(env.filters)
+    env.globals["lipsum"] = template_filters.lipsum
     env.filters["tojson"] = _to_json
     env.filters["jmespath"] = _jmespath
     env.filters["epoch_ms"] = _epoch_ms
@@ -125,14 +169,14 @@ def _make(finalize: Any) -> _Env:
 
 
 def _path_segment(value: Any) -> str:
-    return quote("" if value is None else str(value), safe="")
+    return quote(_finalize_none(value), safe="")
 
 
 def _xml(value: Any) -> str:
     """XML-escaped text (what `xml.sax.saxutils.escape` gives with quotes as entities, written
     out: that module imports urllib.request, and with it http and email, a third of the
     import time of `validate`)."""
-    text = "" if value is None else str(value)
+    text = _finalize_none(value)
     return (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
             .replace('"', "&quot;").replace("'", "&apos;"))
 
@@ -158,27 +202,38 @@ def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
     if "{" not in source:
         return source
     try:
-        result = _compile(kind, source).render(context)
+        with limits.budget():
+            return str(_compile(kind, source).render(context))
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"template {source!r}: {_describe(exc)}") from exc
+        raise TemplateError(f"template {_shown(source)}: {_describe(exc)}") from exc
+    except RecursionError:
+        raise TemplateError(f"template {_shown(source)}: nested too deeply (a macro calling "
+                            "itself?)") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
-        raise TemplateError(f"template {source!r}: {exc}") from exc
-    if len(result) > MAX_RENDERED:
-        raise TemplateError(f"template {source!r} renders to more than {MAX_RENDERED} characters")
-    return result
+        raise TemplateError(f"template {_shown(source)}: {exc}") from exc
+
+
+def _shown(source: str) -> str:
+    """A template in a message: its first 200 characters."""
+    return repr(source) if len(source) <= 200 else repr(source[:200]) + "..."
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a bare Jinja expression (the `expr:` escape hatch) to a Python value."""
     try:
-        value = _compile_expression(expression)(**context)
+        with limits.budget():
+            value = _compile_expression(expression)(**context)
+            if not isinstance(value, (str, int, float, bool, type(None), Secret, jinja2.Undefined)):
+                limits.allow("the expression's value", limits.text_size(value))
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"expression {expression!r}: {_describe(exc)}") from exc
+        raise TemplateError(f"expression {_shown(expression)}: {_describe(exc)}") from exc
+    except RecursionError:
+        raise TemplateError(f"expression {_shown(expression)}: nested too deeply") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
-        raise TemplateError(f"expression {expression!r}: {exc}") from exc
+        raise TemplateError(f"expression {_shown(expression)}: {exc}") from exc
     if isinstance(value, jinja2.Undefined):
-        raise TemplateError(f"expression {expression!r}: undefined value")
-    return value
+        raise TemplateError(f"expression {_shown(expression)}: undefined value")
+    return reveal(value)
 
 
 _SINGLE = "{{"
@@ -227,6 +282,8 @@ def _parse(source: str) -> jinja2.nodes.Template | jinja2.TemplateSyntaxError:
         return TEXT.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         return exc
+    except RecursionError:  # `((((...` a few hundred deep: the parser recurses per level
+        return jinja2.TemplateSyntaxError("expressions nested too deeply", 1)
 
 
 def _tree(source: str) -> jinja2.nodes.Template | None:
@@ -247,6 +304,13 @@ def check_syntax(source: str, kind: str = "text") -> str | None:
     if isinstance(parsed, jinja2.TemplateSyntaxError):
         return f"line {parsed.lineno} of the template: {parsed.message}"
     return None
+
+
+def check_limits(source: str) -> list[tuple[int, str]]:
+    """(line in the template, what) for each render bound the template goes over whatever
+    the order (`template_limits.static_problems`), for validate."""
+    tree = _tree(source)
+    return [] if tree is None else template_checks.static_problems(tree, TEXT)
 
 
 def check_expression(source: str) -> str | None:

@@ -108,3 +108,28 @@ def test_order_data_is_printed_as_data(tmp_path: Path, order_id: str, shown: str
                                        "--flow", "amazon-to-vtex"])
     assert result.exit_code == 0, result.output
     assert shown in result.output and "\x1b" not in result.output and "\r" not in result.output
+
+
+@pytest.mark.parametrize("shown", ["settings.app_key | join('-')", "settings.app_key | reverse | join",
+                                   "settings.app_key | list"])
+def test_a_secret_transformed_by_a_template_is_not_printed(tmp_path: Path, shown: str) -> None:
+    """explain printed `S-E-C-R-E-T-...` for the first: masking knew only the value as set."""
+    import shutil
+
+    for name in ("connector.yaml", "mappings", "rules"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    mapping = tmp_path / "mappings" / "vtex.yaml"
+    text = mapping.read_text()
+    mapping.write_text(text.replace('          reason: "{{ args.reason }}"',
+                                    '          reason: "{{ args.reason }}"\n'
+                                    f'          note: "{{{{ {shown} }}}}"', 1))
+    assert mapping.read_text() != text
+    result = CliRunner().invoke(
+        main, ["explain", "--project", str(tmp_path), str(EXAMPLES / "amazon-order-cancelled.json"),
+               "--flow", "amazon-to-vtex", "--target", str(EXAMPLES / "vtex-order-handling.json")],
+        env={"CONNECTOR_VTEX_APP_KEY": "SECRETKEY", "CONNECTOR_VTEX_ACCOUNT": "shop"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "step cancel:" in out and "settings.app_key is a secret" in out
+    for spelling in ("S-E-C", "YEKTERCES", "'S', 'E'", "SECRETKEY"):
+        assert spelling not in out

@@ -118,3 +118,43 @@ def test_guest_commerce_order_without_company_or_region_sends_no_null() -> None:
     shipping = entity["extension_attributes"]["shipping_assignments"][0]["shipping"]["address"]
     assert "company" not in shipping and "region" not in shipping
     assert entity["customer_is_guest"] == 1 and entity["billing_address"]["city"] == "Seattle"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{ settings.app_key | join('-') }}", "{{ settings.app_key | reverse | join }}",
+     "{{ settings.app_key | list }}", "{{ settings.app_key | upper }}",
+     "{{ settings.app_key | replace('s', 'S') }}", "{{ settings.app_key[0] }}",
+     "{{ '%s!' % settings.app_key }}", "{{ settings.app_key | tojson }}",
+     "{{ settings.app_key | first }}", "{{ (settings.app_key ~ 'x') | lower }}"],
+)
+def test_a_secret_cannot_be_transformed(vtex, template: str) -> None:  # type: ignore[no-untyped-def]
+    """`explain` printed `k-3-y---s-e-c-r-e-t` past the masking for the first of these."""
+    for request in (Request(method="GET", path="/x", headers={"X-Shown": template}),
+                    Request(method="POST", path="/x", json={"shown": template})):
+        with pytest.raises(TemplateError) as caught:
+            render_request(vtex, request, {}, SETTINGS)
+        message = str(caught.value)
+        assert "k3y" not in message and "3-y" not in message and "terces" not in message
+        assert "settings.app_key is a secret" in message or "undefined" in message
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ settings.app_key }}", "k3y-secret"),
+        ("Key {{ settings.app_key }}", "Key k3y-secret"),
+        ("{{ 'Bearer ' ~ settings.app_key }}", "Bearer k3y-secret"),
+        ("{{ (settings.account ~ ':' ~ settings.app_key) | b64encode }}", "c2hvcDprM3ktc2VjcmV0"),
+        ("{{ 'yes' if settings.app_key else 'no' }}", "yes"),
+        ("{{ 'same' if settings.app_key == 'k3y-secret' else 'not' }}", "same"),
+    ],
+)
+def test_a_secret_renders_as_it_is_where_a_request_needs_it(vtex, template: str,  # type: ignore[no-untyped-def]
+                                                             expected: str) -> None:
+    request = Request(method="POST", path="/x", headers={"X-Key": template},
+                      json={"key": template, "nested": {"list": [template]}})
+    rendered = render_request(vtex, request, {}, SETTINGS)
+    assert dict(rendered.headers)["X-Key"] == expected
+    assert rendered.json == {"key": expected, "nested": {"list": [expected]}}
+    rendered.body_bytes()  # plain data, JSON-encodable

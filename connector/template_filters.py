@@ -1,0 +1,118 @@
+"""Jinja's filters with bounds: those that build values check the size first
+(`template_limits`), so `'x' | center(10**9)` is refused before it is built.
+
+The filters that take a width, a count or a replacement are checked on it (`center`, `indent`,
+`replace`, `join`, `format`, `batch`, `slice`, `wordwrap`); those that turn their value into
+text are measured on it first (`string`, `upper`, `pprint`, `list`, ...); `sum` adds numbers
+only (a list `start` made it quadratic); `lipsum` is Jinja's with at most a hundred
+paragraphs. Every filter call is a step of the render's budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jinja2
+
+from connector.template_limits import (
+    LOOP_FILTER, TemplateLimit, allow, as_text, charge, check_percent, loop, replace_size, step,
+    text_size,
+)
+
+def _passes(func: Callable[..., Any]) -> bool:
+    return getattr(func, "jinja_pass_arg", None) is not None
+
+
+def guarded(func: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+    """`func` (a filter) with `check(value, *args, **kwargs)` first; what Jinja passes first
+    (environment, context) is kept and passed on."""
+    skip = 1 if _passes(func) else 0
+
+    def filter_(*args: Any, **kwargs: Any) -> Any:
+        step()
+        check(*args[skip:], **kwargs)
+        return func(*args, **kwargs)
+
+    if skip:
+        filter_.jinja_pass_arg = func.jinja_pass_arg  # type: ignore[attr-defined]
+    filter_.__name__ = getattr(func, "__name__", "filter")
+    filter_.__doc__ = func.__doc__
+    return filter_
+
+
+def _measured(value: Any, *args: Any, **kwargs: Any) -> None:
+    as_text("a filter's value", value) if not isinstance(value, str) else charge(len(value))
+
+
+def _width(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> None:
+    _measured(value)
+    lines = value.count("\n") + 1 if isinstance(value, str) else 1
+    size = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+    allow("a width", size * lines + text_size(value))
+
+
+def _replace(value: Any, old: Any = "", new: Any = "", count: Any = None) -> None:
+    _measured(value)
+    replace_size(value, old, new, -1 if count is None else count)
+
+
+def _join(value: Any, d: Any = "", attribute: Any = None) -> None:
+    items = value if isinstance(value, (list, tuple)) else None
+    if items is not None:
+        allow("join", text_size(items) + len(str(d)) * len(items))
+
+
+def _format(value: Any, *args: Any, **kwargs: Any) -> None:
+    if isinstance(value, str):
+        check_percent(value, args or kwargs)
+
+
+def _count(value: Any, count: Any = 0, *args: Any, **kwargs: Any) -> None:
+    if isinstance(count, int):
+        allow("a batch or slice count", count)
+
+
+def _wordwrap(value: Any, width: Any = 79, break_long_words: Any = True,
+              wrapstring: Any = None, *args: Any, **kwargs: Any) -> None:
+    _measured(value)
+    per = len(wrapstring) if isinstance(wrapstring, str) else 1
+    size = len(value) if isinstance(value, str) else 0
+    if isinstance(width, int) and width > 0:
+        allow("wordwrap", size + (size // width + 1) * per)
+
+
+def _sum(value: Any, *args: Any, **kwargs: Any) -> None:
+    start = kwargs.get("start", args[1] if len(args) > 1 else 0)
+    if not isinstance(start, (int, float)):
+        raise TemplateLimit("sum adds numbers only (start=... must be a number)")
+
+
+_CHECKS: dict[str, Callable[..., None]] = {
+    "center": _width, "indent": _width, "replace": _replace, "join": _join, "format": _format,
+    "batch": _count, "slice": _count, "wordwrap": _wordwrap, "sum": _sum,
+    **{name: _measured for name in (
+        "string", "upper", "lower", "title", "capitalize", "trim", "truncate", "striptags",
+        "urlize", "escape", "e", "forceescape", "urlencode", "pprint", "list", "reverse",
+        "wordcount", "xmlattr", "safe")},
+}
+
+
+def bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    """Jinja's filters with the checks above in front of those that build values."""
+    bounded = dict(filters)
+    for name, check in _CHECKS.items():
+        if name in bounded:
+            bounded[name] = guarded(bounded[name], check)
+    bounded[LOOP_FILTER] = jinja2.pass_context(lambda context, value: loop(value))
+    return bounded
+
+
+def lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    """Jinja's `lipsum`, at most a hundred paragraphs of at most a hundred words."""
+    from jinja2.utils import generate_lorem_ipsum
+
+    if not all(isinstance(v, int) for v in (n, min, max)) or n > 100 or max > 100:
+        raise TemplateLimit("lipsum: at most 100 paragraphs of at most 100 words")
+    allow("lipsum", n * max * 12)
+    return str(generate_lorem_ipsum(n, html, min, max))
