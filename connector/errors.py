@@ -19,8 +19,12 @@ Outside it on purpose, since none reaches a caller (tests/test_errors.py keeps t
 `load._TooLarge` and `transport.http._TooLarge`, control-flow signals caught in their own
 module and turned into a finding or one of the errors above; and `sandbox.server.HttpError`,
 raised by the simulators' handlers to answer with an error response and caught by the
-simulated server itself. A bug raises what Python raises (KeyError for a ledger key never
-begun, ValueError for a condition operator the schema rules out): a traceback, exit 3.
+simulated server itself. `template_limits.TemplateLimit` and `template_secrets.SecretRefused`
+are Jinja sandbox errors raised inside a render (a bound gone over, a secret transformed):
+Jinja's own machinery must see them as sandbox refusals, and `templates.render`/`evaluate`
+turn them, as every Jinja error, into a `TemplateError` showing the template. A bug raises
+what Python raises (KeyError for a ledger key never begun, ValueError for a condition
+operator the schema rules out): a traceback, exit 3.
 """
 
 from __future__ import annotations
