@@ -242,18 +242,24 @@ def retry(ids: tuple[str, ...], project: Path, flow: str | None) -> None:
                    "printed), at /metrics.")
 @click.option("--metrics-address", default="127.0.0.1", show_default=True,
               help="Address the metrics are served on (loopback unless told otherwise).")
+@click.option("--stop-timeout", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              metavar="SECONDS", help="After SIGTERM or Ctrl-C, the longest the worker takes "
+                                      "to stop: its runs stop at their next order, and no wait "
+                                      "of theirs lasts longer.")
 def worker(project: Path, concurrency: int, every: int, once: bool, metrics_port: int | None,
-           metrics_address: str) -> None:
+           metrics_address: str, stop_timeout: float) -> None:
     """Run one worker of a fleet sharing the PostgreSQL state store in CONNECTOR_STATE.
 
     Partitions (flow x source marketplace) are queued every --every seconds and spread over
     the workers; one partition never runs twice at once. Stop with SIGTERM or Ctrl-C: running
-    partitions finish first. Exit 0, or 1 when a partition's run failed (with --once).
+    partitions stop at their next order (the heartbeat goes on meanwhile) and the worker exits
+    within --stop-timeout seconds; a second signal stops it at once. Exit 0, or 1 when a
+    partition's run failed (with --once).
     """
     from connector import worker as command
 
     _run(command.run, project, concurrency, every, once, sys.stdout,
-         metrics_port=metrics_port, metrics_address=metrics_address)
+         metrics_port=metrics_port, metrics_address=metrics_address, stop_timeout=stop_timeout)
 
 
 @main.command()

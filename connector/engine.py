@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from connector import fence, observe
+from connector import fence, observe, stopping
 from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError, LeaseLost
 from connector.batch_outcomes import BatchedMembers
@@ -101,6 +101,7 @@ class FlowRun:
         self.now = options.now()
         self.now_iso = iso(self.now)
         self.watching: set[str] = set()
+        self.stopped = False  # the worker is stopping: orders were left for the next run
         self._bound: dict[str, Any] = {}
         # Cursor and watch list are per partition (flow × source account/marketplace).
         self.key = flow_key(runtime.flow.name, options.partition)
@@ -200,12 +201,17 @@ class FlowRun:
         listed = 0
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
             def evaluate(chunk: list[dict[str, Any]]) -> None:
-                for _ in pool.map(self.process_normalised, chunk):
+                for evaluated in pool.map(self._unless_stopping, chunk):
+                    if not evaluated:
+                        continue
                     self.summary.orders += 1
                     self.options.progress(flow.name, self.summary.orders, max(listed, self.summary.orders))
 
             chunk: list[dict[str, Any]] = []
             for raw in list_changed(self.source, span, self.options.limit):
+                if stopping.requested():  # the worker stops: no more orders, cursor kept
+                    self.stopped = True
+                    break
                 listed += 1
                 ident = str(listed_id(self.source.system, raw))
                 if ident in recent:  # listed twice: skipped before it is normalised again
@@ -221,7 +227,7 @@ class FlowRun:
             # Cut short by --limit: the orders past the limit are not recorded anywhere, so
             # the cursor must not move past them (the next run lists them again).
             truncated = self.options.limit is not None and listed >= self.options.limit
-            for order_id in watched:
+            for order_id in watched if not self.stopped else ():
                 if order_id not in known:
                     try:
                         known[order_id] = get_order(self.source, order_id)
@@ -230,14 +236,15 @@ class FlowRun:
                     except (HTTPError, ConnectorError) as exc:
                         self.summary.tally("failed", order_id, f"watched, but reading it failed: {exc}")
             queued = (take_queued(store, self.source, self.flow.name, self.options.partition,
-                                  known, self.summary) if store is not None else [])
+                                  known, self.summary) if store is not None
+                      and not self.stopped else [])
             evaluate([normalise(self.source.system, raw) for raw in known.values() if raw is not None])
         if self.batches is not None:
             self.batches.flush()
         if self.recorder is not None:
             for item in queued:  # each is recorded (done, failed-and-watched, or watched)
                 self.recorder.dequeued(item)
-            if self.options.since is None and not truncated:
+            if self.options.since is None and not truncated and not self.stopped:
                 # Every order is recorded (done, failed-and-watched, or watched): move on.
                 self.recorder.cursor(span.before)
         return self.summary
@@ -262,6 +269,15 @@ class FlowRun:
         if self.batches is not None:
             self.batches.flush()
         return self.summary
+
+    def _unless_stopping(self, order: dict[str, Any]) -> bool:
+        """Evaluate the order, unless the worker is stopping: a safe point is between two
+        orders, and an order not begun is listed again by the next run (the cursor stays)."""
+        if stopping.requested():
+            self.stopped = True
+            return False
+        self.process_normalised(order)
+        return True
 
     def process(self, raw: dict[str, Any]) -> None:
         self.process_normalised(normalise(self.source.system, raw))

@@ -33,13 +33,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from connector import runner
+from connector import runner, stopping
 from connector.engine import flow_key
-from connector.errors import ConnectorError, PartitionFailed, UsageError
+from connector.errors import ConnectorError, LeaseLost, PartitionFailed, UsageError
 from connector.printable import printable
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, resolve_settings
 from connector.validate import checked
+from connector.worker_stop import Stopper
 from connector.report import describe
 from connector.state.store import Busy, StateStore, _hide_password
 
@@ -52,6 +53,8 @@ SCHEDULE_TASK = "connector.schedule"
 # A worker whose heartbeat (every 10 s) is older than this is dead: its jobs are freed.
 STALLED_AFTER = 30.0
 KEEP_FAILED_HOURS = 24 * 7
+#: Seconds a worker takes at most to stop after SIGTERM or SIGINT (`--stop-timeout`).
+STOP_TIMEOUT = 30.0
 
 Partition = tuple[str, str]  # (flow, partition); "" is the whole flow
 Runner = Callable[[str, str], str]
@@ -146,8 +149,10 @@ class Fleet:
         runner.check_settings(runtimes)
         self.redact = runner.redactor(runtimes)  # also masks the JSON log lines
         # The store keeps the rate-limit buckets: every worker (and apply) shares them.
+        # Its waits end at a stop's deadline (connector.stopping).
         self.transport = runner.new_transport(config, self.redact, store=store,
-                                              runtimes=runtimes)
+                                              runtimes=runtimes, sleep=stopping.sleep)
+        self.running = 0  # partitions running now: a stop waits for none
 
     def _runtime(self, flow: str, partition: str) -> FlowRuntime:
         key = (flow, partition)
@@ -168,10 +173,17 @@ class Fleet:
         """Run one partition once; the job's result line. Busy (another process has it) is
         not a failure: the holder does the work."""
         name = flow_key(flow, partition)
+        if stopping.requested():  # fetched while stopping: the next tick queues it again
+            return f"{name}: not started: the worker is stopping"  # the job's result only
+        with self._lock:
+            self.running += 1
         try:
             runtime = self._runtime(flow, partition)
             summary = runner.run_flow(runtime, self.transport, self.store,
-                                      runner.RunSettings(partition=partition))
+                                      runner.RunSettings(partition=partition,
+                                                         sleep=stopping.sleep))
+        except LeaseLost as exc:  # taken over, or the stop's deadline: the next run goes on
+            return self._say(f"{name}: stopped: {exc}")
         except Busy as exc:
             return self._say(f"{name}: skipped: {exc}")
         except ConnectorError as exc:
@@ -180,6 +192,9 @@ class Fleet:
             message = self.redact(str(exc))
             self._say(f"{name}: error: {message}")
             raise PartitionFailed(f"{name}: {message}") from None
+        finally:
+            with self._lock:
+                self.running -= 1
         if summary.failed or summary.unknown or summary.errors:
             with self._lock:
                 self.failures += 1
@@ -288,11 +303,14 @@ def ensure_queue_schema(url: str) -> None:
 
 
 async def _serve(app: procrastinate.App, parts: Sequence[Partition], *, concurrency: int,
-                 once: bool, trigger: Any = None) -> None:
-    """Run until done (`once`) or until SIGINT/SIGTERM, which lets running jobs finish."""
+                 once: bool, trigger: Any = None, stopper: Stopper | None = None) -> None:
+    """Run until done (`once`) or until SIGINT/SIGTERM (`stopper`: running partitions stop
+    at their next order, within its timeout; without one, a signal cancels at once)."""
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    if main is not None:
+    if main is not None and stopper is not None:
+        stopper.install(loop, main)
+    elif main is not None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(signum, main.cancel)
@@ -315,10 +333,11 @@ async def _serve(app: procrastinate.App, parts: Sequence[Partition], *, concurre
 
 def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
         environ: Mapping[str, str] | None = None, *, metrics_port: int | None = None,
-        metrics_address: str = "127.0.0.1") -> int:
+        metrics_address: str = "127.0.0.1", stop_timeout: float = STOP_TIMEOUT) -> int:
     """`connector worker`. Exit 0 when every partition run succeeded, 1 when one failed
     (its failed actions are recorded and retried by later runs), 2 on a configuration error.
-    With `metrics_port`, Prometheus metrics of the runs are served there while it works."""
+    With `metrics_port`, Prometheus metrics of the runs are served there while it works;
+    after SIGTERM or SIGINT it exits within `stop_timeout` seconds (`connector.worker_stop`)."""
     env = dict(os.environ if environ is None else environ)
     config = checked(root)
     url = state_url(config, env)
@@ -332,11 +351,11 @@ def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
 
             _, port = stack.enter_context(metrics.serving(metrics_port, metrics_address))
             served = f"worker: metrics on http://{metrics_address}:{port}/metrics"
-        return _work(url, config, env, concurrency, every, once, out, served)
+        return _work(url, config, env, concurrency, every, once, out, served, stop_timeout)
 
 
 def _work(url: str, config: Config, env: Mapping[str, str], concurrency: int, every: int,
-          once: bool, out: TextIO, served: str) -> int:
+          once: bool, out: TextIO, served: str, stop_timeout: float = STOP_TIMEOUT) -> int:
     from connector.state.postgres import PostgresStore
 
     with PostgresStore(url, pool_size=max(4, 4 * concurrency)) as store:
@@ -352,8 +371,9 @@ def _work(url: str, config: Config, env: Mapping[str, str], concurrency: int, ev
             if served:
                 print(served, file=out, flush=True)
             with _notifications(config, env, store, parts, fleet, once) as trigger:
+                stopper = Stopper(lambda: fleet.running, fleet._say, stop_timeout)
                 asyncio.run(_serve(app, parts, concurrency=concurrency, once=once,
-                                   trigger=trigger))
+                                   trigger=trigger, stopper=stopper))
         finally:
             fleet.close()
     return 1 if once and fleet.failures else 0
