@@ -11,6 +11,7 @@ in one hierarchy, so that a caller catching `HTTPError` (an action failed remote
       UndeclaredValue: an order holds a status, actor or fulfilment its mapping does not declare
       Busy (exit 1): another process runs the flow partition
         LeaseLost: another process took the partition over while this run held it
+          WorkerStopping: the worker stops, and its stop timeout came while the run waited
       PartitionFailed: a worker's partition run stopped on an error
       HTTPError (exit 1)
         AmbiguousOutcome, RetriesExhausted, ResponseTooLarge, DocumentError, StepFailed
@@ -78,6 +79,11 @@ class LeaseLost(Busy):
     partition's lease epoch moved on): the run stops before its next request, and what it had
     in flight is settled by reading in the run that took over. A `Busy`: the new holder does
     the work."""
+
+
+class WorkerStopping(LeaseLost):
+    """The worker is stopping and its stop timeout came while the run waited (a rate limit,
+    a poll): the run gives its partition up before its next request, as after a lost lease."""
 
 
 class UndeclaredValue(ConnectorError):

@@ -15,15 +15,12 @@ from __future__ import annotations
 import threading
 import time
 
-from connector.errors import LeaseLost
+from connector.errors import WorkerStopping
+
+__all__ = ["WorkerStopping", "request", "requested", "reset", "sleep"]
 
 _requested = threading.Event()
 _deadline = [float("inf")]  # time.monotonic() by which every sleep ends
-
-
-class WorkerStopping(LeaseLost):
-    """The worker is stopping and its deadline came while the run waited: the run gives its
-    partition up before its next request, as after a lost lease."""
 
 
 def request(seconds: float) -> None:

@@ -44,7 +44,7 @@ def test_every_project_exception_is_a_connector_error_or_documented() -> None:
     ("ConfigError", ConnectorError, 2), ("UsageError", ConnectorError, 2),
     ("TemplateError", ConnectorError, 2), ("UndeclaredValue", ConnectorError, 2),
     ("PartitionFailed", ConnectorError, 2), ("Busy", ConnectorError, 1),
-    ("LeaseLost", errors.Busy, 1),
+    ("LeaseLost", errors.Busy, 1), ("WorkerStopping", errors.LeaseLost, 1),
     ("HTTPError", ConnectorError, 1), ("AmbiguousOutcome", HTTPError, 1),
     ("RetriesExhausted", HTTPError, 1), ("ResponseTooLarge", HTTPError, 1),
     ("DocumentError", HTTPError, 1), ("StepFailed", HTTPError, 1),
