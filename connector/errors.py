@@ -17,8 +17,9 @@ in one hierarchy, so that a caller catching `HTTPError` (an action failed remote
         AmbiguousOutcome, RetriesExhausted, ResponseTooLarge, DocumentError, StepFailed
 
 Outside it on purpose, since none reaches a caller (tests/test_errors.py keeps the list):
-`load._TooLarge` and `transport.http._TooLarge`, control-flow signals caught in their own
-module and turned into a finding or one of the errors above; and `sandbox.server.HttpError`,
+`load._TooLarge`, `load._TooDeep` and `transport.http._TooLarge`, control-flow signals caught
+in their own module and turned into a finding or one of the errors above; and
+`sandbox.server.HttpError`,
 raised by the simulators' handlers to answer with an error response and caught by the
 simulated server itself. `template_limits.TemplateLimit` and `template_secrets.SecretRefused`
 are Jinja sandbox errors raised inside a render (a bound gone over, a secret transformed):

@@ -2,8 +2,11 @@
 
 PyYAML's safe loader silently keeps the last of two equal keys and expands aliases without
 bound. Integrators' files are read here instead with the safe composer, and the node tree is
-turned into data by hand so that duplicate keys become findings, alias expansion is bounded,
-and every value keeps its position for later findings.
+turned into data by hand so that duplicate keys become findings, alias expansion and nesting
+are bounded (a recursive alias is a finding, not a RecursionError), merge keys (`<<: *d`)
+merge with the positions of the block they come from, and every value keeps its position
+for later findings. The file itself is read by `files` (no FIFO, device or loop is read, no
+read goes past the size limit); why a text is refused is told by `load_refusals`.
 
 The composer is libyaml's (`CSafeLoader`) when PyYAML was built with it: it builds the same
 nodes with the same marks about six times faster than the pure-Python one, which otherwise
@@ -22,7 +25,9 @@ from typing import Any
 
 import yaml
 
+from connector import files
 from connector.diagnostics import Diagnostic, error
+from connector.load_refusals import MAX_DEPTH, compose_finding, depth_finding
 
 #: Larger files are refused before parsing: no rule or mapping file is anywhere near this.
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -102,6 +107,17 @@ class _TooLarge(Exception):
     turned into a finding, never raised past it."""
 
 
+class _TooDeep(Exception):
+    """Internal signal of the depth bound (a deep document or a recursive alias), carrying
+    the first node past it: caught in this module and turned into a finding."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
+
+
 def load_text(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
     """Parse one YAML document. Returns the loaded document or the findings that stop it."""
     if not text.strip():
@@ -117,13 +133,8 @@ def load_text(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
 def _load(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
     try:
         node, loader = _compose(text, _FAST_LOADER)
-    except yaml.YAMLError as exc:
-        if _FAST_LOADER is not yaml.SafeLoader:
-            try:  # the same error in PyYAML's own words (libyaml's differ slightly)
-                _compose(text, yaml.SafeLoader)
-            except yaml.YAMLError as pure:
-                exc = pure
-        return None, [syntax_finding(exc, text, file)]
+    except (yaml.YAMLError, RecursionError) as exc:
+        return None, [compose_finding(exc, text, file, _FAST_LOADER)]
     if node is None:
         return None, [error(file, 1, 1, "yaml-empty", "file has no YAML document")]
     findings: list[Diagnostic] = []
@@ -132,6 +143,8 @@ def _load(text: str, file: str) -> tuple[Loaded | None, list[Diagnostic]]:
     budget = _Budget()
     try:
         data = _build(node, (), file, loader, values, keys, findings, budget)
+    except _TooDeep as deep:
+        return None, [depth_finding(node, deep.node, file)]
     except _TooLarge:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
         return None, [
@@ -152,38 +165,13 @@ def _compose(text: str, cls: type[yaml.SafeLoader]) -> tuple[yaml.Node | None, y
         loader.dispose()
 
 
-def syntax_finding(exc: yaml.YAMLError, text: str, file: str) -> Diagnostic:
-    """A `yaml-syntax` finding positioned on the problem, with a hint in the integrator's terms."""
-    from connector.load_hints import syntax_hint
-
-    if not isinstance(exc, yaml.MarkedYAMLError):
-        return error(file, 1, 1, "yaml-syntax", f"YAML syntax error: {exc}")
-    mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    problem = exc.problem or str(exc)
-    return error(file, line, col, "yaml-syntax", f"YAML syntax error: {problem}",
-                 syntax_hint(exc, text))
-
-
 def load_file(path: Path, display: str | None = None) -> tuple[Loaded | None, list[Diagnostic]]:
-    """Read and parse a file, refusing huge, binary or undecodable input with a finding."""
+    """Read and parse a file, refusing huge, binary, undecodable or special input (a FIFO, a
+    device, a symlink loop: `files.read_bytes`) with a finding."""
     name = display or str(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return None, [error(name, 0, 0, "file-unreadable", f"cannot read file: {exc.strerror}")]
-    if size > MAX_FILE_BYTES:
-        return None, [
-            error(
-                name, 1, 1, "yaml-too-large",
-                f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes",
-                "split it, or check that this is the file you meant",
-            )
-        ]
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, [error(name, 0, 0, "file-unreadable", f"cannot read file: {exc.strerror}")]
+    raw, refused = files.read_bytes(path, name, MAX_FILE_BYTES)
+    if raw is None:
+        return None, refused
     if b"\x00" in raw:
         return None, [error(name, 1, 1, "yaml-binary", "file is not text (it contains NUL bytes)")]
     try:
@@ -204,11 +192,14 @@ def _build(
     keys: dict[PathKey, tuple[int, int]],
     findings: list[Diagnostic],
     budget: _Budget,
+    depth: int = 1,
 ) -> Any:
     """The data of a node tree, each node's position recorded under its path.
 
     The hot loop of loading (one call per node of a 100,000-node table): plain string
-    scalars, most nodes, are taken inline, without a call of their own."""
+    scalars, most nodes, are taken inline, without a call of their own. `depth` counts the
+    mappings and lists around the node: past `MAX_DEPTH` (a deep file, or an alias inside
+    its own anchor) `_TooDeep` stops the build before Python's recursion limit does."""
     budget.nodes += 1
     if budget.nodes > MAX_NODES:
         raise _TooLarge
@@ -223,13 +214,19 @@ def _build(
     kind = type(node)
     if kind is _SCALAR:
         return node.value if tag == _STR else _scalar(node, loader)
+    if depth > MAX_DEPTH:
+        raise _TooDeep(node)
     if kind is _MAPPING or isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             key_mark = key_node.start_mark
             line, col = key_mark.line + 1, key_mark.column + 1
             if type(key_node) is not _SCALAR and not isinstance(key_node, yaml.ScalarNode):
                 findings.append(error(file, line, col, "yaml-complex-key", "keys must be plain strings"))
+                continue
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
                 continue
             key = key_node.value if key_node.tag == _STR else _scalar(key_node, loader)
             if not isinstance(key, str):
@@ -255,18 +252,67 @@ def _build(
                     values[child] = (value_mark.line + 1, value_mark.column + 1)
                 result[key] = value_node.value
             else:
-                result[key] = _build(value_node, child, file, loader, values, keys, findings, budget)
+                result[key] = _build(value_node, child, file, loader, values, keys, findings,
+                                     budget, depth + 1)
+        if merges:
+            return _merged(result, merges, path, file, loader, values, keys, findings, budget, depth)
         return result
     if kind is _SEQUENCE or isinstance(node, yaml.SequenceNode):
         return [
-            _build(child, path + (i,), file, loader, values, keys, findings, budget)
+            _build(child, path + (i,), file, loader, values, keys, findings, budget, depth + 1)
             for i, child in enumerate(node.value)
         ]
     return _scalar(node, loader)
 
 
+def _merged(
+    own: dict[str, Any],
+    merges: list[yaml.Node],
+    path: PathKey,
+    file: str,
+    loader: yaml.SafeLoader,
+    values: dict[PathKey, tuple[int, int]],
+    keys: dict[PathKey, tuple[int, int]],
+    findings: list[Diagnostic],
+    budget: _Budget,
+    depth: int,
+) -> dict[str, Any]:
+    """A mapping with its merge keys applied (`<<: *defaults`, or `<<: [*a, *b]`), as YAML
+    1.1 defines them: each merged mapping gives the keys the mapping does not write itself,
+    an earlier one winning over a later one; merged keys come first, as PyYAML orders them.
+
+    Integrators share blocks between rules this way, so a merged value keeps the position
+    of the anchored block it comes from: a finding about it points at the text to edit."""
+    merged: dict[str, Any] = {}
+    for value_node in merges:
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                mark = source.start_mark
+                findings.append(error(file, mark.line + 1, mark.column + 1, "yaml-merge-invalid",
+                                      "a merge key '<<' takes a mapping or a list of mappings",
+                                      "write '<<: *anchor' naming a mapping, or quote '<<' "
+                                      "if it is meant as a key"))
+                continue
+            source_values: dict[PathKey, tuple[int, int]] = {}
+            source_keys: dict[PathKey, tuple[int, int]] = {}
+            # One level deeper: an anchored mapping that merges itself must reach the bound.
+            data = _build(source, path, file, loader, source_values, source_keys, findings,
+                          budget, depth + 1)
+            chosen = {key for key in data if key not in own and key not in merged}
+            merged.update((key, data[key]) for key in data if key in chosen)
+            at = len(path)
+            for table, built in ((values, source_values), (keys, source_keys)):
+                for where, position in built.items():
+                    if len(where) > at and where[at] in chosen and where not in table:
+                        table[where] = position
+    merged.update(own)
+    return merged
+
+
 _SCALAR, _MAPPING, _SEQUENCE = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
 _STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:

@@ -111,3 +111,75 @@ def test_same_nodes_and_marks_with_or_without_libyaml(
     assert doc.position(("b", 0, "d")) == (3, 17) and doc.position(("e",), key=True) == (5, 1)
     _, bad = load.load_text("a: [1, 2\n", "f.yaml")
     assert bad[0].message == "YAML syntax error: expected ',' or ']', but got '<stream end>'"
+
+
+_DEEP_FLOW = "a: " + "[" * 600 + "]" * 600 + "\n"
+_DEEP_BLOCK = "".join("  " * i + f"k{i}:\n" for i in range(300)) + "  " * 300 + "v\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "line", "column", "words"),
+    [
+        ("a: ok\nb: x\x07y\n", "yaml-control-character", 2, 5, "U+0007"),
+        ('a: "\x1b[2J"\n', "yaml-control-character", 1, 5, "U+001B"),
+        ("# note \x1b\na: 1\n", "yaml-control-character", 1, 8, "U+001B"),
+        (_DEEP_FLOW, "yaml-too-deep", 1, 3 + 64, "nesting deeper than 64"),
+        (_DEEP_FLOW[:-3] + "\n", "yaml-too-deep", 1, 3 + 64, "nesting deeper than 64"),
+        (_DEEP_BLOCK, "yaml-too-deep", 65, 129, "nesting deeper than 64"),
+        ("a: &r [*r]\n", "yaml-recursive-alias", 1, 4, "recursive alias"),
+        ("a: &r {b: [1, *r]}\n", "yaml-recursive-alias", 1, 4, "recursive alias"),
+        ("a: &r {b: 1, <<: *r}\n", "yaml-recursive-alias", 1, 4, "recursive alias"),
+        ("x:\n  <<: 1\n  a: 2\n", "yaml-merge-invalid", 2, 7, "'<<' takes a mapping"),
+        ("d: &d [1]\nx:\n  <<: [*d]\n", "yaml-merge-invalid", 1, 4, "'<<' takes a mapping"),
+    ],
+)
+def test_hostile_yaml_is_one_positioned_finding(
+        text: str, code: str, line: int, column: int, words: str) -> None:
+    """Each of these was a traceback (ReaderError, RecursionError, ConstructorError) or a
+    finding at 1:1 without the character."""
+    doc, findings = load_text(text, "f.yaml")
+    assert [(f.code, f.line, f.column) for f in findings][:1] == [(code, line, column)]
+    assert words in findings[0].message
+
+
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
+def test_deep_yaml_is_refused_with_either_composer(
+        loader: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    import connector.load as load
+
+    if not hasattr(yaml, loader):
+        pytest.skip("PyYAML built without libyaml")
+    monkeypatch.setattr(load, "_FAST_LOADER", getattr(yaml, loader))
+    for depth in (600, 5000):
+        _, findings = load.load_text("a: " + "[" * depth + "]" * depth + "\n", "f.yaml")
+        assert [(f.code, f.line, f.column) for f in findings] == [("yaml-too-deep", 1, 67)]
+
+
+def test_nesting_up_to_the_bound_loads() -> None:
+    from connector.load_refusals import MAX_DEPTH
+
+    doc, findings = load_text("[" * MAX_DEPTH + "]" * MAX_DEPTH + "\n", "f.yaml")
+    assert findings == [] and doc is not None
+
+
+def test_merge_keys_merge_with_the_positions_of_the_merged_block() -> None:
+    text = ("defaults: &d\n  when: {status: CANCELLED}\n  then: [cancel]\n"
+            "extra: &e {note: x, then: [other]}\n"
+            "rules:\n  - <<: [*d, *e]\n    id: a\n    then: [own]\n")
+    doc, findings = load_text(text, "f.yaml")
+    assert findings == [] and doc is not None
+    assert doc.data["rules"] == [{"when": {"status": "CANCELLED"}, "note": "x",
+                                  "then": ["own"], "id": "a"}]
+    # merged values point at the anchored block, own values at the rule
+    assert doc.position(("rules", 0, "when", "status")) == (2, 18)
+    assert doc.position(("rules", 0, "when"), key=True) == (2, 3)
+    assert doc.position(("rules", 0, "note")) == (4, 18)
+    assert doc.position(("rules", 0, "then", 0)) == (8, 12)
+    assert doc.position(("rules", 0, "id")) == (7, 9)
+
+
+def test_merge_key_does_not_hide_a_duplicate_own_key() -> None:
+    _, findings = load_text("d: &d {a: 1}\nx:\n  <<: *d\n  b: 1\n  b: 2\n", "f.yaml")
+    assert [(f.code, f.line) for f in findings] == [("yaml-duplicate-key", 5)]
