@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector import build, schema
+from connector import build, files, schema
 from connector.diagnostics import Diagnostic, Severity, did_you_mean, error
 from connector.errors import ConfigError
 from connector.load import Loaded, load_file
@@ -42,12 +42,7 @@ class Config:
     variant_docs: dict[tuple[str, str], Loaded] = field(default_factory=dict)
 
 
-def display(path: Path, root: Path) -> str:
-    """A path as findings show it: relative to the project root when inside it."""
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+display = files.display
 
 
 def kind_of(doc: Loaded) -> str:
@@ -65,25 +60,26 @@ def kind_of(doc: Loaded) -> str:
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:
-    files: list[Path] = []
+    found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+            found.extend(files.yaml_files(path))
         else:
-            files.append(path)
-    return files
+            found.append(path)
+    return found
 
 
 def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Diagnostic]]:
     """Load the project under `root` (or just `paths`), returning the model and the findings."""
     findings: list[Diagnostic] = []
     docs: dict[str, tuple[str, Loaded]] = {}
+    refused: set[str] = set()  # paths named in connector.yaml whose problem is reported there
 
     def read(path: Path, expected: str | None) -> Loaded | None:
         name = display(path, root)
         if name in docs:
             return docs[name][1]
-        if not path.exists():
+        if name in refused or not files.exists(path):
             return None
         doc, found = load_file(path, name)
         findings.extend(found)
@@ -107,7 +103,7 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
     project_path = root / PROJECT_FILE
     explicit = _expand(paths)
     if not explicit or any(p.name == PROJECT_FILE for p in explicit):
-        if project_path.exists():
+        if files.exists(project_path):
             project_doc = read(project_path, "project")
     mapping_paths: dict[str, Path] = {}
     flow_paths: dict[str, Path] = {}
@@ -125,13 +121,15 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
             flow_paths[name] = root / spec["rules"]
             flow_settings[name] = dict(spec.get("settings") or {})
             flow_options[name] = {k: v for k, v in spec.items() if k not in ("rules", "settings")}
-        for name, path in {**mapping_paths, **flow_paths}.items():
-            if not path.exists():
-                key = "systems" if name in mapping_paths else "flows"
-                sub = "mapping" if key == "systems" else "rules"
-                line, col = project_doc.position((key, name, sub))
-                findings.append(error(project_doc.file, line, col, "file-not-found",
-                                      f"{display(path, root)} does not exist"))
+        for name, path in [*mapping_paths.items(), *flow_paths.items()]:
+            key = "systems" if name in mapping_paths and path is mapping_paths[name] else "flows"
+            sub = "mapping" if key == "systems" else "rules"
+            line, col = project_doc.position((key, name, sub))
+            shown = display(path, root)
+            trouble = files.problem(path, shown, (project_doc.file, line, col))
+            if trouble is not None and trouble.code != "file-not-regular":  # that one: on the file
+                findings.append(trouble)
+                refused.add(shown)
     elif not explicit:
         for path in sorted((root / "mappings").glob("*.y*ml")):
             mapping_paths[path.stem] = path
@@ -147,7 +145,7 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
             continue
         doc = read(path, None)
         if doc is None:
-            if not path.exists():
+            if not files.exists(path):
                 findings.append(error(display(path, root), 0, 0, "file-not-found", "file does not exist"))
             continue
         kind = docs[doc.file][0]
@@ -176,7 +174,7 @@ def load_config(root: Path, paths: Sequence[Path] = ()) -> tuple[Config, list[Di
                            for f in flows.values() if name in (f.source, f.target)]
             candidates += [root / Path(f.where.file).parent.parent / "mappings" / f"{name}.yaml"
                            for f in flows.values() if name in (f.source, f.target)]
-            found = next((c for c in candidates if c.exists()), None)
+            found = next((c for c in candidates if files.exists(c)), None)
         if found is None:
             continue  # reported as unknown-system by the reference checks
         doc = read(found, "mapping")
