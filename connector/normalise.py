@@ -20,10 +20,52 @@ from connector.errors import ConnectorError, UsageError
 from connector.model import CANONICAL_FIELDS, CANONICAL_SUBFIELDS, ITEM_FIELDS, System
 
 
+#: Bound on brackets, parentheses and braces inside each other in one expression: jmespath's
+#: parser recurses a few frames per level (500 levels is a RecursionError); mappings use 3.
+MAX_EXPRESSION_DEPTH = 64
+
+_OPENING = frozenset({"lparen", "lbracket", "lbrace", "filter"})
+_CLOSING = frozenset({"rparen", "rbracket", "rbrace"})
+
+
 @functools.lru_cache(maxsize=4096)
 def compile_path(expression: str) -> ParsedResult:
-    """A compiled JMESPath expression (cached: mappings reuse a few dozen expressions)."""
-    return jmespath.compile(expression)
+    """A compiled JMESPath expression (cached: mappings reuse a few dozen expressions).
+
+    Nesting past `MAX_EXPRESSION_DEPTH`, and any other the parser's recursion cannot take
+    (a long chain of projections), is a `ParseError` like any syntax error, at the column
+    where the too deep part starts, never a RecursionError."""
+    too_deep = _too_deep_at(expression)
+    if too_deep is not None:
+        raise _nesting_error(int(too_deep["start"]), str(too_deep["value"]), str(too_deep["type"]))
+    try:
+        return jmespath.compile(expression)
+    except RecursionError:
+        raise _nesting_error(0, expression[:1], "expression") from None
+
+
+def _too_deep_at(expression: str) -> dict[str, Any] | None:
+    """The token of the first bracket past `MAX_EXPRESSION_DEPTH`, or None (the lexer is a
+    loop, not a recursion; a lexing error is left to the parser to report)."""
+    depth = 0
+    try:
+        for token in Lexer().tokenize(expression):
+            if token["type"] in _OPENING:
+                depth += 1
+                if depth > MAX_EXPRESSION_DEPTH:
+                    return dict(token)
+            elif token["type"] in _CLOSING:
+                depth -= 1
+    except jmespath.exceptions.JMESPathError:
+        return None
+    return None
+
+
+def _nesting_error(offset: int, value: str, kind: str) -> jmespath.exceptions.ParseError:
+    return jmespath.exceptions.ParseError(
+        offset, value, kind,
+        f"nesting deeper than {MAX_EXPRESSION_DEPTH} levels (flatten the expression, or "
+        "compute the value in steps)")
 
 
 def search(expression: str, data: Any) -> Any:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.normalise import canonical, looks_canonical, normalise
+from connector.errors import ConnectorError
+from connector.normalise import canonical, looks_canonical, normalise, search
 from connector.project import load_config, require
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,3 +50,23 @@ def test_canonical_fills_defaults() -> None:
     assert order["id"] == "7" and order["system"] == "vtex" and order["actor"] is None
     assert order["items"][0]["quantity"] is None
     assert looks_canonical({"id": 1, "status": "X"}) and not looks_canonical({"orderId": 1})
+
+
+@pytest.mark.parametrize(
+    ("expression", "column"),
+    [
+        ("(" * 500 + "a" + ")" * 500, 64),
+        ("a" + "[?b" * 500 + "]" * 500, 1 + 3 * 64),
+        ("{a: " * 500 + "b" + "}" * 500, 4 * 64),
+        ("a" + "[*].b" * 400, 0),  # no brackets open: the parser's own recursion
+    ],
+)
+def test_deep_jmespath_is_a_syntax_error_not_a_recursion_error(expression: str,
+                                                              column: int) -> None:
+    from connector.normalise import syntax_error
+
+    problem = syntax_error(expression)
+    assert problem is not None and problem.startswith("nesting deeper than 64 levels")
+    assert f"column {column}," in problem
+    with pytest.raises(ConnectorError, match="nesting deeper than 64"):
+        search(expression, {})
