@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -48,6 +49,27 @@ CTX = {
 def test_compiled_conditions(condition: str, expected: bool) -> None:
     predicate = conditions.compile_condition(parse(condition))
     assert predicate(CTX) is expected
+
+
+# a two-part path's `in`/`not_in` runs in one frame of its own (`_member_two`): every shape
+# the counterpart can take, as the general look-up answers
+TWO_PART = [
+    ({"target": {"status": "handling"}}, True),
+    ({"target": {"status": "invoiced"}}, False),
+    ({"target": {}}, False),
+    ({"target": None}, False),
+    ({}, False),
+    ({"target": MappingProxyType({"status": "handling"})}, True),
+    ({"target": {"status": ["handling"]}}, False),  # unhashable: in no list
+    ({"target": ["handling"]}, False),
+]
+
+
+@pytest.mark.parametrize(("ctx", "inside"), TWO_PART)
+def test_membership_on_a_two_part_path(ctx: dict[str, Any], inside: bool) -> None:
+    assert conditions.compile_condition(parse("target.status: {in: [handling, null]}"))(ctx) \
+        is (inside or conditions.lookup(ctx, "target.status") in (None, conditions.MISSING))
+    assert conditions.compile_condition(parse("target.status: {not_in: [handling]}"))(ctx) is not inside
 
 
 def test_explain_names_the_failing_leaf() -> None:
