@@ -290,8 +290,14 @@ def side_by_side(config, directory: Path, flow_name: str, orders, repeat: int = 
 
     def lookup_fresh() -> None:
         for order, target in orders:
-            ctx = {**order, "order": order, "source": order, "target": target, "settings": settings,
-                   "systems": systems, "outputs": {}, "now": now}
+            ctx = dict(order)  # as plan_order builds it
+            ctx["order"] = order
+            ctx["source"] = order
+            ctx["target"] = target
+            ctx["settings"] = settings
+            ctx["systems"] = systems
+            ctx["outputs"] = {}
+            ctx["now"] = now
             found = ctx["target"]
             dict_table[ctx["status"], ctx["actor"], ctx["fulfilment"],
                        found["status"] if found is not None else None]

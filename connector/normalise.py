@@ -240,28 +240,46 @@ def looks_canonical(record: Mapping[str, Any]) -> bool:
     return "status" in record and "id" in record and set(record) <= set(CANONICAL_FIELDS)
 
 
-def declared_check(system: System) -> Callable[[Mapping[str, Any]], bool]:
-    """`order -> True` when `undeclared(system, order)` finds nothing (False may still find
-    nothing: an unhashable value is left to `undeclared`, which says what is wrong).
+def _declared_sets(system: System) -> tuple[frozenset[Any] | None, ...]:
+    """The status, actor and fulfilment a system declares, as sets (None: an empty domain,
+    which tests nothing); null passes as an actor or fulfilment (it is not a value)."""
+    domains = system.domains
+    return (frozenset(domains.status) if domains.status else None,
+            frozenset((*domains.actor, None)) if domains.actor else None,
+            frozenset((*domains.fulfilment, None)) if domains.fulfilment else None)
+
+
+def declared_check(source: System, target: System
+                   ) -> Callable[[Mapping[str, Any], Mapping[str, Any] | None], bool]:
+    """`(order, counterpart or None) -> True` when `undeclared` finds nothing in either
+    (False may still find nothing: an unhashable value is left to `undeclared`, which says
+    what is wrong).
 
     Planning asks this of every order and counterpart; `undeclared`, which words each finding
     for a person, cost about a quarter of planning an order (two calls, three fields each,
     `getattr` and tuple scans) even when, as nearly always, there is nothing to say. Here each
-    declared domain is a set, and a domain left empty tests nothing, as there."""
-    domains = system.domains
-    status = frozenset(domains.status) if domains.status else None
-    # null is not a value of the actor or fulfilment: it passes as a member
-    actor = frozenset((*domains.actor, None)) if domains.actor else None
-    fulfilment = frozenset((*domains.fulfilment, None)) if domains.fulfilment else None
+    declared domain is a set, both records are tested in one call, and an empty domain tests
+    nothing, as there."""
+    status, actor, fulfilment = _declared_sets(source)
+    target_status, target_actor, target_fulfilment = _declared_sets(target)
 
-    def check(order: Mapping[str, Any]) -> bool:
-        get = order.get
+    def check(order: Mapping[str, Any], counterpart: Mapping[str, Any] | None) -> bool:
         try:
+            get = order.get
             if status is not None and (value := get("status")) not in status and (
                     value is not None or get("raw")):
                 return False  # an undeclared status, or none read from a raw record
-            return ((actor is None or get("actor") in actor)
-                    and (fulfilment is None or get("fulfilment") in fulfilment))
+            if ((actor is not None and get("actor") not in actor)
+                    or (fulfilment is not None and get("fulfilment") not in fulfilment)):
+                return False
+            if counterpart is None:
+                return True
+            get = counterpart.get
+            if target_status is not None and (value := get("status")) not in target_status and (
+                    value is not None or get("raw")):
+                return False
+            return ((target_actor is None or get("actor") in target_actor)
+                    and (target_fulfilment is None or get("fulfilment") in target_fulfilment))
         except TypeError:  # unhashable: not a declared value
             return False
 

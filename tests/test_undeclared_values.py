@@ -131,4 +131,7 @@ def test_the_planning_check_agrees_with_undeclared(fields: dict[str, Any], open_
     if open_actor:
         system = dataclasses.replace(system, domains=dataclasses.replace(system.domains, actor=()))
     order = {**canonical({"id": "1"}, system), **fields}
-    assert declared_check(system)(order) is (not undeclared(system, order))
+    control = canonical({"id": "2", "status": "CANCELLED"}, system)
+    assert declared_check(system, system)(order, None) is (not undeclared(system, order))
+    assert declared_check(system, system)(order, control) is (not undeclared(system, order))
+    assert declared_check(system, system)(control, order) is (not undeclared(system, order))
