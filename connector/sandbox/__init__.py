@@ -257,9 +257,10 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, latency: float = 0.0,
     sandbox = Sandbox(latency=latency, rate_limits=rate_limits, orders=orders, host=host,
                       port=port)
     with sandbox:
-        print_line(f"# connector sandbox serving on {sandbox.base_url} (Ctrl-C to stop)")
+        print_line(f"# connector sandbox serving on {sandbox.base_url} (Ctrl-C to stop); "
+                   "paste these lines into a shell, or save them to a file and source it")
         for line in environment(sandbox.settings()):
-            print_line(line)
+            print_line(f"export {line}")  # a plain VAR=value would not reach `connector`
         try:
             (stop or threading.Event()).wait()
         except KeyboardInterrupt:

@@ -214,9 +214,10 @@ def test_serve_prints_environment_lines() -> None:
         stop.set()
         thread.join(5)
     assert lines[0].startswith("# connector sandbox serving on http://127.0.0.1:")
-    assert any(line.startswith("CONNECTOR_AMAZON_TOKEN_URL=http://127.0.0.1:")
+    # exported: sourced or pasted into a shell, they reach the `connector` it starts
+    assert any(line.startswith("export CONNECTOR_AMAZON_TOKEN_URL=http://127.0.0.1:")
                for line in lines)
-    assert any(line.startswith("CONNECTOR_ADOBE_COMMERCE_TOKEN=") for line in lines)
+    assert any(line.startswith("export CONNECTOR_ADOBE_COMMERCE_TOKEN=") for line in lines)
 
 
 def test_module_entry_point_help(capsys: pytest.CaptureFixture[str]) -> None:
