@@ -20,10 +20,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from connector import fence, observe, stopping
@@ -32,7 +30,7 @@ from connector.errors import ConnectorError, HTTPError, LeaseLost
 from connector.batch_outcomes import BatchedMembers
 from connector.dispatch import REFUSED, Dispatcher, ended
 from connector.execute import (
-    DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, RetryAcrossRuns, follows,
+    DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, follows,
 )
 from connector.execute_batch import Batcher
 from connector.fetch import Recent, get_order, iso, list_changed, window
@@ -42,35 +40,11 @@ from connector.plan import FlowRuntime, Planned, plan_order
 from connector.notify.queued import take_queued
 from connector.record import Recorder
 from connector.replan import Replanner, earlier_outputs
+from connector.run_options import RunOptions  # re-exported: callers import it from here
 from connector.fence import Fence
 from connector.state.leases import owner_name
 from connector.state.store import RunRecord, StateStore
 from connector.summary import Summary
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    since: str | None = None
-    limit: int | None = None
-    dry_run: bool = False  # plan: read only, nothing sent or recorded
-    concurrency: int = 8
-    max_reevaluations: int = 3
-    #: A write whose outcome is unknown (5xx, timeout, dropped connection) is settled in the
-    #: run: after `settle_seconds` (× poll_scale) the order is read again and re-planned, at
-    #: most `settle_attempts` times per order; the rest is left for the next run.
-    settle_attempts: int = 2
-    settle_seconds: float = 2.0
-    lookback_hours: float = 24.0
-    watch_hours: float = 48.0
-    poll_scale: float = 1.0
-    partition: str = ""  # e.g. a marketplace id: its own cursor and watch list
-    #: `--order ID`: read and evaluate these orders now instead of listing changes; the
-    #: cursor, the watch list's other orders and the queue are left for the scheduled runs.
-    orders: tuple[str, ...] = ()
-    retry: RetryAcrossRuns = RetryAcrossRuns()
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-    sleep: Callable[[float], None] = time.sleep
-    progress: Callable[[str, int, int], None] = lambda flow, done, total: None
 
 
 def flow_key(flow: str, partition: str = "") -> str:
