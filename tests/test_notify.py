@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_worker import pg_url, sandbox_env, worker_command  # noqa: F401 - pg_url: a fixture
+from postgres_helpers import pg_url  # noqa: F401 - a fixture
+from test_worker import sandbox_env, worker_command
 
 from connector.engine import Summary, flow_key
 from connector.notify import receive

@@ -11,13 +11,12 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_helpers import POSTGRES, fresh_postgres, sql
+from postgres_helpers import pg_url, sql  # noqa: F401 (pg_url: a fixture)
 
 from connector.errors import UsageError
 from connector.project import env_name, load_config, require
@@ -31,16 +30,6 @@ PARTITIONS = [
     ("amazon-to-vtex", "ATVPDKIKX0DER"), ("amazon-to-vtex", "A2EUQ1WTGCTBG2"),
     ("walmart-to-adobe-commerce", ""), ("walmart-to-vtex", ""),
 ]
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not POSTGRES:
-        pytest.skip("CONNECTOR_TEST_POSTGRES is not set: start a throwaway server with "
-                    "`. .ci/postgres.sh` (CI does)")
-    pytest.importorskip("procrastinate")
-    with fresh_postgres() as url:
-        yield url
 
 
 def settings_env() -> dict[str, str]:

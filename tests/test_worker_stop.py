@@ -14,22 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_helpers import POSTGRES, fresh_postgres, sql
+from postgres_helpers import pg_url, sql  # noqa: F401 (pg_url: a fixture)
 
 from connector.project import env_name
 
 REPO = Path(__file__).resolve().parent.parent
 
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    if not POSTGRES:
-        pytest.skip("CONNECTOR_TEST_POSTGRES is not set: start a throwaway server with "
-                    "`. .ci/postgres.sh` (CI does)")
-    pytest.importorskip("procrastinate")
-    with fresh_postgres() as url:
-        yield url
 
 
 @contextmanager
