@@ -154,7 +154,7 @@ def cached(checked: Callable[[Path], Any]) -> Callable[[Path], Any]:
             try:
                 results[root] = checked(root)
             except Exception as exc:  # noqa: BLE001: raised again, as it came
-                results[root] = exc
+                results[root] = exc.with_traceback(None)  # not the frames: their values
         if isinstance(results[root], Exception):
             raise results[root]
         return results[root]
