@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by .ci/run after the main suite: the suite (but tests/faults) again on the oldest and the newest Python
+# Sourced by .ci/run after the main suite: the suite (but tests/faults, tests/e2e and the
+# real-worker stop test) again on the oldest and the newest Python
 # that pyproject.toml supports (3.10 and 3.13), each in its own virtual environment and its
 # own PostgreSQL database, side by side (the machine has two cores). An interpreter is found
 # as python3.X on PATH or in pyenv's versions; a version the machine lacks is named as
@@ -23,10 +24,12 @@ _connector_suite_on() {
         ".venv-$version/bin/python" -m pip install --quiet --upgrade pip
         ".venv-$version/bin/python" -m pip install --quiet -e '.[test,postgres,sqs]'
         # The fault-injection suite (tests/faults: killed runs, injected HTTP faults, hostile
-        # input; the slowest half-minute-plus of the suite) runs on the main Python only: it
-        # exercises the engine's behaviour, not the interpreter, and CI must stay under 10 min.
+        # input), the end-to-end sandbox flows (tests/e2e) and the real-worker stop test (44 s
+        # alone) run on the main Python only: they exercise the engine's behaviour over many
+        # HTTP exchanges, not the interpreter (every module's unit tests still run here), and
+        # CI must stay under 10 min.
         CONNECTOR_TEST_POSTGRES="$env" ".venv-$version/bin/python" -m pytest -p no:cacheprovider \
-            --ignore=tests/faults
+            --ignore=tests/faults --ignore=tests/e2e --ignore=tests/test_worker_stop.py
     } >"$log" 2>&1
 }
 

@@ -56,12 +56,14 @@ def read_json(path: Path) -> dict[str, Any]:
     except RecursionError:  # the decoder recurses per level: a thousand levels exhaust it
         raise UsageError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels, which no order "
                          "record is (save one order record as its API returns it)") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a JSON object (one order)")
+    # depth first: a decoder that does not recurse per level (Python 3.13's) hands back
+    # what older ones refused, and the deep list is then the finding, not its type
     where = too_deep(data)
     if where is not None:
         raise UsageError(f"{path}: JSON nested deeper than {MAX_DEPTH} levels at {where}, which "
                          "no order record is (save one order record as its API returns it)")
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a JSON object (one order)")
     return data
 
 
