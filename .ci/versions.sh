@@ -23,13 +23,14 @@ _connector_suite_on() {
         "$python" -m venv ".venv-$version"
         ".venv-$version/bin/python" -m pip install --quiet --upgrade pip
         ".venv-$version/bin/python" -m pip install --quiet -e '.[test,postgres,sqs]'
-        # The fault-injection suite (tests/faults: killed runs, injected HTTP faults, hostile
-        # input), the end-to-end sandbox flows (tests/e2e) and the real-worker stop test (44 s
-        # alone) run on the main Python only: they exercise the engine's behaviour over many
-        # HTTP exchanges, not the interpreter (every module's unit tests still run here), and
-        # CI must stay under 10 min.
+        # Run on the main Python only: the fault-injection suite (tests/faults), the end-to-end
+        # sandbox flows (tests/e2e), the simulator's own tests (tests/sandbox) and the
+        # real-worker tests (test_worker, test_worker_stop, test_notify: subprocesses on
+        # PostgreSQL). They exercise the engine's behaviour over many HTTP exchanges, not the
+        # interpreter; every module's unit tests still run here; CI must stay under 10 min.
         CONNECTOR_TEST_POSTGRES="$env" ".venv-$version/bin/python" -m pytest -p no:cacheprovider \
-            --ignore=tests/faults --ignore=tests/e2e --ignore=tests/test_worker_stop.py
+            --ignore=tests/faults --ignore=tests/e2e --ignore=tests/sandbox \
+            --ignore=tests/test_worker_stop.py --ignore=tests/test_worker.py --ignore=tests/test_notify.py
     } >"$log" 2>&1
 }
 
