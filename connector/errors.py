@@ -21,7 +21,7 @@ Outside it on purpose, since none reaches a caller (tests/test_errors.py keeps t
 in their own module and turned into a finding or one of the errors above; and
 `sandbox.server.HttpError`,
 raised by the simulators' handlers to answer with an error response and caught by the
-simulated server itself. `template_limits.TemplateLimit` and `template_secrets.SecretRefused`
+simulated server itself. `templates.limits.TemplateLimit` and `templates.secrets.SecretRefused`
 are Jinja sandbox errors raised inside a render (a bound gone over, a secret transformed):
 Jinja's own machinery must see them as sandbox refusals, and `templates.render`/`evaluate`
 turn them, as every Jinja error, into a `TemplateError` showing the template. A bug raises

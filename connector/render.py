@@ -153,7 +153,7 @@ def render_request(
     import uuid  # here: only requests need it, and `validate` starts faster without it
 
     # Secret settings are opaque to the request's templates: output as they are, never
-    # transformed into a spelling the redactor would not mask (template_secrets).
+    # transformed into a spelling the redactor would not mask (templates.secrets).
     secret = [name for name, declared in system.settings.items() if declared.secret]
     full = {"request_id": str(uuid.uuid4()), **context,
             "settings": templates.opaque(settings, secret) if secret else settings}

@@ -16,8 +16,8 @@ from connector.errors import ConnectorError, HTTPError
 #: Defined outside the hierarchy on purpose (errors.py says why); a new one must be argued there.
 OUTSIDE = {"connector.load._TooLarge", "connector.load._TooDeep",
            "connector.transport.http._TooLarge",
-           "connector.sandbox.server.HttpError", "connector.template_limits.TemplateLimit",
-           "connector.template_secrets.SecretRefused"}
+           "connector.sandbox.server.HttpError", "connector.templates.limits.TemplateLimit",
+           "connector.templates.secrets.SecretRefused"}
 
 
 def project_exceptions() -> dict[str, type[BaseException]]:

@@ -1,15 +1,5 @@
-"""Jinja, sandboxed, with escaping by position: the only way order data reaches a request.
-
-Order fields come from a marketplace and are untrusted. Three environments share one
-sandbox policy and differ in how an interpolated value is finalised:
-
-* text: plain rendering (headers, query values, JSON leaves, arguments);
-* path: every `{{ }}` output is percent-encoded as a single path segment, so `../`, `?`,
-  `#`, `%2F` or a full URL in an order id cannot change the host or the path shape;
-* xml: every output is XML-escaped (feed documents).
-
-JSON bodies are built as data and encoded by the engine, never by string concatenation.
-"""
+"""The environments and rendering: `render`, `evaluate`, `render_value` (the package's
+docstring says why there are three environments and how each finalises a value)."""
 
 from __future__ import annotations
 
@@ -22,25 +12,23 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-import jinja2.meta
-import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from connector import template_checks, template_filters
-from connector import template_limits as limits
 from connector.errors import TemplateError
-from connector.template_secrets import Secret, encoded, joined, opaque, reveal
+from connector.templates import filters
+from connector.templates import limits
+from connector.templates.secrets import Secret, encoded, joined, opaque, reveal
 from connector.timestamps import parse_iso
 
 #: Longest rendered template; guards against `'x' * 10**9` style expansion.
 MAX_RENDERED = limits.MAX_VALUE
 
-__all__ = ["Secret", "opaque", "render", "evaluate", "render_value"]
+__all__ = ["Secret", "opaque", "render", "evaluate", "render_value", "TEXT", "PATH", "XML"]
 
 
 class _Env(ImmutableSandboxedEnvironment):
     """No mutation of context objects, no underscore attributes, bounded values and time
-    (`template_limits`: operators, filters, `~`, loops, calls, the output).
+    (`limits`: operators, filters, `~`, loops, calls, the output).
 
     On a mapping, `x.name` reads the key before any attribute, so `order.items` is the
     order's items, not the dict method of that name.
@@ -73,7 +61,7 @@ class _Env(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def bounded_concat(parts: Any) -> Any:
-        """`a ~ b`: measured; with a secret among the parts, a secret (template_secrets)."""
+        """`a ~ b`: measured; with a secret among the parts, a secret (`secrets`)."""
         parts = list(parts)
         if any(isinstance(part, Secret) for part in parts):
             return joined(parts, limits.concat)
@@ -156,8 +144,8 @@ def _merge_each(value: Any, extra: Any) -> Any:
 
 def _make(finalize: Any) -> _Env:
     env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize)
-    env.filters = template_filters.bounded_filters(env.filters)
-    env.globals["lipsum"] = template_filters.lipsum
+    env.filters = filters.bounded_filters(env.filters)
+    env.globals["lipsum"] = filters.lipsum
     env.filters["tojson"] = _to_json
     env.filters["jmespath"] = _jmespath
     env.filters["epoch_ms"] = _epoch_ms
@@ -269,90 +257,6 @@ def render_value(value: Any, context: Mapping[str, Any], *, omit_none: bool = Fa
     if isinstance(value, list):
         return [render_value(v, context, omit_none=omit_none) for v in value]
     return value
-
-
-@functools.lru_cache(maxsize=8192)
-def _parse(source: str) -> jinja2.nodes.Template | jinja2.TemplateSyntaxError:
-    """The template's syntax tree (or its syntax error), parsed once for every check.
-
-    `validate` asks three questions of each template (syntax, names, dotted paths); parsing
-    is the costly part, and the three environments share one syntax, so one parse serves all.
-    """
-    try:
-        return TEXT.parse(source)
-    except jinja2.TemplateSyntaxError as exc:
-        return exc
-    except RecursionError:  # `((((...` a few hundred deep: the parser recurses per level
-        return jinja2.TemplateSyntaxError("expressions nested too deeply", 1)
-
-
-def _tree(source: str) -> jinja2.nodes.Template | None:
-    if "{" not in source:  # no `{{`, `{%` or `{#`: plain text, nothing to parse
-        return None
-    parsed = _parse(source)
-    return None if isinstance(parsed, jinja2.TemplateSyntaxError) else parsed
-
-
-def check_syntax(source: str, kind: str = "text") -> str | None:
-    """The syntax error of a template (with its line inside the template), or None.
-
-    `kind` is accepted for symmetry with `render`: the environments share one syntax.
-    """
-    if "{" not in source:
-        return None
-    parsed = _parse(source)
-    if isinstance(parsed, jinja2.TemplateSyntaxError):
-        return f"line {parsed.lineno} of the template: {parsed.message}"
-    return None
-
-
-def check_limits(source: str) -> list[tuple[int, str]]:
-    """(line in the template, what) for each render bound the template goes over whatever
-    the order (`template_limits.static_problems`), for validate."""
-    tree = _tree(source)
-    return [] if tree is None else template_checks.static_problems(tree, TEXT)
-
-
-def check_expression(source: str) -> str | None:
-    parsed = _parse("{{ " + source + " }}")
-    if isinstance(parsed, jinja2.TemplateSyntaxError):
-        return str(parsed.message)
-    return None
-
-
-def variables(source: str) -> set[str]:
-    """Top-level names a template reads (for `validate`: names the context does not have)."""
-    tree = _tree(source)
-    return set() if tree is None else set(jinja2.meta.find_undeclared_variables(tree))
-
-
-def dotted_references(source: str) -> set[str]:
-    """Dotted paths a template reads (`order.status`, `args.reason`), for reference checks.
-
-    Only plain attribute chains from a context name are reported; subscripts with
-    non-constant keys end the chain.
-    """
-    tree = _tree(source)
-    if tree is None:
-        return set()
-    found: set[str] = set()
-    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name)):
-        parts: list[str] = []
-        current: jinja2.nodes.Node = node
-        while True:
-            if isinstance(current, jinja2.nodes.Getattr):
-                parts.append(current.attr)
-                current = current.node
-            elif isinstance(current, jinja2.nodes.Getitem) and isinstance(current.arg, jinja2.nodes.Const):
-                parts.append(str(current.arg.value))
-                current = current.node
-            elif isinstance(current, jinja2.nodes.Name):
-                parts.append(current.name)
-                found.add(".".join(reversed(parts)))
-                break
-            else:
-                break
-    return found
 
 
 def _describe(exc: jinja2.TemplateError) -> str:

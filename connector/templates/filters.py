@@ -1,5 +1,5 @@
 """Jinja's filters with bounds: those that build values check the size first
-(`template_limits`), so `'x' | center(10**9)` is refused before it is built.
+(`limits`), so `'x' | center(10**9)` is refused before it is built.
 
 The filters that take a width, a count or a replacement are checked on it (`center`, `indent`,
 `replace`, `join`, `format`, `batch`, `slice`, `wordwrap`); those that turn their value into
@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from connector.template_limits import (
+from connector.templates.limits import (
     LOOP_FILTER, TemplateLimit, allow, as_text, charge, check_percent, loop, replace_size, step,
     text_size,
 )

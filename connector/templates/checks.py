@@ -2,7 +2,7 @@
 (`template-limit`): a constant expression over a bound (`'x' * 10**9`), loops inside loops
 whose constant lengths multiply past the step budget, a macro calling itself.
 
-Constant parts are evaluated under a render's bounds (`template_limits`), so finding the
+Constant parts are evaluated under a render's bounds (`limits`), so finding the
 problem costs no more than refusing it.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 
-from connector.template_limits import MAX_DEPTH, MAX_STEPS, TemplateLimit, budget
+from connector.templates.limits import MAX_DEPTH, MAX_STEPS, TemplateLimit, budget
 
 #: Names a closed expression may read: the environment's own functions.
 _GLOBALS = frozenset({"range", "lipsum", "dict", "namespace", "cycler", "joiner"})

@@ -1,0 +1,74 @@
+"""templates.limits and templates.filters: every render is bounded, ordinary ones unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector import templates
+from connector.errors import TemplateError
+
+
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [
+        ("{{ 'x' * 10**9 }}", "repeating a value would build 1,000,000,000"),
+        ("{{ [0] * 10**8 }}", "repeating a value would build 100,000,000"),
+        ("{{ '%*s' % (10**9, 'x') }}", "'%*s' style formatting"),
+        ("{{ '%1000000000s' % 'x' }}", "a format width would build"),
+        ("{{ 'x' | center(10**9) }}", "a width would build"),
+        ("{{ 'x' | indent(10**9, true) }}", "a width would build"),
+        ("{{ 'x'.ljust(10**9) }}", "str.ljust would build"),
+        ("{{ '{:>1000000000}'.format('x') }}", "str.format would build"),
+        ("{{ '{:>{w}}'.format('x', w=10**9) }}", "a format width taken from an argument"),
+        ("{{ ('x' * 100000) | replace('x', 'x' * 100000) }}", "replace would build"),
+        ("{{ [1] | batch(10**9, 0) | list }}", "a batch or slice count would build"),
+        ("{{ [[0] * 100000] * 1000 | sum(start=[]) }}", "sum adds numbers only"),
+        ("{{ lipsum(10**5) }}", "lipsum: at most 100 paragraphs"),
+        ("{{ 10 ** 100000 }}", "a power over 4096 bits"),
+        ("{{ [[0] * 100000] * 100000 }}", "an output would build"),
+        ("{{ range(1000) | map('center', 999999) | list | length }}", "characters built in one render"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+         "more than 200,000 loop iterations"),
+        ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "calls nested deeper than 64"),
+        ("{% for x in [1] recursive %}{{ loop([x]) }}{% endfor %}", "calls nested deeper than 64"),
+        ("{% macro d(s, n) %}{{ d(s ~ s, n - 1) if n else s }}{% endmacro %}{{ d('x', 40) }}",
+         "a '~' concatenation would build"),
+        ("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+         "{% endfor %}{{ ns.s }}", "a '~' concatenation would build"),
+        ("{{ 'x' * 600000 ~ 'y' * 600000 }}", "a '~' concatenation would build"),
+    ],
+)
+def test_renders_are_bounded(template: str, refusal: str) -> None:
+    """Each of these built gigabytes or ran for minutes (or hit RecursionError) before."""
+    with pytest.raises(TemplateError, match="refused by the template sandbox") as caught:
+        templates.render(template, {})
+    assert refusal in str(caught.value)
+
+
+@pytest.mark.parametrize("expression", ["'x' * 10**9", "[0] * 10**8", "'x' | center(10**9)",
+                                        "'%*s' % (10**9, 'x')"])
+def test_expressions_are_bounded(expression: str) -> None:
+    """`render_value`'s single expressions (JSON bodies, arguments) and `expr:` conditions."""
+    with pytest.raises(TemplateError, match="refused by the template sandbox"):
+        templates.evaluate(expression, {})
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ 'x' * 10 }}", "xxxxxxxxxx"),
+        ("{{ '%05d' % 42 }}", "00042"),
+        ("{{ '{:>5}'.format('x') }}", "    x"),
+        ("{{ 'ab' | center(6) }}", "  ab  "),
+        ("{{ [1, 2] + [3] }}", "[1, 2, 3]"),
+        ("{{ 2 ** 10 }}", "1024"),
+        ("{{ 'a' ~ 1 ~ none }}", "a1None"),
+        ("{% for i in range(3) %}{% for j in range(2) %}{{ i }}{{ j }}{% endfor %}{% endfor %}",
+         "000110112021"),
+        ("{% macro m(n) %}{{ n }}{{ m(n - 1) if n else '' }}{% endmacro %}{{ m(3) }}", "3210"),
+        ("{{ [1, 2] | sum }}", "3"),
+        ("{{ 'a-b' | replace('-', '+') }}", "a+b"),
+    ],
+)
+def test_ordinary_templates_still_render(template: str, expected: str) -> None:
+    assert templates.render(template, {}) == expected
