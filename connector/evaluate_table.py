@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 import functools
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from connector import conditions
-from connector.evaluate_thresholds import decider, threshold
+from connector.evaluate_thresholds import Regions, decider, threshold
 from connector.model import Condition
 
 R = TypeVar("R")
@@ -135,10 +136,12 @@ class Column:
 class Pending:
     """A case the columns leave open: candidates in file order, each with what is left to
     test, and (under `first`) the answer if it is the one that matches; `decide` gives the
-    case's outcome for a context (`evaluate_thresholds.decider`)."""
+    case's outcome for a context (`evaluate_thresholds.decider`), and `regions` the same
+    answer for a number one level down, which the generated evaluator reads inline."""
 
     steps: tuple[tuple[int, conditions.Predicate | None, Any], ...]
     decide: Callable[[Mapping[str, Any]], Any] = field(compare=False)
+    regions: Regions | None = field(default=None, compare=False)
 
 
 def _key_parts(columns: Sequence[Column], names: dict[str, Any],
@@ -234,7 +237,8 @@ class Table(Generic[R]):
                                     if residual is None or residual(ctx)))
             return Pending(open_steps, every)
         thresholds = self.thresholds or (None,) * len(self.residuals)  # a Table made by hand
-        return Pending(tuple(steps), decider(steps, thresholds, lambda: self.result(())))
+        decide, regions = decider(steps, thresholds, lambda: self.result(()))
+        return Pending(tuple(steps), decide, regions)
 
     def evaluate(self, ctx: Mapping[str, Any]) -> R:
         """The outcome for one order's context (the hot path: see `evaluator`)."""
@@ -269,23 +273,35 @@ def _general(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
 
 
 #: The hot path, generated per table with its columns' key expressions inlined: a case seen
-#: before costs the context reads, one dict look-up and a type check, in one Python frame
+#: before costs the context reads, one dict subscript and a type check, in one Python frame
 #: (the key function, `cases.get` and the pending loop as separate calls cost about as
-#: much again as the work). Anything else goes to `_general`: a context that is not a
-#: plain dict (`ctx[name]` on a defaultdict would add the key), one without a tested
-#: field (KeyError), an unhashable value (TypeError), a case not seen yet.
+#: much again as the work). A case left to one number's thresholds (`Regions`) is answered
+#: here too, by `bisect`, without calling the case's `decide`. Anything else goes to
+#: `_general`: a context that is not a plain dict (`ctx[name]` on a defaultdict would add the
+#: key), one without a tested field or a case not seen yet (KeyError), an unhashable value
+#: (TypeError); and any other pending case, or a value that is not a number, to `decide`.
 _EVALUATOR = """
 def evaluate(ctx):
     if type(ctx) is not dict:
         return general(ctx)
     try:
-        case = cases_get(({key}))
+        case = cases[({key})]
     except (KeyError, TypeError):
-        return general(ctx)
-    if case is None:
         return general(ctx)
     if type(case) is not Pending:
         return case
+    regions = case.regions
+    if regions is not None:
+        inner = ctx.get(regions.head)
+        if type(inner) is dict:
+            value = inner.get(regions.tail)
+            kind = type(value)
+            if (kind is int or kind is float) and value == value:
+                bounds = regions.bounds
+                at = bisect_left(bounds, value)
+                if at < len(bounds) and bounds[at] == value:
+                    return regions.answers[2 * at + 1]
+                return regions.answers[2 * at]
     return case.decide(ctx)
 """
 
@@ -293,8 +309,9 @@ def evaluate(ctx):
 def evaluator(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
     """`table.evaluate` as one generated function over local names (see `_EVALUATOR`); it
     gives what `_general` gives for every context."""
-    names: dict[str, Any] = {"dict": dict, "Pending": Pending, "cases_get": table.cases.get,
-                             "general": _general(table)}
+    names: dict[str, Any] = {"dict": dict, "Pending": Pending, "cases": table.cases,
+                             "general": _general(table), "bisect_left": bisect_left, "len": len,
+                             "int": int, "float": float, "type": type}
     key = "".join(part + ", " for part in _key_parts(table.columns, names, subscript=True))
     source = _EVALUATOR.format(key=key)
     exec(source, names)  # noqa: S102 - generated names only

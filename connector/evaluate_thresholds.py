@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from connector import conditions
@@ -37,6 +38,17 @@ def threshold(leaves: Sequence[Condition]) -> tuple[str, str, Any] | None:
     return leaf.path, leaf.op, value
 
 
+@dataclass(frozen=True, slots=True)
+class Regions:
+    """A threshold case in the form the table's generated evaluator reads inline (no call):
+    the number at `ctx[head][tail]`, placed among `bounds`, picks `answers[region]`."""
+
+    head: str
+    tail: str
+    bounds: list[Any]
+    answers: list[Any]
+
+
 def _holds(op: str, m: int, region: int) -> bool:
     """Whether `v op bounds[m]` holds for every number v in `region` of sorted distinct
     bounds: region 2i lies strictly between bounds[i-1] and bounds[i], region 2i+1 is
@@ -50,8 +62,9 @@ def _holds(op: str, m: int, region: int) -> bool:
 
 def decider(steps: Sequence[tuple[int, conditions.Predicate | None, Any]],
             tests: Sequence[tuple[str, str, Any] | None], none: Callable[[], Any]
-            ) -> Callable[[Mapping[str, Any]], Any]:
-    """The first-hit answer of a pending case, for a context.
+            ) -> tuple[Callable[[Mapping[str, Any]], Any], Regions | None]:
+    """The first-hit answer of a pending case, for a context, and (when the number sits one
+    level down, `totals.amount`) the same answer as `Regions` for the evaluator to inline.
 
     When every candidate left open is decided by one comparison of the same path with a
     number (`totals.amount: {gt: 100}`, the usual case), the answer depends only on where
@@ -66,7 +79,7 @@ def decider(steps: Sequence[tuple[int, conditions.Predicate | None, Any]],
 
     open_tests = [tests[index] for index, residual, _ in steps if residual is not None]
     if not open_tests or None in open_tests or len({t[0] for t in open_tests if t}) != 1:
-        return run
+        return run, None
     path = open_tests[0][0]  # type: ignore[index]
     bounds = sorted({t[2] for t in open_tests if t})
     position = {bound: m for m, bound in enumerate(bounds)}
@@ -93,4 +106,4 @@ def decider(steps: Sequence[tuple[int, conditions.Predicate | None, Any]],
             return answers[2 * at + 1 if at < count and bounds[at] == value else 2 * at]
         return run(ctx)
 
-    return decide
+    return decide, Regions(pieces[0], pieces[1], bounds, answers) if two else None

@@ -239,3 +239,33 @@ def test_a_context_that_is_not_a_plain_dict_is_only_read() -> None:
     assert evaluate(ctx) == (1,)  # `status` is absent: None, not the default
     assert dict(ctx) == {}
     assert evaluate(ChainMap({"status": "SHIPPED"})) == (0,)
+
+
+@pytest.mark.parametrize("path, inlined", [
+    ("totals.amount", True), ("amount", False), ("totals.amount.value", False), ("items.0", False),
+])
+@pytest.mark.parametrize("amount", [0, 10, 10.5, 30, 49.9, 50, 50.0, 10**30, float("nan"), None, "60", True])
+def test_the_inlined_threshold_answer_is_the_predicates_answer(path: str, inlined: bool, amount: Any) -> None:
+    """The generated evaluator answers a threshold case itself (`Regions`) when the number
+    sits one level down; it must give what the case's `decide` (and each rule's predicate)
+    gives, and leave every other path and value to `decide`."""
+    def at(path: str, value: Any) -> dict[str, Any]:
+        head, _, rest = path.partition(".")
+        if not rest:
+            return {head: value}
+        if rest.isdigit():
+            return {head: [value]}
+        return {head: at(rest, value)}
+
+    rules = [Condition("all", children=(leaf.children[0], Condition(
+        leaf.children[1].op, path=path, value=leaf.children[1].value)))
+        for leaf in THRESHOLD_RULES[:-1]] + [THRESHOLD_RULES[-1]]
+    table = compile_table(rules, True, lambda indices: indices)
+    evaluate = evaluator(table)
+    ctx = {"status": "SHIPPED", **at(path, amount)}
+    assert evaluate(ctx) == interpreted(rules, ctx, True)
+    (case,) = table.cases.values()
+    assert isinstance(case, Pending) and (case.regions is not None) == inlined
+    assert evaluate(ctx) == case.decide(ctx) == interpreted(rules, ctx, True)  # from the case
+    assert evaluate({"status": "SHIPPED", "totals": "not a record"}) == interpreted(
+        rules, {"status": "SHIPPED", "totals": "not a record"}, True)
