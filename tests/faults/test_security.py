@@ -89,8 +89,9 @@ def echo_secrets(sandbox: Sandbox) -> None:
         "errors": [{"code": "InvalidInput", "message": f"grant {quote_plus(refresh)} "
                                                        f"client {client}"}]})
     bearer = SECRETS[("adobe-commerce", "token")]
-    # every time: settling in the run sends it again while a fresh read still calls for it
-    sandbox.faults.fail_next("adobe-commerce", "POST", r"/cancel$", 502, count=None, body=(
+    # a gateway's error page (a refusal: a 5xx would be retried with backoff, seconds a test
+    # need not wait for the same page)
+    sandbox.faults.fail_next("adobe-commerce", "POST", r"/cancel$", 403, count=None, body=(
         f"<html><head><title>Bearer {bearer}</title></head><body>{bearer}</body></html>"
     ).encode(), headers={"Content-Type": "text/html"})
 
