@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from jinja2.environment import TemplateExpression
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.errors import TemplateError
 from connector.templates import filters
-from connector.templates import limits
+from connector.templates import codegen, limits
 from connector.templates.secrets import Secret, encoded, joined, opaque, reveal
 from connector.timestamps import parse_iso
 
@@ -35,7 +37,7 @@ class _Env(ImmutableSandboxedEnvironment):
     """
 
     intercepted_binops = limits.INTERCEPTED
-    code_generator_class = limits.BoundedCodeGenerator
+    code_generator_class = codegen.BoundedCodeGenerator
     concat = staticmethod(limits.bounded_join)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -45,8 +47,14 @@ class _Env(ImmutableSandboxedEnvironment):
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         limits.check_call(__obj, args, kwargs)
-        with limits.nested():
+        budget = limits.current()
+        if budget is None:
             return super().call(__context, __obj, *args, **kwargs)
+        budget.enter()
+        try:
+            return super().call(__context, __obj, *args, **kwargs)
+        finally:
+            budget.depth -= 1
 
     def wrap_str_format(self, value: Any) -> Any:
         """`'...'.format(...)`: the sandbox's, its widths and arguments measured first."""
@@ -54,7 +62,7 @@ class _Env(ImmutableSandboxedEnvironment):
         return None if wrapped is None else limits.bounded_format(value.__self__, wrapped)
 
     def _generate(self, source: Any, name: Any, filename: Any, defer_init: bool = False) -> Any:
-        return super()._generate(limits.counted_loops(source), name, filename, defer_init)
+        return super()._generate(codegen.counted_loops(source), name, filename, defer_init)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         return limits.binop(operator, left, right)
@@ -70,7 +78,9 @@ class _Env(ImmutableSandboxedEnvironment):
 
 def _finalize_none(value: Any) -> Any:
     if type(value) is str:
-        limits.charge(len(value))
+        budget = limits.current()
+        if budget is not None:
+            budget.charge(len(value))
         return value
     if value is None:
         return ""
@@ -175,14 +185,31 @@ XML = _make(_xml)
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile(kind: str, source: str) -> jinja2.Template:
+def _compile(kind: str, source: str) -> tuple[jinja2.Template, bool]:
+    """The compiled template, and whether a render of it needs a budget (`codegen.unbounded`:
+    not when it only outputs what it looks up, the bulk of a request's templates)."""
     env = {"text": TEXT, "path": PATH, "xml": XML}[kind]
-    return env.from_string(source)
+    tree = env.parse(source)
+    budgeted = not codegen.unbounded(tree)
+    return _flat_globals(env.from_string(tree)), budgeted
+
+
+def _flat_globals(template: jinja2.Template) -> jinja2.Template:
+    """`template` with its globals (range, lipsum, ...) in a dict of their own instead of
+    Jinja's ChainMap over the environment's: a render copies them into its context, and a
+    ChainMap is copied key by key in Python, a tenth of an ordinary render. The environments'
+    globals are set once, when this module is imported, so nothing is lost."""
+    template.globals = dict(template.globals)
+    return template
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile_expression(source: str) -> Any:
-    return TEXT.compile_expression(source, undefined_to_none=False)
+def _compile_expression(source: str) -> tuple[TemplateExpression, bool]:
+    """Jinja's `compile_expression`, and whether the expression is a plain look-up (`order.id`,
+    `order['items']`), whose value is the context's own: no budget, nothing to measure."""
+    compiled = TEXT.compile_expression(source, undefined_to_none=False)
+    _flat_globals(compiled._template)
+    return compiled, codegen.lookup(Parser(TEXT, source, state="variable").parse_expression())
 
 
 def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
@@ -190,8 +217,14 @@ def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
     if "{" not in source:
         return source
     try:
-        with limits.budget():
-            return str(_compile(kind, source).render(context))
+        template, budgeted = _compile(kind, source)
+        if not budgeted:
+            return template.render(context)
+        token = limits.begin()
+        try:
+            return template.render(context)
+        finally:
+            limits.end(token)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {_shown(source)}: {_describe(exc)}") from exc
     except RecursionError:
@@ -209,10 +242,17 @@ def _shown(source: str) -> str:
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a bare Jinja expression (the `expr:` escape hatch) to a Python value."""
     try:
-        with limits.budget():
-            value = _compile_expression(expression)(**context)
-            if not isinstance(value, (str, int, float, bool, type(None), Secret, jinja2.Undefined)):
-                limits.allow("the expression's value", limits.text_size(value))
+        compiled, lookup = _compile_expression(expression)
+        if lookup:
+            value = compiled(**context)
+        else:
+            token = limits.begin()
+            try:
+                value = compiled(**context)
+                if type(value) not in _PLAIN and not isinstance(value, _UNMEASURED):
+                    limits.allow("the expression's value", limits.text_size(value))
+            finally:
+                limits.end(token)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"expression {_shown(expression)}: {_describe(exc)}") from exc
     except RecursionError:
@@ -225,6 +265,8 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
 
 
 _SINGLE = "{{"
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_UNMEASURED = (str, int, float, bool, type(None), Secret, jinja2.Undefined)
 
 
 def render_value(value: Any, context: Mapping[str, Any], *, omit_none: bool = False) -> Any:

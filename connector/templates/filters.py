@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jinja2
-
 from connector.templates.limits import (
     LOOP_FILTER, TemplateLimit, allow, as_text, charge, check_percent, loop, replace_size, step,
     text_size,
 )
+
 
 def _passes(func: Callable[..., Any]) -> bool:
     return getattr(func, "jinja_pass_arg", None) is not None
@@ -104,7 +103,7 @@ def bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Call
     for name, check in _CHECKS.items():
         if name in bounded:
             bounded[name] = guarded(bounded[name], check)
-    bounded[LOOP_FILTER] = jinja2.pass_context(lambda context, value: loop(value))
+    bounded[LOOP_FILTER] = loop
     return bounded
 
 

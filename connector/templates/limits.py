@@ -17,6 +17,11 @@ expressions while compiling, so `validate` alone spent seconds and gigabytes on
   nested, and a wall-clock deadline, so loops in loops and recursive macros end;
 * the output is joined with its length checked (`bounded_join`).
 
+The bounds cost an ordinary render little (benchmarks/bench_render.py): a template that only
+looks values up and outputs them has no budget (`codegen.unbounded`), a sized loop charges
+its length once, the clock is read every `CLOCK_EVERY` steps, and a budget is begun and
+ended by two plain calls.
+
 A refusal is a `TemplateLimit`, a sandbox error, which `templates.render` reports with the
 template as any other sandbox refusal.
 """
@@ -28,11 +33,11 @@ import contextvars
 import math
 import re
 import time
+from itertools import islice
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jinja2
-from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SecurityError
 
 #: Longest value (characters, or items of a list) one operation may build; also the
@@ -46,6 +51,8 @@ MAX_STEPS = 200_000
 MAX_DEPTH = 64
 #: Wall-clock time of one render, a last resort behind the counts above.
 MAX_SECONDS = 2.0
+#: Steps between two readings of the clock.
+CLOCK_EVERY = 1024
 #: Largest integer an operator may build (bits): far past any id, amount or timestamp.
 MAX_INT_BITS = 4096
 #: The filter `For` loops' iterables are passed through (see `BoundedCodeGenerator`).
@@ -57,75 +64,90 @@ class TemplateLimit(SecurityError):
 
 
 class Budget:
-    """What one render has left (not shared between threads: one per render)."""
+    """What one render has left (not shared between threads: one per render).
 
-    __slots__ = ("steps", "work", "depth", "deadline")
+    Steps are counted where a render can repeat itself: loop iterations (a sized iterable's
+    length at once, when the loop starts) and calls; an expression outside them runs once per
+    step at most, so it is bounded by the template's size times the steps. The clock is read
+    every `CLOCK_EVERY` steps."""
+
+    __slots__ = ("steps", "work", "depth", "deadline", "clock_at")
 
     def __init__(self) -> None:
         self.steps = MAX_STEPS
         self.work = MAX_WORK
         self.depth = 0
         self.deadline = time.monotonic() + MAX_SECONDS
+        self.clock_at = MAX_STEPS - CLOCK_EVERY
 
-    def step(self) -> None:
-        self.steps -= 1
+    def step(self, count: int = 1) -> None:
+        self.steps -= count
+        if self.steps < self.clock_at:
+            self._checked()
+
+    def _checked(self) -> None:
+        """Past a step count or a clock reading: refuse what is over, else read on."""
         if self.steps < 0:
             raise TemplateLimit(f"more than {MAX_STEPS:,} loop iterations and calls in one "
                                 "render (loops inside loops?)")
-        if not self.steps & 1023 and time.monotonic() > self.deadline:
+        if time.monotonic() > self.deadline:
             raise TemplateLimit(f"rendering took longer than {MAX_SECONDS:g} s")
+        self.clock_at = self.steps - CLOCK_EVERY
 
     def charge(self, size: int) -> None:
         self.work -= size
         if self.work < 0:
             raise TemplateLimit(f"more than {MAX_WORK:,} characters built in one render")
 
+    def enter(self) -> None:
+        """One call deeper (a macro, a function, a recursive loop's `loop()`), and a step."""
+        self.step()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.depth -= 1
+            raise TemplateLimit(f"calls nested deeper than {MAX_DEPTH} (a macro calling itself?)")
+
 
 _CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("budget", default=None)
+#: The budget of the render running in this context, or None (`begin`/`end` set it).
+current = _CURRENT.get
 
 
-@contextlib.contextmanager
-def budget() -> Iterator[Budget]:
-    """The budget of one render (an enclosing render's, when there is one)."""
-    current = _CURRENT.get()
-    if current is not None:
-        yield current
-        return
-    fresh = Budget()
-    token = _CURRENT.set(fresh)
-    try:
-        yield fresh
-    finally:
+def begin() -> contextvars.Token[Budget | None] | None:
+    """Start a render's budget (None: an enclosing render's goes on); give it to `end`.
+
+    A pair of calls rather than a context manager: a render is a few microseconds, and
+    the generator behind `contextlib.contextmanager` was a fifth of an ordinary one."""
+    if _CURRENT.get() is not None:
+        return None
+    return _CURRENT.set(Budget())
+
+
+def end(token: contextvars.Token[Budget | None] | None) -> None:
+    if token is not None:
         _CURRENT.reset(token)
 
 
 @contextlib.contextmanager
-def nested() -> Iterator[None]:
-    """One call (a macro, a function, a recursive loop's `loop()`): a step, one level deeper."""
-    current = _CURRENT.get()
-    if current is None:
-        yield
-        return
-    current.step()
-    current.depth += 1
+def budget() -> Iterator[Budget]:
+    """The budget of one render (an enclosing render's, when there is one), for `checks`."""
+    token = begin()
     try:
-        if current.depth > MAX_DEPTH:
-            raise TemplateLimit(f"calls nested deeper than {MAX_DEPTH} (a macro calling itself?)")
-        yield
+        yield _CURRENT.get()  # type: ignore[misc]
     finally:
-        current.depth -= 1
+        end(token)
 
 
 def step() -> None:
-    current = _CURRENT.get()
-    if current is not None:
-        current.step()
+    budget_ = _CURRENT.get()
+    if budget_ is not None:
+        budget_.step()
 
 
 def charge(size: int) -> None:
-    current = _CURRENT.get()
-    if current is not None:
-        current.charge(size)
+    budget_ = _CURRENT.get()
+    if budget_ is not None:
+        budget_.charge(size)
 
 
 def _over(what: str, size: float) -> TemplateLimit:
@@ -142,20 +164,29 @@ def allow(what: str, size: float) -> None:
 
 def text_size(value: Any, limit: int = MAX_VALUE) -> int:
     """About how long `value` is as text (at least), walked without recursion and given up
-    past `limit`; the walk is charged to the render (it is work too)."""
+    past `limit`; the walk is charged to the render (it is work too).
+
+    Plain dicts, lists and strings are recognised by their exact type first: an order's
+    items are measured in a few microseconds."""
     if type(value) is str:
         return len(value)
     total, seen, stack = 0, 0, [value]
+    push = stack.append
     while stack and total <= limit:
         item = stack.pop()
         seen += 1
-        if isinstance(item, (str, bytes)):
-            total += len(item)
-        elif isinstance(item, Mapping):
+        kind = type(item)
+        if kind is dict or kind is not list and kind is not str and isinstance(item, Mapping):
             total += 4 * len(item) + 2
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
+            for part in (*item.keys(), *item.values()):
+                if type(part) is str:
+                    total += len(part)
+                    seen += 1
+                else:
+                    push(part)
+        elif kind is str or isinstance(item, (str, bytes)):
+            total += len(item)
+        elif kind is list or isinstance(item, (list, tuple, set, frozenset)):
             total += 2 * len(item) + 2  # the separators; a small number's digits are not counted
             if total <= limit:
                 stack.extend(i for i in item if not isinstance(i, _SCALARS)
@@ -173,9 +204,13 @@ _SCALARS = (int, float, type(None))
 
 
 def as_text(what: str, value: Any) -> str:
-    """`str(value)`, refused when it would be over `MAX_VALUE`."""
-    if type(value) is str:
+    """`str(value)`, refused when it would be over `MAX_VALUE` (a number's text is short:
+    Python writes no integer of more than 4,300 digits)."""
+    kind = type(value)
+    if kind is str:
         return value
+    if kind is float or kind is bool or kind is int and value.bit_length() <= MAX_INT_BITS:
+        return str(value)
     allow(what, text_size(value))
     return str(value)
 
@@ -240,22 +275,49 @@ def concat(parts: Iterable[Any]) -> str:
 
 
 def bounded_join(pieces: Iterable[str]) -> str:
-    """A template's output (Jinja's `Environment.concat`), refused past `MAX_VALUE`."""
-    out, total = [], 0
-    for piece in pieces:
-        total += len(piece)
+    """A template's output (Jinja's `Environment.concat`), refused past `MAX_VALUE`.
+
+    Taken `_CHUNK` pieces at a time, each chunk measured before the next is asked for: an
+    ordinary template is one chunk, joined at C speed, and no output list grows past the
+    limit (a loop of empty outputs is bounded by the steps)."""
+    iterator = iter(pieces)
+    chunk = list(islice(iterator, _CHUNK))
+    total = sum(map(len, chunk))
+    if len(chunk) < _CHUNK and total <= MAX_VALUE:
+        return "".join(chunk)
+    out = chunk
+    while chunk:
         if total > MAX_VALUE:
             raise TemplateLimit(f"the template renders to more than {MAX_VALUE:,} characters")
-        out.append(piece)
+        chunk = list(islice(iterator, _CHUNK))
+        total += sum(map(len, chunk))
+        out += chunk
     return "".join(out)
 
 
-def loop(iterable: Any) -> Iterator[Any]:
-    """A `{% for %}`'s iterable: each iteration is a step of the render's budget."""
-    current = _CURRENT.get()
+#: Pieces of output measured at a time (`bounded_join`).
+_CHUNK = 256
+
+
+#: Iterables whose length is the number of iterations, charged when the loop starts.
+_SIZED = frozenset({list, tuple, dict, range, str})
+
+
+def loop(iterable: Any) -> Any:
+    """A `{% for %}`'s iterable: each iteration is a step of the render's budget (a list's,
+    a range's... all at once, as the loop starts; another iterable's one by one)."""
+    budget_ = _CURRENT.get()
+    if budget_ is None:
+        return iterable
+    if type(iterable) in _SIZED:
+        budget_.step(len(iterable))
+        return iterable
+    return _counted(iterable, budget_)
+
+
+def _counted(iterable: Any, budget_: Budget) -> Iterator[Any]:
     for item in iterable:
-        if current is not None:
-            current.step()
+        budget_.step()
         yield item
 
 
@@ -322,31 +384,3 @@ def replace_size(text: Any, old: Any, new: Any, count: Any = -1) -> None:
     if isinstance(count, int) and count >= 0:
         found = min(found, count)
     allow("replace", len(text) + found * max(len(new) - len(old), 0))
-
-
-# --- compiling -----------------------------------------------------------------------------
-
-
-class BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator with `~` measured (`concat`), which the sandbox has no
-    hook for (`counted_loops` does the same for loops)."""
-
-    def visit_Concat(self, node: jinja2.nodes.Concat, frame: Frame) -> None:
-        self.write("environment.bounded_concat((")
-        for arg in node.nodes:
-            self.visit(arg, frame)
-            self.write(", ")
-        self.write("))")
-
-
-
-def counted_loops(tree: Any) -> Any:
-    """`tree` (a template about to be compiled) with each `{% for %}`'s iterable passed
-    through `loop`, which counts the iterations (done before code generation, which
-    collects the filters a template uses first)."""
-    if isinstance(tree, jinja2.nodes.Node):
-        for node in tree.find_all(jinja2.nodes.For):
-            if not (isinstance(node.iter, jinja2.nodes.Filter) and node.iter.name == LOOP_FILTER):
-                node.iter = jinja2.nodes.Filter(node.iter, LOOP_FILTER, [], [], None, None,
-                                                lineno=node.iter.lineno)
-    return tree

@@ -72,15 +72,42 @@ def opaque(settings: Mapping[str, Any], secret: Iterable[str]) -> dict[str, Any]
 
 def reveal(value: Any) -> Any:
     """A rendered value as plain data: each `Secret` in it as its text (the value itself,
-    not a copy, when it holds none)."""
+    not a copy, when it holds none: found by one walk that builds nothing)."""
+    kind = type(value)
+    if kind is Secret:
+        return value._value
+    if kind in _PLAIN or not _holds_secret(value):
+        return value
+    return _revealed(value)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _holds_secret(value: Any) -> bool:
+    """Whether a `Secret` is in `value` or in its dicts and lists, walked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _PLAIN:
+            continue
+        if kind is Secret:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _revealed(value: Any) -> Any:
     if isinstance(value, Secret):
         return value._value
     if isinstance(value, dict):
-        revealed = {k: reveal(v) for k, v in value.items()}
-        return value if all(revealed[k] is v for k, v in value.items()) else revealed
+        return {k: _revealed(v) for k, v in value.items()}
     if isinstance(value, list):
-        items = [reveal(v) for v in value]
-        return value if all(a is b for a, b in zip(items, value)) else items
+        return [_revealed(v) for v in value]
     return value
 
 

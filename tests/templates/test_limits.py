@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector import templates
+from connector.templates import limits
 from connector.errors import TemplateError
 
 
@@ -72,3 +73,52 @@ def test_expressions_are_bounded(expression: str) -> None:
 )
 def test_ordinary_templates_still_render(template: str, expected: str) -> None:
     assert templates.render(template, {}) == expected
+
+
+BIG = "x" * 600_000
+ITEMS = list(range(2000))
+
+
+@pytest.mark.parametrize(
+    ("template", "context", "refusal"),
+    [
+        # a look-up-only template renders without a budget: its output is still capped
+        ("{{ big }}{{ big }}", {"big": BIG}, "renders to more than 1,000,000 characters"),
+        # more pieces than one measured chunk of the output
+        ("{% for i in items %}{{ small }}{% endfor %}", {"items": ITEMS, "small": "y" * 1000},
+         "renders to more than 1,000,000 characters"),
+        # a list's length is charged as its loop starts, an unsized iterable's item by item
+        ("{% for i in items %}{% for j in items %}{% endfor %}{% endfor %}", {"items": ITEMS},
+         "more than 200,000 loop iterations"),
+        ("{% for i in items | map('int') %}{% for j in items | map('int') %}{% endfor %}"
+         "{% endfor %}", {"items": ITEMS}, "more than 200,000 loop iterations"),
+    ],
+)
+def test_bounds_hold_on_the_fast_paths(template: str, context: dict[str, object],
+                                       refusal: str) -> None:
+    with pytest.raises(TemplateError, match="refused by the template sandbox") as caught:
+        templates.render(template, context)
+    assert refusal in str(caught.value)
+
+
+def test_an_expression_that_builds_its_value_is_measured() -> None:
+    """A plain look-up (`order.id`) is the caller's own data and is not measured; a value
+    the expression builds is, though each operator alone stays under the limit."""
+    context = {"order": {"id": "x" * 10}}
+    assert templates.evaluate("order.id", context) == "x" * 10
+    with pytest.raises(TemplateError, match="the expression's value would build"):
+        templates.evaluate("[[order.id] * 1000] * 1000", context)
+
+
+@pytest.mark.parametrize(("count", "refused"), [(10, False), (2000, True)])
+def test_the_clock_is_read_every_so_many_steps(monkeypatch: pytest.MonkeyPatch, count: int,
+                                               refused: bool) -> None:
+    """With the deadline already past, a render is stopped at the first reading of the clock,
+    which a loop charged all at once reaches too; a short render never reads it."""
+    monkeypatch.setattr(limits, "MAX_SECONDS", -1.0)
+    template = "{% for i in items %}.{% endfor %}"
+    if not refused:
+        assert templates.render(template, {"items": list(range(count))}) == "." * count
+        return
+    with pytest.raises(TemplateError, match="rendering took longer than"):
+        templates.render(template, {"items": list(range(count))})
