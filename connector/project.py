@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector import build, files, schema
+from connector import build, schema
 from connector.diagnostics import Diagnostic, Severity, did_you_mean, error
 from connector.errors import ConfigError
-from connector.load import Loaded, load_file
+from connector.load import Loaded, files, load_file
 from connector.model import Flow, Setting, System
 from connector.variants import merged, variant_findings, variant_keys
 

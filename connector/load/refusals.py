@@ -13,7 +13,7 @@ import re
 import yaml
 
 from connector.diagnostics import Diagnostic, error
-from connector.load_hints import syntax_hint
+from connector.load.hints import syntax_hint
 
 #: Bound on nesting (mappings and lists inside each other). The shipped files need 12 levels;
 #: every later stage walks the data recursively, so depth is bounded once, at load.

@@ -1,4 +1,4 @@
-"""connector.files and the project's discovery: whatever stands at a path is a finding,
+"""connector.load.files and the project's discovery: whatever stands at a path is a finding,
 never a traceback, a hang or a read past the size limit."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from connector.validate import findings_for
 
-VALID = Path(__file__).parent / "fixtures" / "valid"
+VALID = Path(__file__).parents[1] / "fixtures" / "valid"
 PROJECT = """systems:
   amazon: {mapping: mappings/amazon.yaml}
   vtex: {mapping: MAPPING}
@@ -85,7 +85,7 @@ def test_loops_and_specials_in_discovered_directories_are_findings(tmp_path: Pat
 
 
 def test_a_directory_argument_lists_loops_and_follows_a_link_up_once(tmp_path: Path) -> None:
-    from connector.files import yaml_files
+    from connector.load.files import yaml_files
 
     (tmp_path / "a.yaml").write_text("x: 1\n")
     (tmp_path / "loop.yaml").symlink_to("loop.yaml")
@@ -94,7 +94,7 @@ def test_a_directory_argument_lists_loops_and_follows_a_link_up_once(tmp_path: P
 
 
 def test_never_reads_past_the_limit(tmp_path: Path) -> None:
-    from connector.files import read_bytes
+    from connector.load.files import read_bytes
 
     path = tmp_path / "big.yaml"
     path.write_bytes(b"a" * 101)
@@ -107,7 +107,7 @@ def test_never_reads_past_the_limit(tmp_path: Path) -> None:
 def test_a_growing_file_is_read_up_to_the_limit_plus_one(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A file whose size says 0 (procfs) or that grows is bounded by the read, not by stat."""
-    from connector.files import read_bytes
+    from connector.load.files import read_bytes
 
     path = tmp_path / "x.yaml"
     path.write_bytes(b"a: 1\n")

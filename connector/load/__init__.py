@@ -6,7 +6,7 @@ turned into data by hand so that duplicate keys become findings, alias expansion
 are bounded (a recursive alias is a finding, not a RecursionError), merge keys (`<<: *d`)
 merge with the positions of the block they come from, and every value keeps its position
 for later findings. The file itself is read by `files` (no FIFO, device or loop is read, no
-read goes past the size limit); why a text is refused is told by `load_refusals`.
+read goes past the size limit); why a text is refused is told by `connector.load.refusals`.
 
 The composer is libyaml's (`CSafeLoader`) when PyYAML was built with it: it builds the same
 nodes with the same marks about six times faster than the pure-Python one, which otherwise
@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from connector import files
+from connector.load import files
 from connector.diagnostics import Diagnostic, error
-from connector.load_refusals import MAX_DEPTH, compose_finding, depth_finding
+from connector.load.refusals import MAX_DEPTH, compose_finding, depth_finding
 
 #: Larger files are refused before parsing: no rule or mapping file is anywhere near this.
 MAX_FILE_BYTES = 2 * 1024 * 1024

@@ -158,7 +158,7 @@ def test_deep_yaml_is_refused_with_either_composer(
 
 
 def test_nesting_up_to_the_bound_loads() -> None:
-    from connector.load_refusals import MAX_DEPTH
+    from connector.load.refusals import MAX_DEPTH
 
     doc, findings = load_text("[" * MAX_DEPTH + "]" * MAX_DEPTH + "\n", "f.yaml")
     assert findings == [] and doc is not None
