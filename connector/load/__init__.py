@@ -213,7 +213,16 @@ def _build(
         return None
     kind = type(node)
     if kind is _SCALAR:
-        return node.value if tag == _STR else _scalar(node, loader)
+        if tag == _STR:
+            return node.value
+        try:
+            return _scalar(node, loader)
+        except (ValueError, KeyError, IndexError, TypeError, OverflowError):
+            # a tag that does not fit its value: `!!float x`, `!!int ''`, `!!bool maybe`
+            findings.append(error(file, mark.line + 1, mark.column + 1, "yaml-tag",
+                                  f"{tag.rsplit(':', 1)[-1]!r} cannot be {node.value!r}",
+                                  "remove the tag: plain YAML gives a scalar its type"))
+            return None
     if depth > MAX_DEPTH:
         raise _TooDeep(node)
     if kind is _MAPPING or isinstance(node, yaml.MappingNode):

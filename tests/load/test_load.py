@@ -75,6 +75,15 @@ def test_unsafe_tags_are_rejected() -> None:
     assert [(f.code, f.line, f.column) for f in findings] == [("yaml-tag", 1, 4)]
 
 
+@pytest.mark.parametrize("value", ["!!float x", "!!int x", "!!int 0x", "!!int ''", "!!bool maybe",
+                                   "!!int " + "9" * 5000])
+def test_a_tag_that_does_not_fit_its_value_is_a_finding(value: str) -> None:
+    """PyYAML's constructors raised ValueError, KeyError or IndexError: exit 3 in validate
+    (benchmarks/fuzz_validate.py, seed 7, case 34: `!!float x` in a rule file)."""
+    doc, findings = load_text(f"k: v\na: {value}\n", "f.yaml")
+    assert [(f.code, f.line, f.column) for f in findings] == [("yaml-tag", 2, 4)]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "column", "hint"),
     [
