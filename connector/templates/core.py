@@ -4,6 +4,7 @@ docstring says why there are three environments and how each finalises a value).
 from __future__ import annotations
 
 import functools
+import gc
 import base64
 import json
 from collections.abc import Mapping
@@ -52,7 +53,9 @@ class _Env(ImmutableSandboxedEnvironment):
             return super().call(__context, __obj, *args, **kwargs)
         budget.enter()
         try:
-            return super().call(__context, __obj, *args, **kwargs)
+            # what a call builds (`s.split()`, `s.encode()`) is measured once it is built
+            return limits.collected("a call's value", super().call(__context, __obj, *args,
+                                                                    **kwargs))
         finally:
             budget.depth -= 1
 
@@ -226,12 +229,32 @@ def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
         finally:
             limits.end(token)
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"template {_shown(source)}: {_describe(exc)}") from exc
-    except RecursionError:
-        raise TemplateError(f"template {_shown(source)}: nested too deeply (a macro calling "
-                            "itself?)") from None
+        raise _refused(exc, f"template {_shown(source)}: {_describe(exc)}") from exc
+    except RecursionError as exc:
+        raise _refused(exc, f"template {_shown(source)}: nested too deeply (a macro "
+                                 "calling itself?)") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
-        raise TemplateError(f"template {_shown(source)}: {exc}") from exc
+        raise _refused(exc, f"template {_shown(source)}: {exc}") from exc
+
+
+def _refused(exc: BaseException, message: str) -> TemplateError:
+    """The TemplateError for `exc`, whose chain is left without its frames.
+
+    A render's frames hold what it built (up to its bounds: a hundred megabytes or so), and
+    the error is kept long after the render (a failed action's record, a run's summary): each
+    kept error held them all (peak_memory.py: apply --sandbox, three orders failing on one
+    template, 520 MB). Jinja's rewritten traceback also leaves them in reference cycles, which
+    only the cyclic collector frees: after a bound is hit, it runs at once (the time it takes
+    is mostly freeing what the render built)."""
+    seen: set[int] = set()
+    chained: BaseException | None = exc
+    while chained is not None and id(chained) not in seen:
+        seen.add(id(chained))
+        chained.with_traceback(None)
+        chained = chained.__cause__ or chained.__context__
+    if isinstance(exc, (limits.TemplateLimit, MemoryError, RecursionError)):
+        gc.collect(1)
+    return TemplateError(message)
 
 
 def _shown(source: str) -> str:
@@ -254,11 +277,11 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
             finally:
                 limits.end(token)
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"expression {_shown(expression)}: {_describe(exc)}") from exc
-    except RecursionError:
-        raise TemplateError(f"expression {_shown(expression)}: nested too deeply") from None
+        raise _refused(exc, f"expression {_shown(expression)}: {_describe(exc)}") from exc
+    except RecursionError as exc:
+        raise _refused(exc, f"expression {_shown(expression)}: nested too deeply") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
-        raise TemplateError(f"expression {_shown(expression)}: {exc}") from exc
+        raise _refused(exc, f"expression {_shown(expression)}: {exc}") from exc
     if isinstance(value, jinja2.Undefined):
         raise TemplateError(f"expression {_shown(expression)}: undefined value")
     return reveal(value)

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.templates.limits import (
-    LOOP_FILTER, TemplateLimit, allow, as_text, charge, check_percent, loop, replace_size, step,
-    text_size,
+    LOOP_FILTER, TemplateLimit, allow, as_text, charge, check_percent, collected, loop, replace_size,
+    step, text_size,
 )
 
 
@@ -23,14 +23,18 @@ def _passes(func: Callable[..., Any]) -> bool:
     return getattr(func, "jinja_pass_arg", None) is not None
 
 
-def guarded(func: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+def guarded(func: Callable[..., Any], check: Callable[..., None],
+            collects: bool = False) -> Callable[..., Any]:
     """`func` (a filter) with `check(value, *args, **kwargs)` first; what Jinja passes first
-    (environment, context) is kept and passed on."""
+    (environment, context) is kept and passed on. With `collects`, the list it builds from
+    an iterable (whose length no check could know first) is measured and charged after."""
     skip = 1 if _passes(func) else 0
 
     def filter_(*args: Any, **kwargs: Any) -> Any:
         step()
         check(*args[skip:], **kwargs)
+        if collects:
+            return collected("a filter's value", func(*args, **kwargs))
         return func(*args, **kwargs)
 
     if skip:
@@ -91,10 +95,15 @@ _CHECKS: dict[str, Callable[..., None]] = {
     "center": _width, "indent": _width, "replace": _replace, "join": _join, "format": _format,
     "batch": _count, "slice": _count, "wordwrap": _wordwrap, "sum": _sum,
     **{name: _measured for name in (
-        "string", "upper", "lower", "title", "capitalize", "trim", "truncate", "striptags",
-        "urlize", "escape", "e", "forceescape", "urlencode", "pprint", "list", "reverse",
+        "sort", "dictsort", "groupby", "unique", "string", "upper", "lower", "title",
+        "capitalize", "trim", "truncate", "striptags", "urlize", "escape", "e", "forceescape", "urlencode", "pprint", "list", "reverse",
         "wordcount", "xmlattr", "safe")},
 }
+
+
+#: Filters that build a list from an iterable (`range(99999) | list`): each of those lists was
+#: charged one item, so a template holding many of them took gigabytes (peak_memory.py).
+_COLLECTING = frozenset({"list", "sort", "dictsort", "groupby", "reverse", "unique"})
 
 
 def bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
@@ -102,7 +111,7 @@ def bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Call
     bounded = dict(filters)
     for name, check in _CHECKS.items():
         if name in bounded:
-            bounded[name] = guarded(bounded[name], check)
+            bounded[name] = guarded(bounded[name], check, name in _COLLECTING)
     bounded[LOOP_FILTER] = loop
     return bounded
 

@@ -215,6 +215,17 @@ def as_text(what: str, value: Any) -> str:
     return str(value)
 
 
+_COLLECTIONS = frozenset({list, tuple, dict, set, frozenset, bytes})
+
+
+def collected(what: str, value: Any) -> Any:
+    """`value`, a list (or other collection) a filter or method has just built from an
+    iterable, refused over `MAX_VALUE` and charged as it would print (`text_size`)."""
+    if type(value) in _COLLECTIONS:
+        allow(what, text_size(value))
+    return value
+
+
 # --- operators -----------------------------------------------------------------------------
 
 INTERCEPTED = frozenset({"*", "**", "%", "+"})

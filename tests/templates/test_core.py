@@ -84,3 +84,18 @@ def test_date_filters_refuse_what_is_not_a_time(name: str, template: str, value:
 def test_add_days_filter(value: str, days: float, expected: str) -> None:
     assert templates.render("{{ value | add_days(days) }}", {"value": value, "days": days}) \
         == expected
+
+
+def test_a_kept_refusal_does_not_keep_what_the_render_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run keeps a failed action's error; through its cause's frames it kept the lists the
+    render had built (a hundred megabytes per error at the render bounds)."""
+    import gc
+
+    from connector.templates import limits
+
+    monkeypatch.setattr(limits, "MAX_WORK", 1_000_000)
+    template = "".join(f"{{% set a{n} = range(99999) | list %}}" for n in range(10))
+    with pytest.raises(TemplateError, match="characters built in one render") as caught:
+        templates.render(template, {})
+    kept = caught.value  # noqa: F841 (held, as a run's record holds it)
+    assert not [o for o in gc.get_objects() if type(o) is list and len(o) == 99_999]
