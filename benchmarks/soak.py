@@ -2,6 +2,8 @@
 
     python benchmarks/soak.py [--orders 10000] [--workers 4] [--fault-rate 0.05]
                               [--postgres URL] [--seed 1] [--chaos-rounds 2]
+                              [--takeover [--apply-per-flow]] [--latency S]
+                              [--baseline REV] [--logs DIR]
 
 (PostgreSQL: `--postgres`, else CONNECTOR_TEST_POSTGRES; `. .ci/postgres.sh` starts a
 throwaway server and sets it.) Not a test: run on demand; it prints the figures.
@@ -24,6 +26,16 @@ chaos thread kills a random worker with SIGKILL or SIGTERM, or terminates the se
 holding the run locks (pg_terminate_backend, as a failover would), every 2 to 6 seconds
 (six times a round; a killed worker is replaced, as its supervisor would);
 the rounds after wait for the fleet to notice (stale heartbeats, fence times) and run clean.
+
+`--takeover` makes the chaos rounds issue 12's own reproduction instead: 0.5 s after the
+first run lock is held, the sessions holding run locks are terminated and `connector apply`
+is started beside the fleet (`--apply-per-flow`: one `apply --flow F` per flow, together),
+so that a run that lost its lock and the process that took it over act at once; `--latency`
+(seconds added to every sandbox response) makes the runs last long enough to overlap.
+`--baseline REV` first runs the same soak (same seed, a fresh sandbox and schema) with REV's
+`connector` (a temporary git worktree; the reference is this tree's) and prints both side
+by side, e.g. `--baseline 212902a^` for the tree before fencing (with REV's own shipped
+project: reads may differ, mutating requests are compared with this tree's reference).
 
 Two liberties, both printed: the mappings' client-side rate limits are dropped (they model
 the real APIs' quotas, which the sandbox does not enforce; at SP-API getOrder's 0.5/s the
@@ -71,16 +83,16 @@ SUMMARY = re.compile(r"^(\S+): (\d+) order\(s\)(?: \([^)]*\))?: (\d+) action\(s\
                      re.MULTILINE)
 
 
-def soak_project(folder: Path) -> Path:
-    """The shipped project, without client-side rate limits, with a 1 s retry backoff,
-    more concurrency per flow and a 26 h first look-back."""
-    shutil.copytree(ROOT / "mappings", folder / "mappings")
-    shutil.copytree(ROOT / "rules", folder / "rules")
+def soak_project(folder: Path, root: Path = ROOT) -> Path:
+    """The project shipped in `root`, without client-side rate limits, with a 1 s retry
+    backoff, more concurrency per flow and a 26 h first look-back."""
+    shutil.copytree(root / "mappings", folder / "mappings")
+    shutil.copytree(root / "rules", folder / "rules")
     for mapping in (folder / "mappings").glob("*.yaml"):
         data = yaml.safe_load(mapping.read_text())
         data.get("connection", {}).pop("rate_limits", None)
         mapping.write_text(yaml.safe_dump(data, sort_keys=False))
-    project = yaml.safe_load((ROOT / "connector.yaml").read_text())
+    project = yaml.safe_load((root / "connector.yaml").read_text())
     for flow in project["flows"].values():
         # lookback 26 h: the oldest generated orders are just under 24 h old, and the
         # fault-free reference's first runs take minutes; 24 h would drop them from one side
@@ -180,6 +192,11 @@ class Chaos(threading.Thread):
         self.url, self.procs, self.rng, self.events = url, procs, rng, events
         self.done = threading.Event()
         self.replace: Callable[[], None] = lambda: None
+        self.launch: Callable[..., None] = lambda *command: None
+
+    def settled(self) -> bool:
+        """Whether the round may end once its processes have (Chaos: whenever they have)."""
+        return True
 
     def run(self) -> None:
         for _ in range(6):  # a few events a round, each killed worker replaced
@@ -195,6 +212,52 @@ class Chaos(threading.Thread):
                 self.rng.choice(live).send_signal(getattr(signal, kind))
                 self.replace()
             self.events[kind] += 1
+
+
+class Takeover(Chaos):
+    """The issue's reproduction: 0.5 s after the first run lock is taken, the sessions
+    holding run locks are terminated (as a failover would) and `connector apply` is started
+    beside the fleet, which takes the flows whose locks are free: one `apply --flow F` per
+    flow of `flows` at once (so that each overlaps the fleet's runs of it), else one
+    `apply` of every flow."""
+
+    def __init__(self, url: str, procs: list[subprocess.Popen[str]], rng: random.Random,
+                 events: Counter[str]) -> None:
+        super().__init__(url, procs, rng, events)
+        self.fired = threading.Event()
+        self.flows: list[str] = []
+
+    def settled(self) -> bool:
+        return self.fired.is_set()
+
+    def run(self) -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while not lock_sessions(self.url):
+                if time.monotonic() > deadline or self.done.wait(0.02) or \
+                        all(proc.poll() is not None for proc in self.procs):
+                    return
+            if self.done.wait(0.5):
+                return
+            self.events["lock sessions ended (sessions)"] += end_lock_sessions(self.url)
+            self.events["lock sessions ended"] += 1
+            for flow in self.flows or [""]:
+                self.launch("apply", *(("--flow", flow) if flow else ()))
+                self.events["apply started"] += 1
+        finally:
+            self.fired.set()
+
+
+def lock_sessions(url: str) -> int:
+    """How many sessions of this database hold a run lock."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            b"SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_database d ON "
+            b"d.oid = l.database WHERE l.locktype = 'advisory' AND l.classid = %s::int4::oid "
+            b"AND d.datname = current_database() AND l.granted", (0x636F6E6E,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def end_lock_sessions(url: str) -> int:
@@ -232,38 +295,161 @@ def reference(project: Path, orders: int, seed: int
 
 
 def worker_round(project: Path, env: dict[str, str], workers: int, concurrency: int,
-                 chaos: Callable[[list[subprocess.Popen[str]]], Chaos] | None = None
-                 ) -> tuple[list[int], str]:
-    """`workers` × `connector worker --once`, together; (exit codes, their output).
+                 chaos: Callable[[list[subprocess.Popen[str]]], Chaos | Takeover] | None = None,
+                 tree: Path | None = None) -> tuple[list[int], str]:
+    """`workers` × `connector worker --once`, together (of `tree`'s code when given);
+    (exit codes, their output).
 
     Their output goes to files, not pipes: a worker blocked on a full pipe (thousands of
     "failed:" lines) while holding a partition would stall the others until it is read."""
+    if tree is not None:
+        env = {**env, "PYTHONPATH": str(tree)}
     with tempfile.TemporaryDirectory() as tmp:
         logs: list[Path] = []
         procs: list[subprocess.Popen[str]] = []
 
+        def launch(*command: str) -> None:
+            logs.append(Path(tmp) / f"{command[0]}-{len(logs)}.log")
+            with logs[-1].open("w") as out:
+                out.write(f"== {' '.join(command)}\n")
+                out.flush()
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "connector", *command, "--project", str(project)],
+                    env=env, text=True, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=str(tree) if tree is not None else None))
+
         def start() -> None:
             """One more worker (a killed one is replaced, as its supervisor would)."""
-            logs.append(Path(tmp) / f"worker-{len(logs)}.log")
-            with logs[-1].open("w") as out:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "connector", "worker", "--once", "--project",
-                     str(project), "--concurrency", str(concurrency)], env=env, text=True,
-                    stdout=out, stderr=subprocess.STDOUT))
+            launch("worker", "--once", "--concurrency", str(concurrency))
 
         for _ in range(workers):
             start()
         agent = chaos(procs) if chaos is not None else None
         if agent is not None:
             agent.replace = start
+            agent.launch = launch
             agent.start()
-        while any(proc.poll() is None for proc in list(procs)):
+        while any(proc.poll() is None for proc in list(procs)) or \
+                (agent is not None and agent.is_alive() and not agent.settled()):
             time.sleep(0.2)
         if agent is not None:
             agent.done.set()
             agent.join()
         codes = [proc.wait() for proc in procs]
         return codes, "\n".join(log.read_text() for log in logs)
+
+
+def fleet(args: argparse.Namespace, project: Path, want: dict[str, Any],
+          ref_requests: Counter[str], tree: Path | None, label: str
+          ) -> tuple[dict[str, Any], list[str]]:
+    """The fleet's rounds on a fresh sandbox and schema, the workers (and `apply`) running
+    `tree`'s code (this tree's when None); (figures, example lines)."""
+    with fresh_schema(args.postgres) as url, \
+            Sandbox(orders=args.orders, seed=args.seed, latency=args.latency) as sandbox:
+        two_marketplaces(sandbox)
+        sandbox.amazon.feeds_api.polls_before_done = 0  # no 30 s poll interval
+        sandbox.faults.randomly(args.fault_rate, seed=args.seed, kinds=KINDS,
+                                exclude=r"/comments$" if args.spare_comments else None)
+        requests = RequestCount(sandbox)
+        rng = random.Random(args.seed)
+        events: Counter[str] = Counter()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+        for system, values in sandbox.settings().items():
+            for name, value in values.items():
+                env[env_name(system, name)] = value
+        env[env_name("amazon", "marketplace_ids")] = ",".join(MARKETPLACES)
+        env["CONNECTOR_STATE"] = url
+        flows = sorted(yaml.safe_load((project / "connector.yaml").read_text())["flows"])
+
+        def agent(procs: list[subprocess.Popen[str]]) -> Chaos:
+            if not args.takeover:
+                return Chaos(url, procs, rng, events)
+            takeover = Takeover(url, procs, rng, events)
+            takeover.flows = flows if args.apply_per_flow else []
+            return takeover
+
+        started = time.perf_counter()
+        rounds: list[str] = []
+        for number in range(1, args.rounds + 1):
+            chaotic = number <= args.chaos_rounds
+            codes, output = worker_round(
+                project, env, args.workers, args.concurrency,
+                agent if chaotic else None, tree)
+            rounds.append(output)
+            if args.logs:
+                Path(args.logs).mkdir(parents=True, exist_ok=True)
+                (Path(args.logs) / f"{label.replace(' ', '-')}-round-{number}.log").write_text(output)
+            runs = SUMMARY.findall(output)
+            failed = sum(int(r[5]) + int(r[6] or 0) for r in runs)
+            print(f"{label} round {number}: {len(runs)} run(s), exit codes {codes}, "
+                  f"{sum(int(r[2]) for r in runs)} action(s) done, {failed} failed or "
+                  f"unknown ({time.perf_counter() - started:.1f} s)", flush=True)
+            if all(code == 0 for code in codes) and number > args.chaos_rounds + 1:
+                break
+            if number == args.chaos_rounds:
+                # killed workers' heartbeats go stale (30 s), fence times pass (60 s)
+                time.sleep(61)
+            time.sleep(1.1)  # past the retry backoff
+        wall = time.perf_counter() - started
+        got = effects(sandbox)
+        injected = Counter(name for name, _ in sandbox.faults.triggered)
+        served = len(sandbox.requests)
+        sandbox.faults.clear()
+        simulator_errors = len(sandbox.errors)
+        entries = ledger(url)
+    verdict = judge(got, want)
+    effects_duplicated, extra_requests, examples = duplicated(requests.counts, ref_requests)
+    figures = {
+        "rounds": len(rounds),
+        "requests served": served,
+        "faults injected": sum(injected.values()),
+        "faults by kind": dict(sorted(injected.items())),
+        "actions done": entries.get("done", 0),
+        # an answer lost, then the next read showed the effect: settled, not sent again
+        "left pending, settled by reading": entries.get("pending", 0),
+        "ledger": dict(sorted(entries.items())),
+        "chaos": dict(sorted(events.items())),
+        "mutating requests": sum(requests.counts.values()),
+        "mutating requests, reference": sum(ref_requests.values()),
+        "effects sent more than once (requests)": effects_duplicated,
+        "duplicate requests": extra_requests,
+        "duplicate requests by kind": dict(sorted(kinds(requests.counts, ref_requests).items())),
+        "duplicates": len(verdict.duplicates),
+        "losses": len(verdict.losses),
+        "other mismatches": len(verdict.mismatches),
+        "simulator errors": simulator_errors,
+        "wall time (s)": round(wall, 1),
+    }
+    lines = [f"{title}: {line}" for title, found in (
+        ("duplicate request", examples), ("duplicate", verdict.duplicates),
+        ("loss", verdict.losses), ("mismatch", verdict.mismatches)) for line in found[:10]]
+    figures["clean"] = verdict.clean and not extra_requests
+    return figures, lines
+
+
+def kinds(got: Counter[str], want: Counter[str]) -> Counter[str]:
+    """Extra requests by kind of effect (the effect's name without its order or id)."""
+    found: Counter[str] = Counter()
+    for key in got:
+        if got[key] > want[key] and key in want:
+            kind = re.sub(r"/[^/ ]*\d[^/ ]*", "/{id}", key)
+            kind = re.sub(r" (?=[^ ]*\d)[^ ]+$", " {order}", kind)
+            found[kind] += got[key] - want[key]
+    return found
+
+
+@contextlib.contextmanager
+def baseline_tree(rev: str) -> Iterator[Path]:
+    """`rev`'s tree in a temporary git worktree (its `connector` runs the fleet)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
+                        str(tree), rev], check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(tree)], check=False)
 
 
 def main() -> int:
@@ -279,92 +465,65 @@ def main() -> int:
                         help="inject no faults into Commerce comments")
     parser.add_argument("--chaos-rounds", type=int, default=2,
                         help="rounds whose workers are killed and lock sessions ended")
+    parser.add_argument("--takeover", action="store_true",
+                        help="the chaos rounds are issue 12's reproduction instead: the lock "
+                             "sessions ended 0.5 s into the round, `connector apply` started "
+                             "beside the fleet")
+    parser.add_argument("--apply-per-flow", action="store_true",
+                        help="with --takeover: one `apply --flow F` per flow, together")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds the sandbox adds to every response (the fleet's, not "
+                             "the reference's): runs long enough for a take-over to overlap")
+    parser.add_argument("--logs", metavar="DIR", help="keep each round's output there")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="run the same soak first with REV's connector (a temporary git "
+                             "worktree), and print both side by side")
     args = parser.parse_args()
     if not args.postgres:
         parser.error("give --postgres URL or set CONNECTOR_TEST_POSTGRES "
                      "(`. .ci/postgres.sh` starts a throwaway server)")
-    with tempfile.TemporaryDirectory() as tmp, fresh_schema(args.postgres) as url:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         project = soak_project(Path(tmp))
+        chaos = ("lock sessions ended 0.5 s in and `connector apply` started beside the fleet"
+                 if args.takeover else "workers killed and lock sessions ended")
         print(f"soak: {args.orders} orders, {args.workers} workers × concurrency "
               f"{args.concurrency}, faults in {args.fault_rate:.0%} of requests (seed "
               f"{args.seed}), PostgreSQL; client-side rate limits off, retry backoff 1 s"
               + (", Commerce comments spared" if args.spare_comments else "")
-              + f"; workers killed and lock sessions ended in {args.chaos_rounds} round(s)",
+              + f"; {chaos} in {args.chaos_rounds} round(s)"
+              + (f"; {args.latency:g} s added to each response" if args.latency else ""),
               flush=True)
         want, expected, ref_wall, ref_requests = reference(project, args.orders, args.seed)
         print(f"reference (fault-free, in process): {expected} actions in {ref_wall:.1f} s",
               flush=True)
-        with Sandbox(orders=args.orders, seed=args.seed) as sandbox:
-            two_marketplaces(sandbox)
-            sandbox.amazon.feeds_api.polls_before_done = 0  # no 30 s poll interval
-            sandbox.faults.randomly(args.fault_rate, seed=args.seed, kinds=KINDS,
-                                    exclude=r"/comments$" if args.spare_comments else None)
-            requests = RequestCount(sandbox)
-            rng = random.Random(args.seed)
-            events: Counter[str] = Counter()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-            for system, values in sandbox.settings().items():
-                for name, value in values.items():
-                    env[env_name(system, name)] = value
-            env[env_name("amazon", "marketplace_ids")] = ",".join(MARKETPLACES)
-            env["CONNECTOR_STATE"] = url
-            started = time.perf_counter()
-            rounds: list[str] = []
-            for number in range(1, args.rounds + 1):
-                chaotic = number <= args.chaos_rounds
-                codes, output = worker_round(
-                    project, env, args.workers, args.concurrency,
-                    (lambda procs: Chaos(url, procs, rng, events)) if chaotic else None)
-                rounds.append(output)
-                runs = SUMMARY.findall(output)
-                failed = sum(int(r[5]) + int(r[6] or 0) for r in runs)
-                print(f"round {number}: {len(runs)} partition run(s), exit codes {codes}, "
-                      f"{sum(int(r[2]) for r in runs)} action(s) done, {failed} failed or "
-                      f"unknown ({time.perf_counter() - started:.1f} s)", flush=True)
-                if all(code == 0 for code in codes) and number > args.chaos_rounds + 1:
-                    break
-                if number == args.chaos_rounds:
-                    # killed workers' heartbeats go stale (30 s), fence times pass (60 s)
-                    time.sleep(61)
-                time.sleep(1.1)  # past the retry backoff
-            wall = time.perf_counter() - started
-            got = effects(sandbox)
-            injected = Counter(name for name, _ in sandbox.faults.triggered)
-            served = len(sandbox.requests)
-            sandbox.faults.clear()
-            simulator_errors = len(sandbox.errors)
-        verdict = judge(got, want)
-        effects_duplicated, extra_requests, examples = duplicated(requests.counts, ref_requests)
-        entries = ledger(url)
-        done = entries.get("done", 0)
-    print(json.dumps({
-        "orders": args.orders,
-        "workers": args.workers,
-        "rounds": len(rounds),
-        "requests served": served,
-        "faults injected": sum(injected.values()),
-        "faults by kind": dict(sorted(injected.items())),
-        "actions expected": expected,
-        "actions done": done,
-        # an answer lost, then the next read showed the effect: settled, not sent again
-        "left pending, settled by reading": entries.get("pending", 0),
-        "ledger": dict(sorted(entries.items())),
-        "chaos": dict(sorted(events.items())),
-        "mutating requests": sum(requests.counts.values()),
-        "mutating requests, reference": sum(ref_requests.values()),
-        "effects sent more than once (requests)": effects_duplicated,
-        "duplicate requests": extra_requests,
-        "duplicates": len(verdict.duplicates),
-        "losses": len(verdict.losses),
-        "other mismatches": len(verdict.mismatches),
-        "simulator errors": simulator_errors,
-        "wall time (s)": round(wall, 1),
-    }, indent=2))
-    for title, lines in (("duplicate request", examples), ("duplicate", verdict.duplicates),
-                         ("loss", verdict.losses), ("mismatch", verdict.mismatches)):
-        for line in lines[:10]:
-            print(f"  {title}: {line}")
-    return 0 if verdict.clean and not extra_requests else 1
+        trees: list[tuple[str, Path | None]] = []
+        if args.baseline:
+            trees.append((args.baseline, stack.enter_context(baseline_tree(args.baseline))))
+        trees.append(("this tree", None))
+        results = []
+        for label, tree in trees:
+            # a baseline runs its own shipped project (its connector may not read this one's)
+            own = project if tree is None else soak_project(Path(tmp) / "baseline", tree)
+            figures, lines = fleet(args, own, want, ref_requests, tree, label)
+            results.append((label, figures, lines))
+    print(json.dumps({"orders": args.orders, "workers": args.workers,
+                      "actions expected": expected,
+                      **{label: figures for label, figures, _ in results}}, indent=2))
+    for label, _, lines in results:
+        for line in lines:
+            print(f"  {label}: {line}")
+    if len(results) > 1:
+        rows = ("mutating requests", "duplicate requests", "effects sent more than once "
+                "(requests)", "duplicates", "losses", "wall time (s)")
+        print(f"\n| | {' | '.join(label for label, _, _ in results)} |")
+        print(f"|---|{'---|' * len(results)}")
+        for row in rows:
+            print(f"| {row} | {' | '.join(str(f[row]) for _, f, _ in results)} |")
+        for kind in sorted({k for _, f, _ in results for k in f["duplicate requests by kind"]}):
+            print(f"| {kind} | "
+                  + " | ".join(str(f["duplicate requests by kind"].get(kind, 0))
+                               for _, f, _ in results) + " |")
+    return 0 if results[-1][1]["clean"] else 1
 
 
 if __name__ == "__main__":
