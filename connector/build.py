@@ -14,6 +14,7 @@ from connector.load import Loaded, PathKey
 from connector.model import (
     Action,
     Batch,
+    Settle,
     BatchErrors,
     ActionCall,
     Auth,
@@ -252,6 +253,9 @@ def _action(doc: Loaded, system_name: str, name: str, data: Mapping[str, Any]) -
         where=_where(doc, path, key=True),
         follow_up=follow_up,
         batch=_batch(doc, data.get("batch"), steps, path),
+        settle=Settle(_step(doc, {"name": "settle", **data["settle"]}, path + ("settle",)),
+                      tuple(data["settle"].get("absent", (404,))))
+        if data.get("settle") else None,
     )
 
 

@@ -30,7 +30,7 @@ from connector.errors import ConnectorError, HTTPError, LeaseLost
 from connector.batch_outcomes import BatchedMembers
 from connector.dispatch import REFUSED, Dispatcher, ended
 from connector.execute import (
-    DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, follows,
+    DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, follows, effect_found,
 )
 from connector.execute_batch import Batcher
 from connector.fetch import Recent, get_order, iso, list_changed, window
@@ -385,6 +385,14 @@ class FlowRun:
         if replanned is None:
             return None
         fresh, still_called_for = replanned
+        if still_called_for and self.recorder is not None:
+            # An effect the order cannot show (a reservation) is read itself, if declared.
+            found = effect_found(self.clients[item.system], item, self.recorder)
+            if found is None:
+                return None  # its read failed: left pending, the next run reads it again
+            if found:
+                self.summary.add(settled=1)
+                return fresh  # evaluated again with its outputs: no longer called for
         if self.recorder is not None:
             # Either way it is pending no more: a fresh read says whether it is still to do
             # (then the next round sends it again, under the same key).

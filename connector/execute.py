@@ -19,7 +19,7 @@ from connector import conditions, documents, observe
 from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError, LeaseLost, StepFailed
 from connector.transport.http import MAX_BODY, AmbiguousOutcome, HttpResponse, error_message
-from connector.model import ResponseFormat, Step
+from connector.model import ResponseFormat, Settle, Step
 from connector.normalise import search
 from connector.plan import Planned
 from connector.record import Recorder
@@ -108,6 +108,48 @@ def send_step(client: SystemClient, step: Step, context: dict[str, Any]) -> tupl
     return {name: search(expr, body) for name, expr in step.outputs.items()}, True
 
 
+def read_effect(client: SystemClient, planned: Planned, settle: Settle) -> dict[str, Any] | None:
+    """The action's `settle` read, once its outcome was unknown and a fresh plan still calls
+    for it (a read of the order cannot show a reservation): the outputs the effect has when
+    it is there, None when the answer says it is not (then it is sent again). Raises
+    StepFailed when the read itself fails: the entry stays pending, the next run reads again."""
+    step = settle.step
+    response = client.send(step.request, {**planned.context, "steps": {}})
+    if response.status in settle.absent:
+        return None
+    if response.status not in step.expect:
+        raise StepFailed(f"settle: {client.describe_error(response)}",
+                         retryable=response.status == 429 or response.status >= 500)
+    if response.malformed:
+        raise StepFailed(client.redact(f"settle: {client.system.name} answered "
+                                       f"{response.status} with an unreadable body"),
+                         retryable=True)
+    body = response.json()
+    return {name: search(expr, body) for name, expr in step.outputs.items()}
+
+
+def effect_found(client: SystemClient, planned: Planned, record: Recorder) -> bool | None:
+    """Settle an unknown outcome that a fresh plan still calls for by the action's own
+    `settle` read: True when the effect is there (recorded done with the read's outputs),
+    False when it is not or the action has no such read (then it is sent again), None when
+    the read failed (left pending)."""
+    settle = planned.action.settle if planned.action is not None else None
+    if settle is None:
+        return False
+    try:
+        found = read_effect(client, planned, settle)
+    except LeaseLost:
+        raise
+    except (HTTPError, ConnectorError) as exc:
+        observe.emit("action.settle_read_failed", error=client.redact(str(exc)))
+        return None
+    if found is None:
+        return False
+    record.done(planned.key, found)
+    observe.emit("action.settled", resend=False, read="settle")
+    return True
+
+
 def _run_step(client: SystemClient, step: Step, context: dict[str, Any],
               sleep: Callable[[float], None], poll_scale: float) -> dict[str, Any]:
     """A step to its end, polling in place (an action without a batch; a polling action
@@ -164,9 +206,11 @@ def follows(item: Planned) -> bool:
 
 
 def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None = None,
-          now: datetime | None = None, partition: str = "") -> Outcome | None:
+          now: datetime | None = None, partition: str = "",
+          client: SystemClient | None = None) -> Outcome | None:
     """Record the intent (`pending`) of a runnable action; None when it is to be sent now,
-    else why not: done already, parked, in its backoff, or held by a live batch."""
+    else why not: done already, parked, in its backoff, or held by a live batch. With
+    `client`, a crashed run's pending action that declares a `settle` read is read first."""
     policy = retry or RetryAcrossRuns()
     moment = now or datetime.now(timezone.utc)
     if planned.action is None:
@@ -189,6 +233,16 @@ def admit(planned: Planned, store: StateStore, *, retry: RetryAcrossRuns | None 
             # still land: neither sent nor settled now; the order is read again next run.
             return Outcome(planned, DEFERRED, f"in flight in another run ({entry.owner or 'unknown'})"
                            ": settled by reading once it can no longer land")
+        if writer == "gone" and planned.action.settle is not None and client is not None:
+            # The fresh read of the order cannot show this effect (a reservation): its own.
+            found = effect_found(client, planned, record)
+            if found:
+                done = store.entry(planned.key)
+                return Outcome(planned, ALREADY, "settled by reading its effect",
+                               (done.outputs if done is not None else None) or {})
+            if found is None:
+                return Outcome(planned, DEFERRED, "left pending by a crashed run; reading "
+                                                  "its effect failed: read again next run")
         if writer == "recent":
             # Fenced off since this run's reads: its outcome is settled by reading afresh.
             return Outcome(planned, UNKNOWN, f"left pending by a run whose lease was taken "
@@ -218,7 +272,7 @@ def execute(client: SystemClient, planned: Planned, store: StateStore, *,
     """Run one runnable action's steps, recording intent and outcome in the ledger (the
     entry names the flow `partition` whose run began it)."""
     record = Recorder(store, partition=partition)
-    early = admit(planned, store, retry=retry, now=now, partition=partition)
+    early = admit(planned, store, retry=retry, now=now, partition=partition, client=client)
     if early is not None:
         return early
     action = planned.action

@@ -162,6 +162,16 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Settle:
+    """How a write whose answer was lost is settled when a read of the order cannot show its
+    effect (a VTEX reservation): `step` reads the effect; an `expect` status says it is
+    there (its outputs are the action's), an `absent` one that it is not (sent again)."""
+
+    step: Step
+    absent: tuple[int, ...] = (404,)
+
+
+@dataclass(frozen=True)
 class Action:
     """An action a system offers: a short sequence of HTTP steps."""
 
@@ -184,6 +194,7 @@ class Action:
     kind: str = ""
     # Gathered across orders and waited for without blocking (see Batch); None: sent at once.
     batch: Batch | None = None
+    settle: Settle | None = None  # its effect's own read, for an unknown outcome
 
     @property
     def qualified(self) -> str:

@@ -114,6 +114,20 @@ step = {
     },
     "oneOf": [{"required": ["path"]}, {"required": ["url_from"]}],
 }
+# An action's `settle`: how a write whose answer was lost is settled when a read of the order
+# cannot show its effect.
+_codes = {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}, "minItems": 1}
+settle_read = {
+    "type": "object",
+    "required": ["method", "path"],
+    "additionalProperties": False,
+    "description": "How a write whose answer was lost (a 5xx, a timeout, a kill) is settled when a fresh read of the order cannot show its effect (a reservation, a note): this read of the effect itself, done when the fresh plan still calls for the action. An `expect` status (default 200) says the effect is there (the action is recorded done, with this read's outputs), an `absent` status (default 404) that it is not (the action is sent again); anything else leaves it pending for the next run",
+    "properties": {
+        **{k: step["properties"][k] for k in ("path", "query", "headers", "operation", "description", "outputs", "expect")},
+        "method": {"enum": ["GET"]},
+        "absent": {**_codes, "description": "Statuses saying the effect is not there (default [404])"},
+    },
+}
 # The `recover` of a batch: a step without a name (it is the batch's own), read after the
 # effect step got no answer.
 recover_step = {
@@ -379,6 +393,7 @@ mapping = {
                     },
                     "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}, "minItems": 1},
                     "batch": batch,
+                    "settle": settle_read,
                 },
             },
         },

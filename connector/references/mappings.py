@@ -127,6 +127,12 @@ class MappingChecker(Checker):
             else STEP_NAMES
         if action.precondition is not None:
             self.condition(doc, base + ("precondition",), action.precondition, step_path, STEP_NAMES)
+        if action.settle is not None:  # a read of the effect: before any step ran
+            for key in REQUEST_FIELDS:
+                if key in doc.data["actions"][name]["settle"]:
+                    strings(base + ("settle", key), STEP_NAMES, request_kind, step_path)
+            for out, expr in action.settle.step.outputs.items():
+                self.jmespath(doc, base + ("settle", "outputs", out), expr)
         for i, step in enumerate(action.steps):
             spath = base + ("steps", i)
             if step.when is not None:

@@ -255,26 +255,31 @@ def test_lost_request_is_sent_on_the_next_run(config: Config, sandbox: Sandbox, 
     same_as_reference(sandbox, TO_VTEX)
 
 
+@pytest.mark.parametrize("in_run", [False, True])
 @pytest.mark.parametrize("fault", ["drop", "truncate", "cut"])
-def test_unanswered_reservation_keeps_its_outputs(config: Config, sandbox: Sandbox, db: Path,
-                                                  net: Net, fault: str) -> None:
-    """The reservation is made but its id never read: the next run sends it again (VTEX
-    answers the same reservation for the same lockId) and records the id, so that the
-    cancellation later releases it."""
+def test_unanswered_reservation_keeps_its_outputs(config: Config, settling: Config,
+                                                  sandbox: Sandbox, db: Path, net: Net,
+                                                  fault: str, in_run: bool) -> None:
+    """The reservation is made but its answer lost: a read of the order cannot show it, so
+    the action's `settle` read (ReservationById) settles it, in the run or the next one,
+    without a second create, and records the id, so that the cancellation later releases it."""
     path = r"/inventory/reservations$"
     seeded = set(sandbox.vtex.reservations)
     if fault == "drop":
         sandbox.faults.drop_next("vtex", "POST", path)
     else:
         sandbox.faults.truncate_next("vtex", "POST", path, wire=fault == "cut")
-    assert one(run(config, sandbox, db, [TO_VTEX])).unknown == 1
-    settle(config, sandbox, db, [TO_VTEX])
+    chosen = settling if in_run else config
+    assert one(run(chosen, sandbox, db, [TO_VTEX])).unknown == (0 if in_run else 1)
+    settle(chosen, sandbox, db, [TO_VTEX])
     sandbox.amazon.cancel("111-0000001-0000006", by="AMAZON")
-    settle(config, sandbox, db, [TO_VTEX])
+    settle(chosen, sandbox, db, [TO_VTEX])
     reservation = sandbox.vtex.reservations["AMZ-111-0000001-0000006"]
     assert reservation["Status"] == 5  # released: its id was recorded
     assert set(sandbox.vtex.reservations) - seeded == {  # both PENDING orders, once each
         "AMZ-111-0000001-0000006", "AMZ-112-0000002-0000001"}
+    creates = [r for r in mutations(sandbox, "/reservations") if r.path.endswith("/reservations")]
+    assert len(creates) == 2  # one each: the unanswered one was read, not sent again
 
 
 # --- malformed bodies ------------------------------------------------------------------------
