@@ -1,4 +1,4 @@
-"""worker_stop: a real worker subprocess told to stop mid-run stops at a safe point, within
+"""connector.worker.stop: a real worker subprocess told to stop mid-run stops at a safe point, within
 its --stop-timeout, without a traceback; told twice, it stops at once."""
 
 from __future__ import annotations

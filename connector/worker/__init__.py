@@ -40,7 +40,7 @@ from connector.printable import printable
 from connector.plan import FlowRuntime, prepare
 from connector.project import Config, resolve_settings
 from connector.validate import checked
-from connector.worker_stop import Stopper
+from connector.worker.stop import Stopper
 from connector.report import describe
 from connector.state.store import Busy, StateStore, _hide_password
 
@@ -337,7 +337,7 @@ def run(root: Path, concurrency: int, every: int, once: bool, out: TextIO,
     """`connector worker`. Exit 0 when every partition run succeeded, 1 when one failed
     (its failed actions are recorded and retried by later runs), 2 on a configuration error.
     With `metrics_port`, Prometheus metrics of the runs are served there while it works;
-    after SIGTERM or SIGINT it exits within `stop_timeout` seconds (`connector.worker_stop`)."""
+    after SIGTERM or SIGINT it exits within `stop_timeout` seconds (`connector.worker.stop`)."""
     env = dict(os.environ if environ is None else environ)
     config = checked(root)
     url = state_url(config, env)
