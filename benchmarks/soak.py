@@ -75,6 +75,7 @@ from connector.runner import run_flows  # noqa: E402
 from connector.project import env_name, load_config, require  # noqa: E402
 from connector.sandbox import Sandbox  # noqa: E402
 from connector.sandbox.effects import effects, judge  # noqa: E402
+from connector.worker import bare  # noqa: E402
 
 MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")
 KINDS = ("429", "503", "500", "html", "lost", "drop", "truncate", "cut", "500-after")
@@ -336,7 +337,7 @@ def worker_round(project: Path, env: dict[str, str], workers: int, concurrency: 
             agent.done.set()
             agent.join()
         codes = [proc.wait() for proc in procs]
-        return codes, "\n".join(log.read_text() for log in logs)
+        return codes, "\n".join(bare(log.read_text()) for log in logs)
 
 
 def fleet(args: argparse.Namespace, project: Path, want: dict[str, Any],
@@ -432,7 +433,7 @@ def kinds(got: Counter[str], want: Counter[str]) -> Counter[str]:
     found: Counter[str] = Counter()
     for key in got:
         if got[key] > want[key] and key in want:
-            kind = re.sub(r"/[^/ ]*\d[^/ ]*", "/{id}", key)
+            kind = re.sub(r"/(?=[^/ ]*\d)[^/ ]{5,}", "/{id}", key)  # not /v0
             kind = re.sub(r" (?=[^ ]*\d)[^ ]+$", " {order}", kind)
             found[kind] += got[key] - want[key]
     return found

@@ -75,13 +75,15 @@ def test_worker_metrics_match_its_runs_and_the_sandbox(pg_url: str) -> None:  # 
             stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None
-            assert proc.stdout.readline().startswith(f"worker: {len(parts)} partition(s)")
-            served = proc.stdout.readline().strip()
+            from connector.worker import bare
+
+            assert bare(proc.stdout.readline()).startswith(f"worker: {len(parts)} partition(s)")
+            served = bare(proc.stdout.readline()).strip()
             found = re.fullmatch(r"worker: metrics on (http://127\.0\.0\.1:\d+/metrics)", served)
             assert found, served
             runs: dict[str, dict[str, Any]] = {}
             while len(runs) < len(parts):
-                line = proc.stdout.readline()
+                line = bare(proc.stdout.readline())
                 assert line, "the worker stopped early"
                 if not line.startswith(" "):
                     match = SUMMARY.match(line.rstrip("\n"))

@@ -134,13 +134,16 @@ def test_once_runs_every_partition_once_against_the_sandbox(pg_url: str) -> None
         first = worker_command(pg_url, env, "--once", "--concurrency", "3")
         again = worker_command(pg_url, env, "--once")
     assert first.returncode == 0, first.stdout + first.stderr
-    lines = first.stdout.splitlines()
+    from connector.worker import PREFIX, bare
+
+    assert all(PREFIX.match(line) for line in first.stdout.splitlines())  # time and identity
+    lines = bare(first.stdout).splitlines()
     assert lines[0] == "worker: 8 partition(s), concurrency 3, until the queue is empty"
     ran = sorted(line.split(":")[0] for line in lines[1:] if not line.startswith("  "))
     assert ran == sorted(f"{f}@{p}" if p else f for f, p in PARTITIONS)
     acted = re.search(r"^amazon-to-vtex@ATVPDKIKX0DER: \d+ order\(s\)( \([^)]*\))?: (\d+) "
                       r"action\(s\) done",
-                      first.stdout, re.MULTILINE)
+                      bare(first.stdout), re.MULTILINE)
     assert acted and int(acted.group(2)) > 0  # the seeded scenarios call for some
     with open_store(pg_url) as store:
         for flow, partition in PARTITIONS:
@@ -163,7 +166,9 @@ def test_once_exits_1_when_a_partition_fails_without_showing_secrets(pg_url: str
         env = {**sandbox_env(sandbox), **secrets, "CONNECTOR_AMAZON_MARKETPLACE_IDS": MARKETPLACES}
         result = worker_command(pg_url, env, "--once", "--concurrency", "5")
     assert result.returncode == 1, result.stdout + result.stderr
-    errors = [line for line in result.stdout.splitlines() if ": error: " in line]
+    from connector.worker import bare
+
+    errors = [line for line in bare(result.stdout).splitlines() if ": error: " in line]
     assert {line.split(":")[0] for line in errors} >= {"amazon-to-vtex@ATVPDKIKX0DER",
                                                       "amazon-to-vtex@A2EUQ1WTGCTBG2"}
     for secret in ("secret-1", "secret-2", "refresh-1", "token-1", "token-2"):
@@ -324,14 +329,16 @@ def test_sigterm_stops_a_worker_after_its_running_partitions(pg_url: str) -> Non
             stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None
-            assert proc.stdout.readline().startswith("worker: 6 partition(s), concurrency 2, "
+            from connector.worker import bare
+
+            assert bare(proc.stdout.readline()).startswith("worker: 6 partition(s), concurrency 2, "
                                                      "scheduling every 1 s")
             seen: set[str] = set()
             while len(seen) < 6:  # a run's summary line (attention lines are indented)
                 line = proc.stdout.readline()
                 assert line, "the worker stopped early"
-                if not line.startswith(" "):
-                    seen.add(line.split(":")[0])
+                if not bare(line).startswith(" "):
+                    seen.add(bare(line).split(":")[0])
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
         finally:
@@ -341,3 +348,26 @@ def test_sigterm_stops_a_worker_after_its_running_partitions(pg_url: str) -> Non
     assert seen == {"adobe-commerce-to-amazon", "amazon-to-adobe-commerce@ATVPDKIKX0DER",
                     "amazon-to-vtex@ATVPDKIKX0DER", "adobe-commerce-to-walmart",
                     "walmart-to-adobe-commerce", "walmart-to-vtex"}
+
+
+def test_every_line_a_worker_prints_carries_the_time_and_the_worker(tmp_path: Path) -> None:
+    """The lines of a fleet's workers, merged in one log, still say when and which worker:
+    each line (a summary's indented ones too) begins with the UTC time and host:pid."""
+    import socket
+
+    from connector.worker import PREFIX, Fleet, bare
+
+    url = f"sqlite:///{tmp_path}/state.db"
+    out = StringIO()
+    with open_store(url) as store:
+        fleet = Fleet(require(load_config(REPO)), settings_env(), store, out)
+        try:
+            result = fleet._say("amazon-to-vtex: 3 order(s)\n  attention: one\n  attention: two")
+        finally:
+            fleet.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and all(PREFIX.match(line) for line in lines), lines
+    assert all(f" {socket.gethostname()}:{os.getpid()} " in line for line in lines)
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ", lines[0])
+    assert bare(out.getvalue()).splitlines()[1] == "  attention: one"
+    assert result == "amazon-to-vtex: 3 order(s)"  # the job's result: bare

@@ -17,6 +17,7 @@ import pytest
 from postgres_helpers import pg_url, sql  # noqa: F401 (pg_url: a fixture)
 
 from connector.project import env_name
+from connector.worker import bare
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,7 +94,7 @@ def test_sigterm_stops_running_partitions_at_their_next_order(pg_url: str, tmp_p
                        "flow = 'amazon-to-vtex'") == [], out
     assert sql(pg_url, "SELECT count(*) FROM cursors WHERE flow = 'amazon-to-vtex@ATVPDKIKX0DER'"
                ) == [(0,)]
-    assert any(line.startswith("amazon-to-vtex@ATVPDKIKX0DER: ") for line in out.splitlines())
+    assert any(line.startswith("amazon-to-vtex@ATVPDKIKX0DER: ") for line in bare(out).splitlines())
 
 
 def test_a_second_signal_stops_at_once(pg_url: str) -> None:
