@@ -231,3 +231,39 @@ def test_a_pending_entry_of_a_live_lease_is_neither_sent_nor_settled(url: str) -
         assert plain.entry("k1").status == "pending"  # the write changed nothing
     with store_at(url, NOW + timedelta(seconds=plain.takeover_grace + 1)) as later:
         assert later.fenced(taker._fence).pending_writer(entry) == "recent"  # type: ignore[attr-defined]
+
+
+# --- the take-over grace, a setting ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "grace"), [
+    (None, 60.0), ("", 60.0), ("35", 35.0), (" 120.5 ", 120.5), ("86400", 86400.0),
+    ("34.9", None), ("0", None), ("-60", None), ("nan", None), ("inf", None),
+    ("1e9", None), ("60s", None), ("sixty", None),
+])
+def test_takeover_grace_setting_is_read_and_refused_when_unsafe(value: str | None,
+                                                                 grace: float | None) -> None:
+    """CONNECTOR_TAKEOVER_GRACE_SECONDS: a grace shorter than the transport's timeouts could
+    settle an entry whose request still lands; nonsense is refused, naming the setting."""
+    from connector.errors import UsageError
+    from connector.state.leases import GRACE_SETTING, takeover_grace
+
+    env = {} if value is None else {GRACE_SETTING: value}
+    if grace is None:
+        with pytest.raises(UsageError, match=f"^{GRACE_SETTING}=.*seconds from 35 to 86400"):
+            takeover_grace(env, 60.0)
+    else:
+        assert takeover_grace(env, 60.0) == grace
+
+
+@needs_postgres
+def test_a_postgres_takeover_defers_for_the_configured_grace() -> None:
+    from connector.state.leases import GRACE_SETTING
+    from connector.state.postgres import PostgresStore
+
+    with fresh_postgres() as url, PostgresStore(url, environ={GRACE_SETTING: "90"}) as store:
+        lease = store.take_lease("amazon-to-vtex", "a")
+        lease = store.take_lease("amazon-to-vtex", "b")  # a take-over: the first not released
+    taken = datetime.fromisoformat(lease.taken_at.replace("Z", "+00:00"))
+    fence = datetime.fromisoformat(lease.fence_until.replace("Z", "+00:00"))
+    assert fence - taken == timedelta(seconds=90)

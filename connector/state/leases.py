@@ -12,14 +12,15 @@ written. The process's own store (the CLI's, the worker's, the token buckets) is
 from __future__ import annotations
 
 import copy
+import math
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from connector.errors import LeaseLost
+from connector.errors import LeaseLost, UsageError
 from connector.fence import Fence, Lease
 from connector.state.store import _stamp
 
@@ -34,6 +35,35 @@ if TYPE_CHECKING:
 #: over: settle by reading now), `gone` (fenced off before this run began: this run's
 #: reads are newer than any request of it).
 Writer = Literal["mine", "live", "recent", "gone"]
+
+
+#: The environment variable that sets the take-over grace of a PostgreSQL store (seconds).
+GRACE_SETTING = "CONNECTOR_TAKEOVER_GRACE_SECONDS"
+#: Below this a request that passed its lease check just before a take-over could still
+#: land after the grace (the transport's 5 s connect and 30 s read timeouts).
+MIN_GRACE = 35.0
+MAX_GRACE = 86400.0
+
+
+def takeover_grace(environ: Mapping[str, str], default: float) -> float:
+    """`CONNECTOR_TAKEOVER_GRACE_SECONDS`, else `default`: how long after a take-over the
+    new run leaves the previous holder's pending entries alone (they may still be in
+    flight). Refused unless a number of seconds from `MIN_GRACE` to a day: a shorter grace
+    could settle an entry whose request lands afterwards, which then is sent twice."""
+    raw = environ.get(GRACE_SETTING, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not MIN_GRACE <= value <= MAX_GRACE:
+        raise UsageError(f"{GRACE_SETTING}={raw[:40]!r}: give a number of seconds from "
+                         f"{MIN_GRACE:g} to {MAX_GRACE:g} (default {default:g}): the time a "
+                         "request that passed its lease check before a take-over may still "
+                         "take to land (the transport's connect and read timeouts are 5 and "
+                         "30 s)")
+    return value
 
 
 class _Executor(Protocol):

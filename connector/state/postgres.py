@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from connector.errors import ConnectorError
 from connector.state.store import Busy, _hide_password, _utcnow
+from connector.state.leases import takeover_grace
 from connector.state.sql import SqlStore
 
 # First key of every run-exclusion advisory lock ("conn" in ASCII): the two-integer form keeps
@@ -91,7 +92,10 @@ class PostgresStore(SqlStore):
     takeover_grace = 60.0
 
     def __init__(self, url: str, *, now: Callable[[], datetime] = _utcnow,
-                 pool_size: int = 8) -> None:
+                 pool_size: int = 8, environ: Mapping[str, str] | None = None) -> None:
+        # CONNECTOR_TAKEOVER_GRACE_SECONDS: longer where requests may take longer to land
+        self.takeover_grace = takeover_grace(os.environ if environ is None else environ,
+                                             type(self).takeover_grace)
         self._url = url
         self._shown = _hide_password(url)
         self._now = now
