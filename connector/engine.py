@@ -44,6 +44,7 @@ from connector.run_options import RunOptions  # re-exported: callers import it f
 from connector.fence import Fence
 from connector.state.leases import owner_name
 from connector.state.store import RunRecord, StateStore
+from connector.stale import StalePending
 from connector.summary import Summary
 
 
@@ -76,6 +77,7 @@ class FlowRun:
         self.now_iso = iso(self.now)
         self.watching: set[str] = set()
         self.stopped = False  # the worker is stopping: orders were left for the next run
+        self.stale = StalePending()  # loaded as the run begins (connector.stale)
         self._bound: dict[str, Any] = {}
         # Cursor and watch list are per partition (flow × source account/marketplace).
         self.key = flow_key(runtime.flow.name, options.partition)
@@ -149,6 +151,7 @@ class FlowRun:
         return summary
 
     def _run(self) -> Summary:
+        self.stale = StalePending.load(self.store if self.recorder else None, self.flow.name)
         if self.options.orders:
             return self._run_orders()
         store, flow = self.store, self.flow
@@ -348,6 +351,8 @@ class FlowRun:
             self._watch(order_id, {"reason": "re-evaluate"})
             return
         if self.recorder is not None:
+            # Pending entries of the order that this last plan no longer has (connector.stale)
+            self.stale.settle(order_id, [item.key for item in planned], store, self.recorder)
             if watch_hours is not None:
                 self._watch(order_id, {"reason": "waiting for the counterpart"}, watch_hours)
             elif order_id in self.watching:

@@ -376,3 +376,23 @@ def test_each_listed_order_is_normalised_once(tmp_path: Path, monkeypatch: pytes
     summary = run(world, tmp_path / "s.db")
     assert summary.orders == 5
     assert sorted(normalised) == sorted(set(normalised)) and len(normalised) == 5
+
+
+def test_a_pending_entry_no_plan_produces_is_settled_when_its_order_is_read(tmp_path: Path) -> None:
+    """A cancel's answer was lost, then the order changed (a person cancelled it in VTEX):
+    no plan produces that key again. The next run that reads the order settles the entry by
+    that read instead of leaving it pending for ever."""
+    world = World()
+    add(world, "904-1", "handling")
+    world.cancel_answers[vtex_id("904-1")] = (
+        503, {"error": {"code": "1", "message": "busy", "exception": None}})
+    assert run(world, tmp_path / "s.db", settle_attempts=0).unknown == 1
+    world.vtex[vtex_id("904-1")] = vtex_order(vtex_id("904-1"), "canceled")
+    add(world, "904-1", None, updated="2026-03-02T11:00:00Z")  # a new version: new keys
+    summary = run(world, tmp_path / "s.db", now=NOW + timedelta(minutes=10), settle_attempts=0)
+    assert (summary.unknown, summary.failed) == (0, 0)
+    assert len(cancels(world)) == 1  # not sent again
+    with inspect(tmp_path / "s.db") as store:
+        assert store.pending_entries(FLOW) == []
+        (entry,) = store.order_entries("904-1")
+        assert entry.status == "settled" and "no longer calls for it" in (entry.error or "")

@@ -224,3 +224,31 @@ def test_status_without_sandbox_does_not_read_the_sandbox_run(
     shown = _status(sandbox_run, *args)
     assert said in shown and "sandbox.db" not in shown
     assert not (sandbox_run / ".connector" / "state.db").exists()
+
+
+@pytest.mark.parametrize(("watched", "cursor_after", "settles"), [
+    (True, True, "watched"),
+    (False, False, "listed"),
+    (False, True, "needs a person"),
+])
+def test_status_says_who_settles_a_pending_entry(tmp_path: Path, watched: bool,
+                                                 cursor_after: bool, settles: str) -> None:
+    """A pending entry of a run that ended is settled by reading its order: by the next run
+    when it watches or lists the order, else (the cursor moved past it) only if a person
+    has its order read, which status says how."""
+    db = tmp_path / "s.db"
+    clock = [NOW]
+    with open_store(f"sqlite:///{db}", now=lambda: clock[0]) as store:
+        store.begin("k1", flow=FLOW, order_id="905-1", action="vtex.cancel_order",
+                    summary='{"rule": "cancel-in-vtex"}')
+        clock[0] = NOW + timedelta(minutes=1 if cursor_after else -1)
+        store.set_cursor(FLOW, "2026-03-02T12:00:00Z")
+        if watched:
+            store.watch(FLOW, "905-1", "2026-03-03T00:00:00Z", '{"reason": "unknown"}')
+    code, text = show(db, NOW + timedelta(minutes=5))
+    assert code == 0, text
+    assert "pending, outcome unknown: 1 action" in text
+    hint = f"`connector apply --flow {FLOW} --order 905-1` settles them by reading"
+    assert (hint in text) == (settles == "needs a person"), text
+    (flow,) = json.loads(show(db, NOW + timedelta(minutes=5), fmt="json")[1])["flows"]
+    assert [a["settles"] for a in flow["pending"]] == [settles]

@@ -2,8 +2,9 @@
 
 Per flow partition: the cursor, the last run (when, how long, how it ended, its counts) and
 the orders on the watch list (until when, why); per flow: the actions failed (reason,
-attempts, next try), parked (a person must act) and pending (outcome unknown, settled by the
-next run). Exit 1 when anything is parked, so a cron job or a monitoring check can alert.
+attempts, next try), parked (a person must act) and pending (outcome unknown; who settles it
+by reading: the next run, which watches or lists its order, or a person who has its order
+read with `apply --order`, when no run would). Exit 1 when anything is parked, so a cron job or a monitoring check can alert.
 It reads only: no system is called and no setting is needed. `--sandbox` reads the store of
 the last `apply --sandbox` (`.connector/sandbox.db`, runner.SANDBOX_STATE) instead of the
 project's, so a newcomer can see what the sandbox run did.
@@ -37,6 +38,10 @@ class Action:
     attempts: int
     error: str
     next_try: str | None = None  # failed: when a run tries it again (None: it will be parked)
+    # pending: "in flight" (its writer holds its lease, or lost it too recently to be
+    # settled), "watched" or "listed" (the next run reads its order again and settles it),
+    # or "needs a person" (no run reads its order unless it changes: `apply --order` does)
+    settles: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,9 @@ def flow_status(store: StateStore, flow: str, options: Mapping[str, Any],
         keys[key] = Partition(found.partition, found.cursor, found.cursor_saved_at, {
             "started_at": _short(run.started_at), "duration_seconds": run.duration_seconds,
             "outcome": run.outcome, "counts": run.counts})
+    watching: set[str] = set()
     for watched in store.watch_list(flow, _stamp(now)):
+        watching.add(watched.order_id)
         found = keys.setdefault(watched.flow_key, Partition(partition(watched.flow_key)))
         found.watched.append({"order": watched.order_id, "until": _short(watched.until) or "",
                               "reason": str(watched.payload.get("reason") or "")})
@@ -108,7 +115,26 @@ def flow_status(store: StateStore, flow: str, options: Mapping[str, Any],
     return FlowStatus(
         flow, policy.max_attempts, [keys[key] for key in sorted(keys)], failed,
         [_action(entry) for entry in store.entries(flow, "parked")],
-        [_action(entry) for entry in store.entries(flow, "pending")])
+        [_pending(store, entry, watching, keys) for entry in store.entries(flow, "pending")])
+
+
+def _pending(store: StateStore, entry: LedgerEntry, watched: set[str],
+             partitions: Mapping[str, Partition]) -> Action:
+    """A pending entry, with who settles it: the pending entry of a run that ended is
+    settled by reading its order, which a run does for a watched order, or one it lists (its
+    partition's cursor not saved since the entry was written, or the order changed)."""
+    found = _action(entry)
+    part = partitions.get(f"{entry.flow}@{entry.partition}" if entry.partition else entry.flow)
+    saved = part.cursor_saved_at if part is not None else None
+    if store.pending_writer(entry) == "live":
+        settles = "in flight"
+    elif entry.order_id in watched:
+        settles = "watched"
+    elif saved is None or saved <= (_short(entry.updated_at) or ""):
+        settles = "listed"
+    else:
+        settles = "needs a person"
+    return Action(**{**asdict(found), "settles": settles})
 
 
 def run(root: Path, flow: str | None, fmt: str, out: TextIO,
@@ -141,6 +167,13 @@ def run(root: Path, flow: str | None, fmt: str, out: TextIO,
             out.write(f"the last sandbox run (apply --sandbox), from {_where(url)}\n")
         _text(config, flows, out)
     return 1 if any(item.parked for item in flows) else 0
+
+
+SETTLES = {"in flight": "in flight in a running process, settled by reading once it cannot land",
+           "watched": "its order is watched: the next run reads it and settles it",
+           "listed": "left by a run that ended: the next run lists its order and settles it",
+           "needs a person": "left by a run that ended; no run reads its order unless it "
+                             "changes"}
 
 
 def _where(url: str) -> str:
@@ -180,7 +213,7 @@ def _text(config: Config, flows: list[FlowStatus], out: TextIO) -> None:
                     write(f"{indent}  {watched['order']}: until {watched['until']}"
                               f"{' (' + watched['reason'] + ')' if watched['reason'] else ''}\n")
         for title, actions in (("failed", item.failed), ("parked", item.parked),
-                               ("outcome unknown, settled by the next run", item.pending)):
+                               ("pending, outcome unknown", item.pending)):
             if not actions:
                 continue
             write(f"  {title}: {_plural(len(actions), 'action')}\n")
@@ -190,10 +223,17 @@ def _text(config: Config, flows: list[FlowStatus], out: TextIO) -> None:
                     when = (f" ({action.attempts} of {item.max_attempts} attempts, next try "
                             f"after {action.next_try})" if action.next_try else
                             f" ({action.attempts} attempts: parked by the next run)")
+                if action.settles is not None:
+                    when = f" ({SETTLES[action.settles]})"
                 write(f"    {action.order}: {action.action} [{action.rule}]{when}: "
                           f"{action.error}\n")
             if title == "parked":
                 ids = " ".join(sorted({action.order for action in actions}))
                 write(f"    once the cause is fixed: connector retry {ids}\n")
+            alone = sorted({a.order for a in actions if a.settles == "needs a person"})
+            if alone:
+                write(f"    no run reads these orders unless they change: check the target, "
+                      f"then `connector apply --flow {item.flow} "
+                      f"{' '.join('--order ' + order for order in alone)}` settles them by reading\n")
         if not (item.failed or item.parked or item.pending):
             write("  no action failed, parked or pending\n")
