@@ -19,7 +19,7 @@ import multiprocessing
 import tracemalloc
 from typing import Any
 
-from connector.batch_outcomes import BatchedMembers
+from connector.execute.batch_outcomes import BatchedMembers
 from connector.project import load_config, require
 
 import bench_sim

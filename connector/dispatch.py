@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from connector import observe
-from connector.batch_outcomes import BatchedMembers
+from connector.execute.batch_outcomes import BatchedMembers
 from connector.errors import ConnectorError
 from connector.execute import (
     DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, Outcome, RetryAcrossRuns, execute,

@@ -10,7 +10,7 @@ its counterpart, or whose action failed, goes on the watch list and is re-read o
 the cursor then advances past every order, because each is recorded one way or the other.
 
 This module is the orchestration; the stages' work is elsewhere: one action is sent and
-counted by `connector.dispatch`, a batch's members by `connector.batch_outcomes`, a stale or
+counted by `connector.dispatch`, a batch's members by `connector.execute.batch_outcomes`, a stale or
 unknown outcome re-planned by `connector.replan`, and every write to the state store (ledger,
 watch list, cursor, run record) made by `connector.record`.
 """
@@ -27,12 +27,12 @@ from typing import Any
 from connector import fence, observe, stopping
 from connector.transport.client import SystemClient
 from connector.errors import ConnectorError, HTTPError, LeaseLost
-from connector.batch_outcomes import BatchedMembers
+from connector.execute.batch_outcomes import BatchedMembers
 from connector.dispatch import REFUSED, Dispatcher, ended
 from connector.execute import (
     DEFERRED, DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, follows, effect_found,
 )
-from connector.execute_batch import Batcher
+from connector.execute.batch import Batcher
 from connector.fetch import Recent, get_order, iso, list_changed, window
 from connector.lookup import find_counterpart
 from connector.normalise import normalise, order_id as listed_id

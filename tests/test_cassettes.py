@@ -32,7 +32,7 @@ from connector.transport.client import SystemClient
 from connector.errors import HTTPError
 from connector.evaluate import rule_context
 from connector.execute import DONE, FAILED, RetryAcrossRuns, execute
-from connector.execute_batch import Batcher, batch_context
+from connector.execute.batch import Batcher, batch_context
 from connector.fetch import Window, get_order, list_changed
 from connector.transport.http import Transport, new_client
 from connector.lookup import find_counterpart

@@ -1,6 +1,6 @@
 """record: every write of the record stage, and what the state store holds after it.
 
-One table of write sequences (through `Recorder`, as the engine, execute and execute_batch
+One table of write sequences (through `Recorder`, as the engine, execute and execute.batch
 make them) and the store's holdings afterwards, on a real SQLite store in tmp_path and, when
 CONNECTOR_TEST_POSTGRES is set, on PostgreSQL (a fresh schema per test).
 """

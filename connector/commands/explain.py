@@ -19,7 +19,7 @@ from connector import conditions, templates
 from connector.diagnostics import did_you_mean
 from connector.errors import ConnectorError, UsageError
 from connector.evaluate import rule_context
-from connector.execute_batch import batch_context
+from connector.execute.batch import batch_context
 from connector.normalise import canonical, looks_canonical, normalise
 from connector.model import Action, System
 from connector.printable import printable

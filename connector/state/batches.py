@@ -1,6 +1,6 @@
 """The record stage for batched actions: where each batch stands, in the state store.
 
-A batch's progress is written before and after its effect step (`connector.execute_batch`),
+A batch's progress is written before and after its effect step (`connector.execute.batch`),
 each write one committed transaction like every ledger write, so a run killed at any point
 leaves a record that says what the next run may do: abandon and re-plan (nothing happened
 yet), wait for the remote side, or settle by the mapping's recover step. Secrets never reach

@@ -1,4 +1,4 @@
-"""Which actions go through the batch machinery (connector.execute_batch), and its pieces
+"""Which actions go through the batch machinery (connector.execute.batch), and its pieces
 that need no HTTP: the effect step and the stored context (end to end: tests/e2e)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.execute_batch import _effect_index, _stored
+from connector.execute.batch import _effect_index, _stored
 from connector.project import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

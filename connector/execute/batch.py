@@ -23,7 +23,6 @@ ones): a batch that is not ready is left `waiting` with the time of its next che
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import uuid
@@ -33,21 +32,20 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connector import conditions, observe, templates
-from connector.transport.client import SystemClient
-from connector.errors import ConnectorError, HTTPError, LeaseLost, StepFailed
+from connector.errors import ConnectorError, StepFailed
 from connector.execute import (
     DONE, FAILED, PARKED, QUEUED, UNKNOWN, WAITING, Outcome, RetryAcrossRuns, admit, follows,
-    send_step,
 )
-from connector.transport.http import AmbiguousOutcome
-from connector.fetch import MAX_PAGES, literal_query
-from connector.model import Action, Batch, Step
+from connector.execute.batch_requests import recovered, send
+from connector.model import Action, Step
 from connector.normalise import search
 from connector.plan import FlowRuntime, Planned
 from connector.record import Recorder
 from connector.state.store import StateStore
 from connector.state.batches import BatchRecord, BatchStatus
 from connector.timestamps import parse_iso
+from connector.transport.client import SystemClient
+from connector.transport.http import AmbiguousOutcome
 
 #: Released: the batch ended before its effect, or its effect was settled as not in flight;
 #: the member's order is read again and re-planned (sent again only if still called for).
@@ -200,7 +198,7 @@ class Batcher:
                 self._save(record, "sending", index, 0, outputs)
             try:
                 with observe.bound(step=step.name, batch=record.batch_id):
-                    step_outputs, finished = _send(client, step, context)
+                    step_outputs, finished = send(client, step, context)
             except AmbiguousOutcome as exc:
                 if index == effect:
                     self._save(record, "unknown", index, 0, outputs)
@@ -231,7 +229,7 @@ class Batcher:
             return _members(record, UNKNOWN, "its effect got no answer; checking what it did")
         client = self.clients[action.system]
         try:
-            finished = _recovered(client, batch, batch.recover, self._context(record, action))
+            finished = recovered(client, batch, batch.recover, self._context(record, action))
         except (StepFailed, AmbiguousOutcome) as exc:
             finished, message = False, client.redact(str(exc))
         else:
@@ -323,43 +321,6 @@ def batch_context(items: list[Planned], group: str, batch_id: str,
     return {**_stored(items[0].context),
             "batch": {"id": batch_id, "group": group, "size": len(items),
                       "opened_at": opened, "members": members}}
-
-
-def _send(client: SystemClient, step: Step, context: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    try:
-        return send_step(client, step, context)
-    except (HTTPError, ConnectorError) as exc:
-        if isinstance(exc, (StepFailed, AmbiguousOutcome, LeaseLost)):
-            raise
-        raise StepFailed(client.redact(str(exc)), retryable=True) from None
-
-
-def _recovered(client: SystemClient, batch: Batch, step: Step, context: dict[str, Any]) -> bool:
-    """Whether the `recover` read is done: on every page when it is paged (`recover_pages`;
-    the effect's work may be on any page, e.g. past the first 100 feeds since the batch
-    opened), each page's token sent back as the mapping says."""
-    pages = batch.recover_pages
-    if pages is None:
-        return _send(client, step, context)[1]
-    paged = dataclasses.replace(step, outputs={**step.outputs, _NEXT_PAGE: pages.next_token})
-    token: Any = None
-    for _ in range(MAX_PAGES):
-        literal = {} if token is None else {pages.token_param: str(token)}
-        outputs, finished = _send(client, paged, {**context, "literal": literal})
-        if not finished:
-            return False
-        previous, token = token, outputs.get(_NEXT_PAGE)
-        if not token:
-            return True
-        if token == previous:
-            raise StepFailed(f"step {step.name}: the same next-page token twice", retryable=True)
-        query = {} if pages.token_alone else dict(step.request.query)
-        query.update(literal_query({pages.token_param: str(token)}))  # remote data
-        paged = dataclasses.replace(paged, request=dataclasses.replace(step.request, query=query))
-    raise StepFailed(f"step {step.name}: more than {MAX_PAGES} pages", retryable=True)
-
-
-_NEXT_PAGE = "\x00next_page"  # the recover step's extra output: a name no mapping can use
 
 
 def _effect_index(action: Action) -> int:

@@ -1,6 +1,6 @@
 """What a run makes of its batches' members once they end: counted, watched, or evaluated again.
 
-A batched action (`connector.execute_batch`) ends after its order was evaluated: when the
+A batched action (`connector.execute.batch`) ends after its order was evaluated: when the
 batch is flushed at the end of the run, swept while it waits, or resumed by a later run. Each
 member that ends is then counted in the run's summary as a single action's outcome would be,
 and its order goes where it must be read from next:
@@ -22,7 +22,7 @@ from typing import Any
 
 from connector import observe
 from connector.execute import DONE, FAILED, PARKED, UNKNOWN, Outcome
-from connector.execute_batch import RETRY, Batcher, MemberResult
+from connector.execute.batch import RETRY, Batcher, MemberResult
 from connector.plan import Planned
 from connector.record import Recorder
 from connector.replan import Replanner
