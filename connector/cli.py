@@ -266,12 +266,27 @@ def worker(project: Path, concurrency: int, every: int, once: bool, metrics_port
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds added to every response.")
-def sandbox(host: str, port: int, latency: float) -> None:
-    """Serve the built-in simulator of Amazon, Walmart, VTEX and Adobe Commerce on loopback."""
+@click.option("--orders", default="scenarios", show_default=True, metavar="SEED",
+              help="What it holds: 'scenarios' (docs/scenarios.md), 'empty', or a number of "
+                   "generated orders.")
+@click.option("--rate-limits", is_flag=True, help="Answer 429 past SP-API's published rate limits.")
+@click.option("--log", "log", is_flag=True, help="Print every request it answers (as '#' lines).")
+def sandbox(host: str, port: int, latency: float, orders: str, rate_limits: bool,
+            log: bool) -> None:
+    """Serve the built-in simulator of Amazon, Walmart, VTEX and Adobe Commerce on loopback.
+
+    It prints the settings that point `connector` at it (export lines to paste or source),
+    what it holds, and when stopped what it served and holds."""
     from connector.sandbox import serve
 
+    seed: str | int = int(orders) if orders.isdigit() else orders
+    if seed not in ("scenarios", "empty") and not isinstance(seed, int):
+        raise click.BadParameter(f"{orders!r}: give 'scenarios', 'empty' or a number of "
+                                 "orders", param_hint="--orders")
+
     def serve_until_interrupted() -> int:
-        serve(host=host, port=port, latency=latency)
+        serve(host=host, port=port, latency=latency, orders=seed, rate_limits=rate_limits,
+              log=log)
         return 0
 
     _run(serve_until_interrupted)

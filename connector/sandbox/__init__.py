@@ -250,10 +250,13 @@ def _print(line: str) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, *, latency: float = 0.0,
-          rate_limits: bool = False, orders: str | int = "scenarios",
+          rate_limits: bool = False, orders: str | int = "scenarios", log: bool = False,
           print_line: Callable[[str], None] = _print,
           stop: threading.Event | None = None) -> None:
-    """Serve the sandbox until interrupted (or `stop` is set), printing its settings first."""
+    """Serve the sandbox until interrupted (or `stop` is set), printing its settings and what
+    it holds first, each request with `log`, and what it served and holds at the end."""
+    from connector.sandbox import console
+
     sandbox = Sandbox(latency=latency, rate_limits=rate_limits, orders=orders, host=host,
                       port=port)
     with sandbox:
@@ -261,7 +264,15 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, latency: float = 0.0,
                    "paste these lines into a shell, or save them to a file and source it")
         for line in environment(sandbox.settings()):
             print_line(f"export {line}")  # a plain VAR=value would not reach `connector`
+        print_line(f"# holds {console.state(sandbox)}")
+        requests = console.RequestLog(sandbox, print_line) if log else None
+        if requests is not None:
+            requests.start()
         try:
             (stop or threading.Event()).wait()
         except KeyboardInterrupt:
             pass
+        finally:
+            if requests is not None:
+                requests.stop()
+            print_line(f"# served {console.served(sandbox)}; holds {console.state(sandbox)}")

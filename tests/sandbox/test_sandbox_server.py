@@ -262,3 +262,32 @@ def test_amazon_helpers_cancel_and_request(sandbox: Sandbox) -> None:
     sandbox.amazon.set_status("113-0000003-0000001", "SHIPPED")
     assert sandbox.amazon.orders["113-0000003-0000001"]["fulfillment"][
         "fulfillmentStatus"] == "SHIPPED"
+
+
+def test_serve_shows_what_it_holds_and_logs_each_request() -> None:
+    """`connector sandbox --orders 4 --log`: what it holds at the start, each request as it
+    answers it, and at the end what it served and holds; all as '#' lines (sourceable)."""
+    import httpx
+
+    lines: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, kwargs={
+        "port": 0, "orders": 4, "log": True, "print_line": lines.append, "stop": stop})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not any(line.startswith("# holds") for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        url = next(line.split("=", 1)[1] for line in lines
+                   if line.startswith("export CONNECTOR_VTEX_BASE_URL="))
+        httpx.get(f"{url}/api/oms/pvt/orders/nope", timeout=5)
+        while not any(" vtex GET " in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert "# holds 4 Amazon, 0 Walmart, " in "\n".join(lines)
+    (logged,) = [line for line in lines if " vtex GET " in line]
+    assert logged.endswith(" vtex GET /api/oms/pvt/orders/nope 401") or logged.endswith(" 404"), logged
+    assert lines[-1].startswith("# served 1 request(s): vtex 1; holds 4 Amazon")
+    assert all(line.startswith(("#", "export ")) for line in lines)
