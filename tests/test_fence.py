@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from mock_systems import ENGINE, NOW, SECRETS, World, amazon_order, vtex_order
-from postgres_helpers import POSTGRES, fresh_postgres, needs_postgres
+from postgres_helpers import POSTGRES, fresh_postgres, needs_postgres, store_url  # noqa: F401
 
 from connector.engine import FlowRun, RunOptions
 from connector.errors import Busy, LeaseLost
@@ -267,3 +267,44 @@ def test_a_postgres_takeover_defers_for_the_configured_grace() -> None:
     taken = datetime.fromisoformat(lease.taken_at.replace("Z", "+00:00"))
     fence = datetime.fromisoformat(lease.fence_until.replace("Z", "+00:00"))
     assert fence - taken == timedelta(seconds=90)
+
+
+@pytest.mark.parametrize(("first", "second", "fenced"), [
+    (f"{FLOW}@ATVPDKIKX0DER", FLOW, True),  # an apply of the whole flow after a worker's
+    (FLOW, f"{FLOW}@ATVPDKIKX0DER", True),  # a worker's partition after an apply
+    (f"{FLOW}@ATVPDKIKX0DER", f"{FLOW}@A2EUQ1WTGCTBG2", False),  # another partition
+    (f"{FLOW}@ATVPDKIKX0DER", "amazon-to-vtex-2", False),  # another flow, a longer name
+])
+def test_a_whole_flow_run_and_a_partition_run_fence_each_other(
+        store_url: str, first: str, second: str, fenced: bool) -> None:
+    """The issue's case: a worker's partition run loses its lock session and `apply` takes
+    the whole flow (or the reverse). Their leases had separate epochs, so the first run's
+    checks passed and it went on acting beside the second."""
+    with store_at(store_url, NOW) as store:
+        fence = Fence()
+        view = store.fenced(fence)
+        view.take_lease(first, "run a")
+        store.take_lease(second, "run b")
+        if fenced:
+            with pytest.raises(LeaseLost, match="taken over by another process"):
+                fence.check(mutating=True)
+            with pytest.raises(LeaseLost):
+                view.set_cursor(first, "2026-03-02T10:00:00Z")
+        else:
+            fence.check(mutating=True)
+            view.set_cursor(first, "2026-03-02T10:00:00Z")
+
+
+def test_a_pending_entry_of_a_released_lease_is_not_in_flight(store_url: str) -> None:
+    """A partition run that ended cleanly (its lease released) left an unknown outcome: an
+    `apply` of the whole flow settles it by reading instead of deferring it as in flight."""
+    with store_at(store_url, NOW) as store:
+        view = store.fenced(Fence())
+        lease = view.take_lease(f"{FLOW}@ATVPDKIKX0DER", "run a")
+        entry = view.begin("k1", flow=FLOW, order_id="902-1", action="vtex.cancel_order",
+                           summary="{}", partition="ATVPDKIKX0DER")
+        assert entry.lease_key == lease.key
+        view.release_lease(lease)
+        whole = store.fenced(Fence())
+        whole.take_lease(FLOW, "run b")
+        assert whole.pending_writer(entry) == "gone"

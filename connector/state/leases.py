@@ -119,7 +119,8 @@ class LeaseRecords:
         """Take `key`'s lease (the caller holds its run lock): the epoch goes up by one, so
         the previous holder's writes and requests fail from now on, and pending entries it
         left are not settled before `fence_until` (now + `takeover_grace`, unless it released
-        its lease at its run's end: then nothing of it is in flight)."""
+        its lease at its run's end: then nothing of it is in flight). A whole flow's lease
+        (`flow`) takes its partitions' (`flow@P`) unreleased leases over too, and the reverse."""
         moment = self._now()
         now, fence = _stamp(moment), _stamp(moment + timedelta(seconds=self.takeover_grace))
         with self._transaction() as conn:
@@ -131,6 +132,15 @@ class LeaseRecords:
                 "leases.fence_until > ? THEN leases.fence_until ELSE ? END "
                 "RETURNING epoch, fence_until",
                 (key, owner, now, now, fence, fence)).fetchone()
+            # A whole-flow run and a partition run of one flow exclude each other by their
+            # locks only: the other kind's unreleased leases are taken over too (their holder
+            # lost its lock, or it would hold ours off), so that such a run is fenced off.
+            flow, _, partition = key.partition("@")
+            conn.execute(
+                "UPDATE leases SET epoch = epoch + 1, fence_until = CASE WHEN fence_until > ? "
+                "THEN fence_until ELSE ? END WHERE released = 0 AND "
+                + ("flow_key = ?" if partition else "substr(flow_key, 1, ?) = ?"),
+                (now, fence, flow) if partition else (now, fence, len(flow) + 1, flow + "@"))
         lease = Lease(key, int(row[0]), owner, now, str(row[1]))
         if self._fence is not None:
             self._fence.lease, self._fence.lost = lease, None
@@ -158,13 +168,14 @@ class LeaseRecords:
             return "gone"
         if lease is not None and (entry.lease_key, entry.lease_epoch) == (lease.key, lease.epoch):
             return "mine"
-        rows = self._read("SELECT epoch, fence_until FROM leases WHERE flow_key = ?",
+        rows = self._read("SELECT epoch, fence_until, released FROM leases WHERE flow_key = ?",
                           (entry.lease_key,))
         if not rows:
             return "gone"
         epoch, fence_until = int(rows[0][0]), str(rows[0][1])
         if epoch == entry.lease_epoch:
-            return "live"  # its writer holds that lease still (another key's run)
+            # its writer holds that lease still (another key's run), or ended and released it
+            return "gone" if int(rows[0][2] or 0) else "live"
         if lease is not None and fence_until <= lease.taken_at:
             return "gone"
         return "recent" if _stamp(self._now()) >= fence_until else "live"
