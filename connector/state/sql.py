@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.errors import ConnectorError
 from connector.state.batches import BatchRecords
+from connector.state.buckets import BucketRecords
 from connector.state.leases import LeaseRecords
+from connector.state.queue import QueueRecords
 from connector.state.store import (
-    LedgerEntry, QueuedOrder, RunRecord, Status, Watched, _stamp, migrations, normalise_iso,
+    LedgerEntry, RunRecord, Status, Watched, _stamp, migrations, normalise_iso,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class Executor(Protocol):
     def execute(self, sql: str, params: tuple[Any, ...], /) -> Cursor: ...
 
 
-class SqlStore(LeaseRecords, BatchRecords, ABC):
+class SqlStore(LeaseRecords, BatchRecords, QueueRecords, BucketRecords, ABC):
     """Every `StateStore` method that is plain SQL, on top of `_read` and `_write`.
 
     Each write method is one `_write()` block, so it is one committed transaction: when the
@@ -82,12 +84,6 @@ class SqlStore(LeaseRecords, BatchRecords, ABC):
     def _transaction(self) -> AbstractContextManager[Executor]:
         """One committed transaction; any failure rolls back and raises ConnectorError.
         The store's writes use `_write` (`LeaseRecords`): this, with a fenced view's check."""
-
-    def _bucket_write(self) -> AbstractContextManager[Executor]:
-        """The transaction of one token-bucket update. A store may make it cheaper than
-        `_write` (no fsync): a lost bucket update costs at most a few early requests after a
-        crash, never a duplicate action, so it needs no durability."""
-        return self._write()
 
     @abstractmethod
     def lock(self, key: str, *, within: str | None = None) -> AbstractContextManager[None]:
@@ -307,76 +303,6 @@ class SqlStore(LeaseRecords, BatchRecords, ABC):
                           "counts FROM runs WHERE flow = ? ORDER BY partition_key", (flow,))
         return [RunRecord(str(f), str(p), str(started), float(seconds), str(outcome),
                           json.loads(counts)) for f, p, started, seconds, outcome, counts in rows]
-
-
-    # --- orders queued by notifications -------------------------------------------------------
-
-    def enqueue(self, orders: Sequence[tuple[str, str, str]]) -> None:
-        """Queue (flow, partition, order id) rows in one transaction: committed when this
-        returns, so the notification that named them may be deleted. An order queued
-        already gets a new version (its run re-reads it once more)."""
-        now = _stamp(self._now())
-        with self._write() as conn:
-            for flow, partition, order_id in orders:
-                conn.execute(
-                    "INSERT INTO order_queue (flow, partition_key, order_id, version, queued_at) "
-                    "VALUES (?, ?, ?, 1, ?) ON CONFLICT (flow, partition_key, order_id) DO "
-                    "UPDATE SET version = order_queue.version + 1, queued_at = excluded.queued_at",
-                    (flow, partition, order_id, now))
-
-    def queued(self, flow: str, partition: str | None = None) -> list[QueuedOrder]:
-        """The flow's queued orders of one partition (every partition's when None: a run of
-        the whole flow), oldest first."""
-        where, params = ("flow = ?", (flow,)) if partition is None else (
-            "flow = ? AND partition_key = ?", (flow, partition))
-        rows = self._read("SELECT flow, partition_key, order_id, version FROM order_queue "
-                          f"WHERE {where} ORDER BY queued_at, order_id", params)
-        return [QueuedOrder(str(f), str(p), str(o), int(v)) for f, p, o, v in rows]
-
-    def dequeue(self, order: QueuedOrder) -> None:
-        """Remove a queued order its run has dealt with, unless notified again since."""
-        with self._write() as conn:
-            conn.execute("DELETE FROM order_queue WHERE flow = ? AND partition_key = ? AND "
-                         "order_id = ? AND version = ?",
-                         (order.flow, order.partition, order.order_id, order.version))
-
-    # --- shared token buckets -----------------------------------------------------------------
-
-    def take_token(self, bucket: str, *, rate: float, burst: int, now: float) -> float:
-        """Take one token from `bucket` (created full), refilled at `rate` per second up to
-        `burst` since it was last counted; return the tokens left, negative when the caller
-        must wait `-tokens / rate` seconds. One statement, so processes racing for a bucket
-        are serialised by the database's row lock and none can take a token twice."""
-        with self._bucket_write() as conn:
-            row = conn.execute(
-                "INSERT INTO rate_buckets (bucket, tokens, stamp) VALUES (?, ?, ?) "
-                f"ON CONFLICT (bucket) DO UPDATE SET tokens = {_REFILLED} - 1, "
-                f"stamp = {_LATEST} RETURNING tokens",
-                (bucket, float(burst) - 1.0, float(now), float(rate), float(burst),
-                 float(burst), float(rate))).fetchone()
-        return float(row[0])
-
-    def drain_bucket(self, bucket: str, *, rate: float, burst: int, now: float) -> None:
-        """Empty `bucket` (debts stay) after a 429: the server's bucket is empty, so every
-        process sharing it should wait for the next refill, not only the one that was told."""
-        with self._bucket_write() as conn:
-            conn.execute(
-                "INSERT INTO rate_buckets (bucket, tokens, stamp) VALUES (?, 0, ?) "
-                f"ON CONFLICT (bucket) DO UPDATE SET tokens = CASE WHEN {_REFILLED} > 0 "
-                f"THEN 0 ELSE {_REFILLED} END, stamp = {_LATEST}",
-                (bucket, float(now), float(rate), float(burst), float(burst), float(rate),
-                 float(rate), float(burst), float(burst), float(rate)))
-
-
-# Token-bucket arithmetic in portable SQL (CASE, not SQLite's min/max or PostgreSQL's LEAST/
-# GREATEST), for an upsert whose proposed row carries the caller's clock in `excluded.stamp`.
-# A clock behind the stored stamp (another machine's, slightly off) refills nothing rather
-# than taking tokens back. _REFILLED takes four parameters: rate, burst, burst, rate.
-_LATEST = ("CASE WHEN excluded.stamp > rate_buckets.stamp THEN excluded.stamp "
-           "ELSE rate_buckets.stamp END")
-_ELAPSED = f"({_LATEST} - rate_buckets.stamp)"
-_REFILLED = (f"(CASE WHEN rate_buckets.tokens + {_ELAPSED} * ? > ? THEN ? "
-             f"ELSE rate_buckets.tokens + {_ELAPSED} * ? END)")
 
 
 #: A key column that names `flow` or one of its partitions (`flow@partition`); portable, and
