@@ -12,7 +12,8 @@ JSON bodies are built as data and encoded by the engine, never by string concate
 
 The package: `core` (the environments, `render`, `evaluate`, `render_value`), `syntax` (what
 `validate` asks of a template without rendering it), `limits` (the bounds of one render),
-`codegen` (the bounds' part of compiling), `filters` (Jinja's filters with those bounds),
+`iteration` and `methods` (the bounds of going through
+items and of string methods), `codegen` (the bounds' part of compiling), `filters` (Jinja's filters with those bounds),
 `checks` (what every render would refuse, found statically), `secrets` (secret settings
 opaque in templates).
 """

@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 
-from connector.templates.limits import MAX_DEPTH, MAX_STEPS, TemplateLimit, budget
+from connector.templates.limits import MAX_DEPTH, MAX_STEPS, MAX_VALUE, TemplateLimit, budget
 
 #: Names a closed expression may read: the environment's own functions.
 _GLOBALS = frozenset({"range", "lipsum", "dict", "namespace", "cycler", "joiner"})
@@ -74,6 +74,9 @@ def static_problems(tree: jinja2.nodes.Template, env: jinja2.Environment) -> lis
                 _evaluate(node, env)
             except (TemplateLimit, OverflowError) as exc:
                 found.append((node.lineno, str(exc)))
+            except MemoryError:  # past every bound we know of: still one, said so
+                found.append((node.lineno, "the expression asks for more memory than there "
+                              f"is (a value far over {MAX_VALUE:,} characters or items)"))
             except Exception:  # noqa: BLE001,S110: not a bound of ours; rendering reports it
                 pass
             continue

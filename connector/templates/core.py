@@ -19,7 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.errors import TemplateError
 from connector.templates import filters
-from connector.templates import codegen, limits
+from connector.templates import codegen, limits, methods
 from connector.templates.secrets import Secret, encoded, joined, opaque, reveal
 from connector.timestamps import parse_iso
 
@@ -47,7 +47,7 @@ class _Env(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        limits.check_call(__obj, args, kwargs)
+        args = methods.check_call(__obj, args, kwargs)
         budget = limits.current()
         if budget is None:
             return super().call(__context, __obj, *args, **kwargs)
@@ -62,7 +62,7 @@ class _Env(ImmutableSandboxedEnvironment):
     def wrap_str_format(self, value: Any) -> Any:
         """`'...'.format(...)`: the sandbox's, its widths and arguments measured first."""
         wrapped = super().wrap_str_format(value)
-        return None if wrapped is None else limits.bounded_format(value.__self__, wrapped)
+        return None if wrapped is None else methods.bounded_format(value.__self__, wrapped)
 
     def _generate(self, source: Any, name: Any, filename: Any, defer_init: bool = False) -> Any:
         return super()._generate(codegen.counted_loops(source), name, filename, defer_init)
@@ -157,7 +157,6 @@ def _merge_each(value: Any, extra: Any) -> Any:
 
 def _make(finalize: Any) -> _Env:
     env = _Env(undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize)
-    env.filters = filters.bounded_filters(env.filters)
     env.globals["lipsum"] = filters.lipsum
     env.filters["tojson"] = _to_json
     env.filters["jmespath"] = _jmespath
@@ -165,6 +164,7 @@ def _make(finalize: Any) -> _Env:
     env.filters["add_days"] = _add_days
     env.filters["b64encode"] = _b64encode
     env.filters["merge_each"] = _merge_each
+    env.filters = filters.bounded_filters(env.filters)
     env.policies["json.dumps_function"] = _to_json
     return env
 
@@ -234,7 +234,7 @@ def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
         raise _refused(exc, f"template {_shown(source)}: nested too deeply (a macro "
                                  "calling itself?)") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
-        raise _refused(exc, f"template {_shown(source)}: {exc}") from exc
+        raise _refused(exc, f"template {_shown(source)}: {_python_error(exc)}") from exc
 
 
 def _refused(exc: BaseException, message: str) -> TemplateError:
@@ -255,6 +255,15 @@ def _refused(exc: BaseException, message: str) -> TemplateError:
     if isinstance(exc, (limits.TemplateLimit, MemoryError, RecursionError)):
         gc.collect(1)
     return TemplateError(message)
+
+
+def _python_error(exc: BaseException) -> str:
+    """What Python said, or for a MemoryError (which says nothing) what it means: a bound
+    the template found a way past (`limits` refuses every value it knows to be too large)."""
+    if isinstance(exc, MemoryError) and not str(exc):
+        return ("the template asked for more memory than there is: it builds a value far over "
+                f"the limit of {limits.MAX_VALUE:,} characters or items")
+    return str(exc)
 
 
 def _shown(source: str) -> str:
@@ -281,7 +290,7 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     except RecursionError as exc:
         raise _refused(exc, f"expression {_shown(expression)}: nested too deeply") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
-        raise _refused(exc, f"expression {_shown(expression)}: {exc}") from exc
+        raise _refused(exc, f"expression {_shown(expression)}: {_python_error(exc)}") from exc
     if isinstance(value, jinja2.Undefined):
         raise TemplateError(f"expression {_shown(expression)}: undefined value")
     return reveal(value)

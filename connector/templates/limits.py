@@ -17,6 +17,9 @@ expressions while compiling, so `validate` alone spent seconds and gigabytes on
   nested, and a wall-clock deadline, so loops in loops and recursive macros end;
 * the output is joined with its length checked (`bounded_join`).
 
+Going through items (loops, the items a filter takes, an iterator joined) is bounded in
+`iteration`, string methods in `methods`, both charging the budget here.
+
 The bounds cost an ordinary render little (benchmarks/bench_render.py): a template that only
 looks values up and outputs them has no budget (`codegen.unbounded`), a sized loop charges
 its length once, the clock is read every `CLOCK_EVERY` steps, and a budget is begun and
@@ -34,10 +37,9 @@ import math
 import re
 import time
 from itertools import islice
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import jinja2
 from jinja2.sandbox import SecurityError
 
 #: Longest value (characters, or items of a list) one operation may build; also the
@@ -51,8 +53,11 @@ MAX_STEPS = 200_000
 MAX_DEPTH = 64
 #: Wall-clock time of one render, a last resort behind the counts above.
 MAX_SECONDS = 2.0
-#: Steps between two readings of the clock.
+#: Steps, characters built, and items gone through by filters between two readings of the
+#: clock.
 CLOCK_EVERY = 1024
+WORK_CLOCK_EVERY = 262_144
+TICK_EVERY = 65_536
 #: Largest integer an operator may build (bits): far past any id, amount or timestamp.
 MAX_INT_BITS = 4096
 #: The filter `For` loops' iterables are passed through (see `BoundedCodeGenerator`).
@@ -67,11 +72,13 @@ class Budget:
     """What one render has left (not shared between threads: one per render).
 
     Steps are counted where a render can repeat itself: loop iterations (a sized iterable's
-    length at once, when the loop starts) and calls; an expression outside them runs once per
-    step at most, so it is bounded by the template's size times the steps. The clock is read
-    every `CLOCK_EVERY` steps."""
+    length at once, when the loop starts), calls and filters; an expression outside them runs
+    once per step at most, so it is bounded by the template's size times the steps. The clock
+    is read every `CLOCK_EVERY` steps, every `WORK_CLOCK_EVERY` characters built and every
+    `TICK_EVERY` items that filters go through (`tick`: `range(100000) | max` is one step),
+    so no bounded step runs on long past the deadline."""
 
-    __slots__ = ("steps", "work", "depth", "deadline", "clock_at")
+    __slots__ = ("steps", "work", "depth", "deadline", "clock_at", "work_at", "ticks")
 
     def __init__(self) -> None:
         self.steps = MAX_STEPS
@@ -79,6 +86,8 @@ class Budget:
         self.depth = 0
         self.deadline = time.monotonic() + MAX_SECONDS
         self.clock_at = MAX_STEPS - CLOCK_EVERY
+        self.work_at = MAX_WORK - WORK_CLOCK_EVERY
+        self.ticks = TICK_EVERY
 
     def step(self, count: int = 1) -> None:
         self.steps -= count
@@ -90,14 +99,30 @@ class Budget:
         if self.steps < 0:
             raise TemplateLimit(f"more than {MAX_STEPS:,} loop iterations and calls in one "
                                 "render (loops inside loops?)")
-        if time.monotonic() > self.deadline:
-            raise TemplateLimit(f"rendering took longer than {MAX_SECONDS:g} s")
+        self.clock()
         self.clock_at = self.steps - CLOCK_EVERY
 
     def charge(self, size: int) -> None:
         self.work -= size
-        if self.work < 0:
-            raise TemplateLimit(f"more than {MAX_WORK:,} characters built in one render")
+        if self.work < self.work_at:
+            if self.work < 0:
+                raise TemplateLimit(f"more than {MAX_WORK:,} characters built in one render")
+            self.clock()
+            self.work_at = self.work - WORK_CLOCK_EVERY
+
+    def tick(self, count: int = 1) -> None:
+        """`count` items gone through by a filter: no limit of their own (the steps, the
+        work and the values' sizes bound them), only the clock, read every `TICK_EVERY`."""
+        self.ticks -= count
+        if self.ticks < 0:
+            self.clock()
+            self.ticks = TICK_EVERY
+
+    def clock(self) -> None:
+        """Refuse a render past its deadline (read by every counter above, and by a long
+        loop charged at once, `iteration.loop`)."""
+        if time.monotonic() > self.deadline:
+            raise TemplateLimit(f"rendering took longer than {MAX_SECONDS:g} s")
 
     def enter(self) -> None:
         """One call deeper (a macro, a function, a recursive loop's `loop()`), and a step."""
@@ -138,10 +163,10 @@ def budget() -> Iterator[Budget]:
         end(token)
 
 
-def step() -> None:
+def step(count: int = 1) -> None:
     budget_ = _CURRENT.get()
     if budget_ is not None:
-        budget_.step()
+        budget_.step(count)
 
 
 def charge(size: int) -> None:
@@ -308,90 +333,3 @@ def bounded_join(pieces: Iterable[str]) -> str:
 
 #: Pieces of output measured at a time (`bounded_join`).
 _CHUNK = 256
-
-
-#: Iterables whose length is the number of iterations, charged when the loop starts.
-_SIZED = frozenset({list, tuple, dict, range, str})
-
-
-def loop(iterable: Any) -> Any:
-    """A `{% for %}`'s iterable: each iteration is a step of the render's budget (a list's,
-    a range's... all at once, as the loop starts; another iterable's one by one)."""
-    budget_ = _CURRENT.get()
-    if budget_ is None:
-        return iterable
-    if type(iterable) in _SIZED:
-        budget_.step(len(iterable))
-        return iterable
-    return _counted(iterable, budget_)
-
-
-def _counted(iterable: Any, budget_: Budget) -> Iterator[Any]:
-    for item in iterable:
-        budget_.step()
-        yield item
-
-
-# --- calls and string methods ----------------------------------------------------------------
-
-_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
-
-
-def check_call(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """Refuse a string method call that would build a value over the limit."""
-    owner = getattr(obj, "__self__", None)
-    if not isinstance(owner, (str, bytes)):
-        return
-    name = getattr(obj, "__name__", "")
-    if name in _WIDTH_METHODS and args and isinstance(args[0], int):
-        allow(f"str.{name}", args[0])
-    elif name == "replace" and len(args) >= 2:
-        replace_size(owner, args[0], args[1], args[2] if len(args) > 2 else -1)
-    elif name == "join" and args:
-        items = args[0] if isinstance(args[0], (list, tuple)) else None
-        if items is not None:
-            allow("str.join", len(owner) * len(items) + sum(text_size(i) for i in items))
-    elif name == "expandtabs":
-        size = args[0] if args and isinstance(args[0], int) else 8
-        tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
-        allow("str.expandtabs", len(owner) + tabs * size)
-    elif name == "translate":
-        raise TemplateLimit("str.translate is not available in templates")
-
-
-def bounded_format(fmt: str, wrapped: Callable[..., str]) -> Callable[..., str]:
-    """The sandbox's `fmt.format` (`wrapped`), refusing a width from an argument or over
-    the limit when the method is read, and a result over the limit when it is called."""
-    widths = _format_widths(fmt)
-    allow("str.format", len(fmt) + widths)
-
-    def format_(*args: Any, **kwargs: Any) -> str:
-        allow("str.format", len(fmt) + widths + text_size((args, kwargs)))
-        return wrapped(*args, **kwargs)
-
-    return format_
-
-
-def _format_widths(fmt: Any) -> int:
-    """The widths a `str.format` string asks for; a width from an argument is refused."""
-    import string
-
-    total = 0
-    try:
-        parsed = list(string.Formatter().parse(fmt)) if isinstance(fmt, str) else []
-    except ValueError:
-        return 0  # str.format reports it
-    for _, _, spec, _ in parsed:
-        if spec and "{" in spec:
-            raise TemplateLimit("a format width taken from an argument ('{:{w}}')")
-        total += sum(int(n) for n in re.findall(r"\d+", spec or ""))
-    return total
-
-
-def replace_size(text: Any, old: Any, new: Any, count: Any = -1) -> None:
-    if not (isinstance(text, str) and isinstance(old, str) and isinstance(new, str)):
-        return
-    found = text.count(old) if old else len(text) + 1
-    if isinstance(count, int) and count >= 0:
-        found = min(found, count)
-    allow("replace", len(text) + found * max(len(new) - len(old), 0))

@@ -17,6 +17,8 @@ from connector import templates
          "loops inside loops run 10,000,000,000 times"),
         ("{% for i in range(10**9) %}{% endfor %}", "Range too big"),
         ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "macro 'm' calls itself"),
+        ("{{ range(100000) | map('string') | join('x' * 999999) }}",
+         "join would build more than 1,000,000 characters"),
     ],
 )
 def test_check_limits_finds_what_every_render_refuses(template: str, problem: str) -> None:

@@ -37,6 +37,13 @@ from connector.errors import TemplateError
         ("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
          "{% endfor %}{{ ns.s }}", "a '~' concatenation would build"),
         ("{{ 'x' * 600000 ~ 'y' * 600000 }}", "a '~' concatenation would build"),
+        # an iterator joined: Python's MemoryError (asking for 100 GB) said nothing
+        ("{{ range(100000) | map('string') | join('x' * 999999) }}",
+         "join would build more than 1,000,000 characters"),
+        ("{{ ('x' * 999999).join(range(100000) | map('string')) }}",
+         "str.join would build more than 1,000,000 characters"),
+        ("{{ range(100000) | select | join('x' * 999999, attribute='real') }}",
+         "join would build more than 1,000,000 characters"),
     ],
 )
 def test_renders_are_bounded(template: str, refusal: str) -> None:
@@ -69,6 +76,12 @@ def test_expressions_are_bounded(expression: str) -> None:
         ("{% macro m(n) %}{{ n }}{{ m(n - 1) if n else '' }}{% endmacro %}{{ m(3) }}", "3210"),
         ("{{ [1, 2] | sum }}", "3"),
         ("{{ 'a-b' | replace('-', '+') }}", "a+b"),
+        ("{{ range(3) | map('string') | join('-') }}", "0-1-2"),
+        ("{{ '-'.join(range(3) | map('string')) }}", "0-1-2"),
+        ("{{ [{'n': 1}, {'n': 2}] | join(',', attribute='n') }}", "1,2"),
+        ("{{ 'ab' | join('-') }}", "a-b"),
+        ("{% for i in range(100) %}{% if loop.last %}{{ loop.length }}{% endif %}{% endfor %}",
+         "100"),
     ],
 )
 def test_ordinary_templates_still_render(template: str, expected: str) -> None:
@@ -122,6 +135,43 @@ def test_the_clock_is_read_every_so_many_steps(monkeypatch: pytest.MonkeyPatch, 
         return
     with pytest.raises(TemplateError, match="rendering took longer than"):
         templates.render(template, {"items": list(range(count))})
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # filters each a step: an unguarded one (int) never counted
+        "{{ x | int }}" * 1100,
+        # the items a filter goes through tick the clock, lazy ones' level by level
+        "{{ range(100000) | map('int') | list | length }}",
+        "{{ range(100000) | select | select | list | length }}",
+        "{{ range(100000) | reject('none') | list | length }}",
+        "{{ range(100000) | max }}",
+        "{{ range(100000) | select | join }}",
+        # a long loop charged at once, whose body takes no step
+        "{% for i in range(100) %}{{ i in [1] }}{% endfor %}",
+        # characters built
+        "{{ ('x' * 300000) | upper }}",
+    ],
+)
+def test_every_bounded_step_reaches_the_clock(monkeypatch: pytest.MonkeyPatch,
+                                              template: str) -> None:
+    """With the deadline already past, each of these is stopped at a reading of the clock;
+    none read it before (a chain of 100 `map('int')` over `range(100000)` ran 14 s, a loop of
+    `range(100000) | max` 23 s, a loop of `x in big` 99 s, all past the 2 s bound)."""
+    monkeypatch.setattr(limits, "MAX_SECONDS", -1.0)
+    with pytest.raises(TemplateError, match="rendering took longer than"):
+        templates.render(template, {"x": 1})
+
+
+def test_a_memory_error_says_what_it_means() -> None:
+    """Past every bound (Python asked for more memory than there is), the refusal still
+    says why; it said nothing (`str(MemoryError())` is empty)."""
+    def boom() -> None:
+        raise MemoryError
+
+    with pytest.raises(TemplateError, match="asked for more memory than there is"):
+        templates.render("{{ f() }}", {"f": boom})
 
 
 @pytest.mark.parametrize(
