@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,33 @@ def test_deep_jmespath_is_a_syntax_error_not_a_recursion_error(expression: str,
     assert f"column {column}," in problem
     with pytest.raises(ConnectorError, match="nesting deeper than 64"):
         search(expression, {})
+
+
+SEARCHES = [
+    ("items[0].sku", {"items": [{"sku": "A"}]}),
+    ("items[].quantity | sum(@)", {"items": [{"quantity": 2}, {"quantity": 3}]}),
+    ("sort_by(items, &quantity)[].sku", {"items": [{"sku": "B", "quantity": 2}, {"sku": "A", "quantity": 1}]}),
+    ("max_by(items, &quantity).sku", {"items": [{"sku": "B", "quantity": 2}, {"sku": "A", "quantity": 1}]}),
+    ("items[?quantity > `1`].sku", {"items": [{"sku": "B", "quantity": 2}, {"sku": "A", "quantity": 1}]}),
+    ("{id: id, n: length(items)}", {"id": 1, "items": [1, 2]}),
+    ("status || 'none'", {}),
+    ("items[*].sku[]", {"items": [{"sku": ["A", "B"]}, {"sku": ["C"]}]}),
+]
+
+
+@pytest.mark.parametrize(("expression", "data"), SEARCHES)
+def test_search_answers_what_jmespath_answers_from_any_thread(expression: str, data: Any) -> None:
+    """`search` visits with one shared interpreter instead of a new one per call: the
+    answers are jmespath's own, also from threads searching at once."""
+    import concurrent.futures
+
+    import jmespath
+
+    expected = jmespath.search(expression, data)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(lambda _: search(expression, data), range(200)))
+    assert found == [expected] * 200
+
+
+def test_a_type_error_at_search_time_is_null() -> None:
+    assert search("sum(items)", {"items": ["a", "b"]}) is None
