@@ -14,7 +14,7 @@ time of the 1,000-rule table (bench_validate.py times it as a whole process) and
 --shipped, the shipped flows.
 
 --baseline REV adds `compiled.evaluate` as git revision REV compiled it (that revision's
-connector/evaluate_table.py, over this tree's conditions), timed interleaved with the rest, for
+connector/evaluate/table.py, over this tree's conditions), timed interleaved with the rest, for
 before/after figures in one run. Two more references say how much of the cost is only reading
 the order: the dict look-up with its key read from the same contexts (`ctx["status"]`...
 `ctx["target"]["status"]`), and the same look-up from the contexts freshly built per order as
@@ -249,17 +249,25 @@ def _module_from(name: str, source: str):  # type: ignore[no-untyped-def]
 
 
 def baseline_table(rev: str):  # type: ignore[no-untyped-def]
-    """Revision `rev`'s connector/evaluate_table.py as a module of its own, with that
-    revision's evaluate_thresholds.py when it has one (both import this tree's
-    `connector.conditions` and `connector.model`)."""
-    source = _git_show(rev, "connector/evaluate_table.py")
-    if source is None:
-        raise SystemExit(f"{rev} has no connector/evaluate_table.py to compare with")
-    thresholds = _git_show(rev, "connector/evaluate_thresholds.py")
+    """Revision `rev`'s table module (connector/evaluate/table.py, or evaluate_table.py
+    before the evaluate package) as a module of its own, with that revision's thresholds
+    module when it has one (both import this tree's `connector.conditions` and
+    `connector.model`)."""
+    for table_path, thresholds_path, imported in (
+            ("connector/evaluate/table.py", "connector/evaluate/thresholds.py",
+             "from connector.evaluate.thresholds import"),
+            ("connector/evaluate_table.py", "connector/evaluate_thresholds.py",
+             "from connector.evaluate_thresholds import")):
+        source = _git_show(rev, table_path)
+        if source is not None:
+            break
+    else:
+        raise SystemExit(f"{rev} has no evaluate table module to compare with")
+    thresholds = _git_show(rev, thresholds_path)
     if thresholds is not None:
         alias = f"evaluate_thresholds_{rev}"
         _module_from(alias, thresholds)
-        source = source.replace("from connector.evaluate_thresholds import", f"from {alias} import")
+        source = source.replace(imported, f"from {alias} import")
     return _module_from(f"evaluate_table_{rev}", source)
 
 

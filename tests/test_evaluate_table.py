@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connector import conditions, templates
-from connector.evaluate_table import OTHER, Pending, compile_table, evaluator, split
+from connector.evaluate.table import OTHER, Pending, compile_table, evaluator, split
 from connector.model import Condition
 
 STATUS = ["PENDING", "UNSHIPPED", "SHIPPED", "CANCELLED"]

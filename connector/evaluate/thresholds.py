@@ -1,4 +1,4 @@
-"""Pending cases of a rule table (`evaluate_table`) decided by one number.
+"""Pending cases of a rule table (`evaluate.table`) decided by one number.
 
 Rules often leave, beyond the values the table looks up, one comparison of a number with a
 constant (`totals.amount: {gt: 100}`). When every open candidate of a case leaves such a

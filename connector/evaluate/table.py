@@ -16,7 +16,7 @@ unhashable one equals no listed value). One difference, only in what is *not* ru
 order in the rule (an `expr` that would have failed on such an order no longer fails it).
 A case whose open candidates each leave one comparison of the same number with a threshold
 (`totals.amount: {gt: 100}`) is answered by where that number falls among the thresholds
-(`evaluate_thresholds`).
+(`evaluate.thresholds`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from connector import conditions
-from connector.evaluate_thresholds import Regions, decider, threshold
+from connector.evaluate.thresholds import Regions, decider, threshold
 from connector.model import Condition
 
 R = TypeVar("R")
@@ -136,7 +136,7 @@ class Column:
 class Pending:
     """A case the columns leave open: candidates in file order, each with what is left to
     test, and (under `first`) the answer if it is the one that matches; `decide` gives the
-    case's outcome for a context (`evaluate_thresholds.decider`), and `regions` the same
+    case's outcome for a context (`evaluate.thresholds.decider`), and `regions` the same
     answer for a number one level down, which the generated evaluator reads inline."""
 
     steps: tuple[tuple[int, conditions.Predicate | None, Any], ...]

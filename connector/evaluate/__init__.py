@@ -1,6 +1,6 @@
 """Stage 6, evaluate: compiled rules applied to one order, with the flow's hit policy.
 
-Rules compile once into a look-up table over the values they test (`evaluate_table`): an
+Rules compile once into a look-up table over the values they test (`evaluate.table`): an
 order's case (status, actor, fulfilment, counterpart status...) maps straight to its decision,
 and only tests that are not comparisons with values run as predicates, in file order.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector import conditions
-from connector.evaluate_table import compile_table, evaluator
+from connector.evaluate.table import compile_table, evaluator
 from connector.model import ActionCall, Flow, Rule
 
 
@@ -41,7 +41,7 @@ class Verdict:
 
 class CompiledFlow:
     """A flow's rules compiled for repeated evaluation: a look-up table over the values the
-    rules test (`evaluate_table`), with the other tests run as predicates in file order."""
+    rules test (`evaluate.table`), with the other tests run as predicates in file order."""
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
