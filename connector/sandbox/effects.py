@@ -22,13 +22,13 @@ if TYPE_CHECKING:
 __all__ = ["Verdict", "differences", "effects", "judge"]
 
 
-def effects(sandbox: Sandbox, *, distinct_comments: bool = False) -> dict[str, Any]:
+def effects(sandbox: Sandbox) -> dict[str, Any]:
     """Per system, per order: the state and the number of each kind of change.
 
     amazon: (fulfillment status, packages, acknowledgement feed results); vtex: (status,
     cancellation requests); reservations: LockId → Status; commerce: increment_id → one
     (state, invoices, shipments, credit memos, sorted comments) per order with that id;
-    customers: email → count. `distinct_comments` counts a comment added twice once.
+    customers: email → count.
     """
     with sandbox._lock:  # one consistent picture, even with a late request in flight
         amazon = {oid: (o["fulfillment"]["fulfillmentStatus"], len(o.get("packages") or []),
@@ -50,7 +50,7 @@ def effects(sandbox: Sandbox, *, distinct_comments: bool = False) -> dict[str, A
             orders.setdefault(str(order.get("increment_id")), []).append((
                 order["state"], documents[(entity, "invoice")],
                 documents[(entity, "shipment")], documents[(entity, "creditmemo")],
-                sorted(set(comments) if distinct_comments else comments)))
+                sorted(comments)))
         customers = Counter(c["email"] for c in commerce.customers.values())
     return {"amazon": amazon, "vtex": vtex, "reservations": reservations,
             "commerce": orders, "customers": dict(customers)}
