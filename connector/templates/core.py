@@ -219,15 +219,13 @@ def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
     """Render a template string; errors become `TemplateError` with the template shown."""
     if "{" not in source:
         return source
+    token = None
     try:
         template, budgeted = _compile(kind, source)
         if not budgeted:
             return template.render(context)
         token = limits.begin()
-        try:
-            return template.render(context)
-        finally:
-            limits.end(token)
+        return template.render(context)
     except jinja2.TemplateError as exc:
         raise _refused(exc, f"template {_shown(source)}: {_describe(exc)}") from exc
     except RecursionError as exc:
@@ -235,6 +233,10 @@ def render(source: str, context: Mapping[str, Any], kind: str = "text") -> str:
                                  "calling itself?)") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
         raise _refused(exc, f"template {_shown(source)}: {_python_error(exc)}") from exc
+    finally:
+        # after `_refused` has freed what a refused render built: what it drew from the
+        # process's pool is given back once the memory is
+        limits.end(token)
 
 
 def _refused(exc: BaseException, message: str) -> TemplateError:
@@ -273,24 +275,24 @@ def _shown(source: str) -> str:
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a bare Jinja expression (the `expr:` escape hatch) to a Python value."""
+    token = None
     try:
         compiled, lookup = _compile_expression(expression)
         if lookup:
             value = compiled(**context)
         else:
             token = limits.begin()
-            try:
-                value = compiled(**context)
-                if type(value) not in _PLAIN and not isinstance(value, _UNMEASURED):
-                    limits.allow("the expression's value", limits.text_size(value))
-            finally:
-                limits.end(token)
+            value = compiled(**context)
+            if type(value) not in _PLAIN and not isinstance(value, _UNMEASURED):
+                limits.allow("the expression's value", limits.text_size(value))
     except jinja2.TemplateError as exc:
         raise _refused(exc, f"expression {_shown(expression)}: {_describe(exc)}") from exc
     except RecursionError as exc:
         raise _refused(exc, f"expression {_shown(expression)}: nested too deeply") from None
     except (TypeError, ValueError, ArithmeticError, OverflowError, MemoryError) as exc:
         raise _refused(exc, f"expression {_shown(expression)}: {_python_error(exc)}") from exc
+    finally:
+        limits.end(token)  # after `_refused`, as in `render`
     if isinstance(value, jinja2.Undefined):
         raise TemplateError(f"expression {_shown(expression)}: undefined value")
     return reveal(value)

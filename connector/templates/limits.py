@@ -35,6 +35,7 @@ import contextlib
 import contextvars
 import math
 import re
+import threading
 import time
 from itertools import islice
 from collections.abc import Iterable, Iterator, Mapping
@@ -47,6 +48,10 @@ from jinja2.sandbox import SecurityError
 MAX_VALUE = 1_000_000
 #: Characters and items built or measured in one render, all operations together.
 MAX_WORK = 10_000_000
+#: Characters and items built by all the renders running at once in one process, together
+#: (`Pool`): concurrent orders (RunOptions.concurrency, 8) each built up to `MAX_WORK`, about
+#: 120 MB of lists, so apply's peak grew with the concurrency (1 GB at eight).
+MAX_PROCESS_WORK = 2 * MAX_WORK
 #: Loop iterations and calls in one render.
 MAX_STEPS = 200_000
 #: Calls (macros, `loop()` of a recursive loop) nested in one render.
@@ -68,6 +73,35 @@ class TemplateLimit(SecurityError):
     """A template went over one of the bounds of a render."""
 
 
+class Pool:
+    """What the renders running at once in a process may build between them (one `POOL`).
+
+    A render builds its first `WORK_CLOCK_EVERY` characters free of it, so an ordinary render
+    never takes the lock; past them it draws from the pool at each reading of the clock
+    (`Budget.charge`), and gives back all it drew when it ends (`end`). So a process holds at
+    most `MAX_PROCESS_WORK`, and `WORK_CLOCK_EVERY` per render, whatever its concurrency."""
+
+    __slots__ = ("size", "left", "_lock")
+
+    def __init__(self, size: int) -> None:
+        self.size = self.left = size
+        self._lock = threading.Lock()
+
+    def draw(self, size: int) -> bool:
+        with self._lock:
+            if size > self.left:
+                return False
+            self.left -= size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.left += size
+
+
+POOL = Pool(MAX_PROCESS_WORK)
+
+
 class Budget:
     """What one render has left (not shared between threads: one per render).
 
@@ -78,7 +112,7 @@ class Budget:
     `TICK_EVERY` items that filters go through (`tick`: `range(100000) | max` is one step),
     so no bounded step runs on long past the deadline."""
 
-    __slots__ = ("steps", "work", "depth", "deadline", "clock_at", "work_at", "ticks")
+    __slots__ = ("steps", "work", "depth", "deadline", "clock_at", "work_at", "ticks", "drawn")
 
     def __init__(self) -> None:
         self.steps = MAX_STEPS
@@ -88,6 +122,7 @@ class Budget:
         self.clock_at = MAX_STEPS - CLOCK_EVERY
         self.work_at = MAX_WORK - WORK_CLOCK_EVERY
         self.ticks = TICK_EVERY
+        self.drawn = 0
 
     def step(self, count: int = 1) -> None:
         self.steps -= count
@@ -109,6 +144,20 @@ class Budget:
                 raise TemplateLimit(f"more than {MAX_WORK:,} characters built in one render")
             self.clock()
             self.work_at = self.work - WORK_CLOCK_EVERY
+            self._draw()
+
+    def _draw(self) -> None:
+        """Past the free part, all that is built (up to the next reading) drawn from the
+        process's pool: the first `WORK_CLOCK_EVERY` are free, the next reading is that much
+        further, so what is drawn is what has been built."""
+        need = MAX_WORK - self.work - self.drawn
+        if need > 0:
+            if not POOL.draw(need):
+                raise TemplateLimit(
+                    f"the renders running at once in this process built more than "
+                    f"{POOL.size:,} characters between them (a template that builds "
+                    "this much, rendered for several orders at once?)")
+            self.drawn += need
 
     def tick(self, count: int = 1) -> None:
         """`count` items gone through by a filter: no limit of their own (the steps, the
@@ -149,8 +198,12 @@ def begin() -> contextvars.Token[Budget | None] | None:
 
 
 def end(token: contextvars.Token[Budget | None] | None) -> None:
+    """End the render `begin` started: what its budget drew from the pool is given back."""
     if token is not None:
+        budget_ = _CURRENT.get()
         _CURRENT.reset(token)
+        if budget_ is not None and budget_.drawn:
+            POOL.give(budget_.drawn)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+
 import pytest
 
 from connector import templates
@@ -188,3 +190,48 @@ def test_what_a_filter_or_call_collects_is_charged(monkeypatch: pytest.MonkeyPat
     template = "\n".join(line.replace(" a ", f" a{n} ") for n in range(10))
     with pytest.raises(TemplateError, match="characters built in one render"):
         templates.render(template, {})
+
+
+HELD = "{% set a = range(99999) | list %}{% set b = range(99999) | list %}."
+
+
+def test_renders_at_once_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each of apply's concurrent orders built up to a render's bound (120 MB at eight, on
+    top of the project). Now what they build together is drawn from one pool: with another
+    render (a context of its own, as another thread's order is) holding most of it, a render
+    building past its free part is refused; once the other has ended, it renders."""
+    monkeypatch.setattr(limits, "POOL", limits.Pool(limits.MAX_WORK))
+    other = contextvars.copy_context()
+    token = other.run(limits.begin)
+    other.run(limits.charge, limits.MAX_WORK - 100_000)
+    with pytest.raises(TemplateError, match="the renders running at once in this process "
+                                            "built more than 10,000,000 characters"):
+        templates.render(HELD, {})
+    other.run(limits.end, token)
+    assert limits.POOL.left == limits.MAX_WORK
+    assert templates.render(HELD, {}) == "."
+    assert limits.POOL.left == limits.MAX_WORK
+
+
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [(HELD, None), ("{% for i in range(99) %}{% set a = range(99999) | list %}{% endfor %}",
+                    "characters built in one render")],
+)
+def test_a_render_gives_back_what_it_drew(template: str, refusal: str | None) -> None:
+    """Rendered or refused, a render's draw returns to the pool as it ends."""
+    before = limits.POOL.left
+    if refusal is None:
+        templates.render(template, {})
+    else:
+        with pytest.raises(TemplateError, match=refusal):
+            templates.render(template, {})
+    assert limits.POOL.left == before == limits.POOL.size
+
+
+def test_an_ordinary_render_draws_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its first characters are free of the pool: an ordinary render never takes its lock."""
+    monkeypatch.setattr(limits, "POOL", limits.Pool(0))
+    items = [{"sku": f"S{i}"} for i in range(50)]
+    assert templates.render("{% for i in items %}{{ i.sku | upper }},{% endfor %}",
+                            {"items": items}).count(",") == 50
