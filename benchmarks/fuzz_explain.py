@@ -11,7 +11,8 @@ counted, not suffered. Printed per tree: the exits (0 verdict, 2 refused, 3 trac
 cases stopped by the alarm or out of memory, outputs that held the secret, and the time.
 Then the worst template, `validate` of a rule whose argument is `{{ 'x' * 10**N }}`: its
 time and the child's peak memory (ru_maxrss), for N = 8 in both trees (10**9 needs 3.7 GB in
-the old one) and 9 in this one; and what the bounds cost an ordinary request's rendering.
+the old one) and 9 in this one. What the bounds cost an ordinary render is
+benchmarks/bench_render.py's to measure.
 """
 
 from __future__ import annotations
@@ -133,32 +134,6 @@ def child_validate(power: int) -> dict[str, Any]:
             "findings": sorted({f.code for f in findings})}
 
 
-def child_render(count: int) -> dict[str, Any]:
-    """The cost of the bounds on an ordinary request: the VTEX cancel of the shipped mapping
-    with a loop and a list body, rendered `count` times (best of five)."""
-    from connector.model import Request
-    from connector.project import load_config, require
-    from connector.render import render_request
-
-    vtex = require(load_config(REPO)).systems["vtex"]
-    settings = {"account": "shop", "base_url": "", "app_key": "k3y", "app_token": "t0k",
-                "affiliate_id": "AMZ"}
-    request = Request(method="POST", path="/api/oms/pvt/orders/{{ order.id }}/cancel",
-                      headers={"X-K": "{{ settings.app_key }}", "X-T": "{{ settings.app_token }}"},
-                      json={"reason": "Amazon order {{ order.id }} was cancelled by {{ order.actor }}",
-                            "items": "{{ order.items }}",
-                            "skus": "{% for i in order.items %}{{ i.sku }},{% endfor %}"})
-    context = {"order": {"id": "202-1234567-8901234", "actor": "seller",
-                         "items": [{"sku": f"S{i}", "quantity": i} for i in range(5)]}}
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(count):
-            render_request(vtex, request, context, settings)
-        best = min(best, time.perf_counter() - start)
-    return {"us": round(best / count * 1e6, 1)}
-
-
 def _run_child(tree: Path, *args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run([sys.executable, __file__, "--child", *args], env=env, check=True,
@@ -182,7 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, value = args.child[0], int(args.child[1])
-        children = {"fuzz": lambda: child_fuzz(value, args.seed), "render": lambda: child_render(value),
+        children = {"fuzz": lambda: child_fuzz(value, args.seed),
                     "validate": lambda: child_validate(value)}
         result = children[kind]()
         print(json.dumps(result))
@@ -205,11 +180,6 @@ def main() -> None:
                 r = _run_child(tree, "validate", str(power))
                 print(f"{name:<16} N={power}: {r['seconds']:>6} s, peak {r['peak_mb']:>7} MB, "
                       f"findings {', '.join(r['findings']) or 'none'}")
-        print("an ordinary request rendered (VTEX cancel, a loop and a list in the body):")
-        times = {name: _run_child(tree, "render", "2000")["us"] for name, tree in trees}
-        first = next(iter(times.values()))
-        for name, us in times.items():
-            print(f"{name:<16} {us:>7} us per request ({us / first:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,11 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return False
 
 
-def _every(kids: list[Predicate]) -> Predicate:
+def all_of(kids: Sequence[Predicate]) -> Predicate:
+    """True when every predicate is: one frame for one or two of them (the usual `all`),
+    a loop that stops at the first false one beyond."""
+    if len(kids) == 1:
+        return kids[0]
     if len(kids) == 2:
         first, second = kids
         return lambda ctx: bool(first(ctx) and second(ctx))
@@ -160,7 +164,7 @@ def compile_condition(cond: Condition) -> Predicate:
     if op == "true":
         return lambda ctx: True
     if op == "all":
-        return _every([compile_condition(c) for c in cond.children])
+        return all_of([compile_condition(c) for c in cond.children])
     if op == "any":
         return _some([compile_condition(c) for c in cond.children])
     if op == "not":
@@ -175,7 +179,7 @@ def compile_condition(cond: Condition) -> Predicate:
     if op == "ne":
         return lambda ctx: bool(get(ctx) != value)
     if op in ("in", "not_in"):
-        choices = frozenset(value) if all(_hashable(v) for v in value) else tuple(value)
+        choices = frozenset(value) if all(hashable(v) for v in value) else tuple(value)
         parts = path.split(".")
         if isinstance(choices, frozenset) and len(parts) == 2 and not parts[1].isdigit():
             return _member_two(parts[0], parts[1], get, choices, op == "in")
@@ -219,7 +223,7 @@ def compile_condition(cond: Condition) -> Predicate:
 
 def _member(get: Getter, choices: frozenset[Any] | tuple[Any, ...]) -> Predicate:
     if not isinstance(choices, frozenset):  # a listed value is unhashable: compare one by one
-        return lambda ctx: _hashable(found := get(ctx)) and found in choices
+        return lambda ctx: hashable(found := get(ctx)) and found in choices
 
     def inside(ctx: Mapping[str, Any]) -> bool:
         try:
@@ -245,7 +249,8 @@ def _member_two(head: str, tail: str, get: Getter, choices: frozenset[Any],
     return member
 
 
-def _hashable(value: Any) -> bool:
+def hashable(value: Any) -> bool:
+    """Whether a value can be looked up in a set (a list or a dict from an order cannot)."""
     try:
         hash(value)
     except TypeError:

@@ -50,14 +50,6 @@ class _Other:
 OTHER: Any = _Other()
 
 
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
 def _flatten(cond: Condition) -> list[Condition]:
     if cond.op == "all":
         return [leaf for child in cond.children for leaf in _flatten(child)]
@@ -70,8 +62,8 @@ def _is_value_test(leaf: Condition) -> bool:
     if leaf.op not in VALUE_TESTS or not leaf.path:
         return False
     if leaf.op in ("in", "not_in"):
-        return all(_hashable(v) for v in leaf.value)
-    return leaf.op == "exists" or _hashable(leaf.value)
+        return all(conditions.hashable(v) for v in leaf.value)
+    return leaf.op == "exists" or conditions.hashable(leaf.value)
 
 
 def split(cond: Condition) -> tuple[list[Condition], list[Condition]]:
@@ -97,22 +89,6 @@ def passes(leaf: Condition, value: Any) -> bool:
 
 def _present(get: Getter) -> Getter:
     return lambda ctx: get(ctx) is not None
-
-
-def _all(preds: Sequence[conditions.Predicate]) -> conditions.Predicate:
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        first, second = preds
-        return lambda ctx: first(ctx) and second(ctx)
-
-    def every(ctx: Mapping[str, Any]) -> bool:
-        for pred in preds:
-            if not pred(ctx):
-                return False
-        return True
-
-    return every
 
 
 @dataclass(frozen=True)
@@ -259,7 +235,7 @@ def _general(table: Table[R]) -> Callable[[Mapping[str, Any]], R]:
         try:
             case = cases.get(key)
         except TypeError:  # an unhashable value: it equals no listed value, like OTHER
-            key = tuple([value if _hashable(value) else OTHER for value in key])
+            key = tuple([value if conditions.hashable(value) else OTHER for value in key])
             case = cases.get(key)
         if case is None:
             case = make(key)
@@ -328,7 +304,8 @@ def compile_table(
     for cond in conds:
         values, rest = split(cond)
         tests.append(values)
-        residuals.append(_all([conditions.compile_condition(c) for c in rest]) if rest else None)
+        residuals.append(conditions.all_of([conditions.compile_condition(c) for c in rest])
+                         if rest else None)
         thresholds.append(threshold(rest))
     paths = sorted({leaf.path for leaves in tests for leaf in leaves}, key=lambda p: ("." in p, p))
     columns = []
