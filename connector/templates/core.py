@@ -71,12 +71,26 @@ class _Env(ImmutableSandboxedEnvironment):
         return limits.binop(operator, left, right)
 
     @staticmethod
+    def compared(value: Any) -> Any:
+        """A comparison's right operand, as it is; a sized one ticks the clock by its length
+        (`codegen.visit_Operand`)."""
+        if type(value) in _SIZED:
+            budget = limits.current()
+            if budget is not None:
+                budget.tick(len(value))
+        return value
+
+    @staticmethod
     def bounded_concat(parts: Any) -> Any:
         """`a ~ b`: measured; with a secret among the parts, a secret (`secrets`)."""
         parts = list(parts)
         if any(isinstance(part, Secret) for part in parts):
             return joined(parts, limits.concat)
         return limits.concat(parts)
+
+
+#: What a comparison goes through item by item (or character by character).
+_SIZED = frozenset({list, tuple, dict, str, set, frozenset, bytes})
 
 
 def _finalize_none(value: Any) -> Any:

@@ -166,6 +166,28 @@ def test_every_bounded_step_reaches_the_clock(monkeypatch: pytest.MonkeyPatch,
         templates.render(template, {"x": 1})
 
 
+@pytest.mark.parametrize(("template", "refused"), [
+    ("{{ -1 in big }}", True),
+    ("{% if -1 not in big %}.{% endif %}", True),
+    ("{{ big == big }}", True),
+    ("{{ 'z' in text }}", True),
+    ("{{ 1 in small }}{{ small == [1, 2] }}", False),
+])
+def test_a_comparison_goes_through_its_operand_on_the_clock(
+        monkeypatch: pytest.MonkeyPatch, template: str, refused: bool) -> None:
+    """`in` and `==` go through a list or a string at C speed with no hook: a template of
+    thousands of `{{ -1 in big }}` (no loop, no filter: it had no budget) ran unbounded. Its
+    right operand now ticks the clock by its length (past deadline: refused at once); a short
+    one never reaches a reading."""
+    monkeypatch.setattr(limits, "MAX_SECONDS", -1.0)
+    context = {"big": list(range(100_000)), "text": "x" * 100_000, "small": [1, 2]}
+    if not refused:
+        assert templates.render(template, context) == "TrueTrue"
+        return
+    with pytest.raises(TemplateError, match="rendering took longer than"):
+        templates.render(template, context)
+
+
 def test_a_memory_error_says_what_it_means() -> None:
     """Past every bound (Python asked for more memory than there is), the refusal still
     says why; it said nothing (`str(MemoryError())` is empty)."""
