@@ -77,6 +77,12 @@ def _nesting_error(offset: int, value: str, kind: str) -> jmespath.exceptions.Pa
 _INTERPRETER = TreeInterpreter()
 
 
+def visit(expression: str, data: Any) -> Any:
+    """A JMESPath expression's value, compiled once (`compile_path`) and visited by the shared
+    interpreter; its errors are the caller's to word (`search`, the templates' filter)."""
+    return _INTERPRETER.visit(compile_path(expression).parsed, data)
+
+
 def search(expression: str, data: Any) -> Any:
     """Evaluate a JMESPath expression; a bad expression is a configuration error.
 
@@ -84,7 +90,7 @@ def search(expression: str, data: Any) -> Any:
     null: records legitimately omit blocks (`includedData` not asked for, no cancellation).
     """
     try:
-        return _INTERPRETER.visit(compile_path(expression).parsed, data)
+        return visit(expression, data)
     except jmespath.exceptions.JMESPathTypeError:
         return None
     except jmespath.exceptions.JMESPathError as exc:

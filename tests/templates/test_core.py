@@ -102,3 +102,20 @@ def test_a_kept_refusal_does_not_keep_what_the_render_built(monkeypatch: pytest.
     # the collection the refusal runs leaves some to a later one)
     gc.collect()
     assert not [o for o in gc.get_objects() if type(o) is list and len(o) == 99_999]
+
+
+@pytest.mark.parametrize(("expression", "result", "refusal"), [
+    ("[].{sku: sku, qty: quantity}", "[{'sku': 'A', 'qty': 2}]", ""),
+    ("[?quantity > `1`].sku | [0]", "A", ""),
+    ("[].sku[", "", "jmespath '\\[\\].sku\\['"),
+    # the mappings' depth bound, worded as theirs (it was 'nested too deeply (a macro
+    # calling itself?)', from the parser's RecursionError)
+    ("[" * 70 + "]" * 70, "", "nesting deeper than 64 levels"),
+])
+def test_the_jmespath_filter(expression: str, result: str, refusal: str) -> None:
+    context = {"items": [{"sku": "A", "quantity": 2}], "e": expression}
+    if not refusal:
+        assert templates.render("{{ items | jmespath(e) }}", context) == result
+        return
+    with pytest.raises(TemplateError, match=refusal):
+        templates.render("{{ items | jmespath(e) }}", context)
