@@ -76,7 +76,13 @@ class Outcome:
 
 def send_step(client: SystemClient, step: Step, context: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Send one step once: (its outputs, whether its poll is satisfied; True without a poll)."""
-    response = client.send(step.request, context)
+    return _answered(client, step, client.send(step.request, context), context)
+
+
+def _answered(client: SystemClient, step: Step, response: HttpResponse,
+              context: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """What one answer to `step` says: its outputs and whether its poll is satisfied, or
+    StepFailed / AmbiguousOutcome (an unexpected status, an unreadable body, `fail_if`)."""
     if response.status not in step.expect:
         retryable = response.status == 429 or response.status >= 500
         raise StepFailed(f"step {step.name}: {client.describe_error(response)}", retryable=retryable)
@@ -113,19 +119,16 @@ def read_effect(client: SystemClient, planned: Planned, settle: Settle) -> dict[
     for it (a read of the order cannot show a reservation): the outputs the effect has when
     it is there, None when the answer says it is not (then it is sent again). Raises
     StepFailed when the read itself fails: the entry stays pending, the next run reads again."""
-    step = settle.step
-    response = client.send(step.request, {**planned.context, "steps": {}})
+    step, context = settle.step, {**planned.context, "steps": {}}
+    response = client.send(step.request, context)
     if response.status in settle.absent:
         return None
-    if response.status not in step.expect:
-        raise StepFailed(f"settle: {client.describe_error(response)}",
-                         retryable=response.status == 429 or response.status >= 500)
-    if response.malformed:
+    if response.status in step.expect and response.malformed:
+        # a read of the effect itself: a body it cannot read never says the effect is there
         raise StepFailed(client.redact(f"settle: {client.system.name} answered "
                                        f"{response.status} with an unreadable body"),
                          retryable=True)
-    body = response.json()
-    return {name: search(expr, body) for name, expr in step.outputs.items()}
+    return _answered(client, step, response, context)[0]
 
 
 def effect_found(client: SystemClient, planned: Planned, record: Recorder) -> bool | None:
